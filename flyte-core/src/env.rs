@@ -1,0 +1,202 @@
+//! [`TaskEnvironment`]: the settings a group of tasks shares.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The settings a group of tasks shares: a name and default policies.
+///
+/// Declare one as a `static` with the `const` builders, then bind tasks to it
+/// with `#[task(env = MY_ENV)]`. A task's name is `"<env>.<fn>"`.
+///
+/// # Examples
+///
+/// ```
+/// use flyte_core::TaskEnvironment;
+/// use std::time::Duration;
+///
+/// static ENV: TaskEnvironment = TaskEnvironment::new("my_env")
+///     .retries(2)
+///     .timeout(Duration::from_secs(30));
+///
+/// assert_eq!(ENV.name(), "my_env");
+/// assert_eq!(ENV.retries_setting(), Some(2));
+/// ```
+///
+/// A bad name in a `static` does not compile:
+///
+/// ```compile_fail
+/// use flyte_core::TaskEnvironment;
+/// static BAD: TaskEnvironment = TaskEnvironment::new("My Env");
+/// ```
+///
+/// # Panics
+///
+/// [`TaskEnvironment::new`] panics when the name breaks the naming rule; in a
+/// `static` or `const` that panic is a compile error. To check a name built
+/// at run time, use [`TaskEnvironment::try_new`], which never panics.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TaskEnvironment {
+    name: &'static str,
+    retries: Option<u32>,
+    timeout: Option<Duration>,
+}
+
+/// The environment of tasks declared without `env = ...`.
+pub static DEFAULT_ENV: TaskEnvironment = TaskEnvironment::new("default");
+
+/// Why an environment name was refused by [`TaskEnvironment::try_new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidEnvName {
+    /// The refused name.
+    pub name: &'static str,
+}
+
+impl fmt::Display for InvalidEnvName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid environment name {:?}: use lowercase letters and digits, \
+             in words joined by single `_` or `-` (e.g. \"my_env\")",
+            self.name
+        )
+    }
+}
+
+impl std::error::Error for InvalidEnvName {}
+
+impl TaskEnvironment {
+    /// An environment named `name`, with no retries and no timeout.
+    ///
+    /// Names follow Flyte: `^[a-z0-9]+([_-][a-z0-9]+)*$`.
+    ///
+    /// # Panics
+    ///
+    /// When `name` breaks that rule. In a `static` this is a compile error.
+    #[must_use]
+    pub const fn new(name: &'static str) -> Self {
+        match Self::try_new(name) {
+            Ok(env) => env,
+            Err(_) => panic!(
+                "invalid TaskEnvironment name: use lowercase letters and digits, \
+                 in words joined by single `_` or `-` (e.g. \"my_env\")"
+            ),
+        }
+    }
+
+    /// An environment named `name`, or an error saying why the name is bad.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidEnvName`] when `name` does not match `^[a-z0-9]+([_-][a-z0-9]+)*$`.
+    pub const fn try_new(name: &'static str) -> Result<Self, InvalidEnvName> {
+        if !is_valid_env_name(name) {
+            return Err(InvalidEnvName { name });
+        }
+        Ok(Self {
+            name,
+            retries: None,
+            timeout: None,
+        })
+    }
+
+    /// Retries for every task of this environment (`n` retries = `n + 1`
+    /// attempts), unless the task or the call says otherwise.
+    #[must_use]
+    pub const fn retries(mut self, n: u32) -> Self {
+        self.retries = Some(n);
+        self
+    }
+
+    /// A time limit for each attempt of every task of this environment,
+    /// unless the task or the call says otherwise.
+    #[must_use]
+    pub const fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// The environment's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The retries set on this environment, if any.
+    pub const fn retries_setting(&self) -> Option<u32> {
+        self.retries
+    }
+
+    /// The per-attempt time limit set on this environment, if any.
+    pub const fn timeout_setting(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+impl fmt::Debug for TaskEnvironment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskEnvironment")
+            .field("name", &self.name)
+            .field("retries", &self.retries)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Whether `name` matches `^[a-z0-9]+([_-][a-z0-9]+)*$` (usable in `const`).
+pub const fn is_valid_env_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    let mut previous_was_separator = true; // the name may not start with one
+    while i < bytes.len() {
+        let b = bytes[i];
+        let is_word = b.is_ascii_lowercase() || b.is_ascii_digit();
+        let is_separator = b == b'_' || b == b'-';
+        if is_separator {
+            if previous_was_separator {
+                return false;
+            }
+            previous_was_separator = true;
+        } else if is_word {
+            previous_was_separator = false;
+        } else {
+            return false;
+        }
+        i += 1;
+    }
+    !previous_was_separator
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_flyte_rule() {
+        for good in ["a", "my_env", "my-env", "env2", "a_b-c", "0"] {
+            assert!(is_valid_env_name(good), "{good} should be valid");
+        }
+        for bad in ["", "My", "a__b", "_a", "a_", "a b", "a.b", "-a", "é"] {
+            assert!(!is_valid_env_name(bad), "{bad} should be invalid");
+        }
+    }
+
+    #[test]
+    fn try_new_reports_the_name() {
+        let err = TaskEnvironment::try_new("Bad Name").unwrap_err();
+        assert_eq!(err.name, "Bad Name");
+        assert!(err.to_string().contains("\"Bad Name\""));
+    }
+
+    #[test]
+    fn builders_set_policies() {
+        const ENV: TaskEnvironment = TaskEnvironment::new("x")
+            .retries(3)
+            .timeout(Duration::from_millis(5));
+        assert_eq!(ENV.retries_setting(), Some(3));
+        assert_eq!(ENV.timeout_setting(), Some(Duration::from_millis(5)));
+        assert_eq!(DEFAULT_ENV.name(), "default");
+    }
+}

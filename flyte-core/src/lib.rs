@@ -1,0 +1,16 @@
+//! Runtime-free types of flyte: [`TaskEnvironment`], task metadata
+//! ([`TaskDef`]), the error type [`TaskError`], the [`codec`] and the
+//! deterministic ids of [`hash`].
+//!
+//! Users depend on the `flyte` crate, which re-exports what they need.
+
+pub mod codec;
+mod env;
+mod error;
+pub mod hash;
+mod task;
+
+pub use env::{is_valid_env_name, InvalidEnvName, TaskEnvironment, DEFAULT_ENV};
+pub use error::{panic_message, ErrorKind, TaskError};
+pub use hash::{ActionId, InputHash};
+pub use task::TaskDef;

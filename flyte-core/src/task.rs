@@ -1,0 +1,125 @@
+//! [`TaskDef`]: the static description of one `#[task]` function.
+
+use crate::env::TaskEnvironment;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The static description of a task, made by `#[task]` for each function.
+///
+/// Users read it through the registry; the macro builds it with
+/// [`TaskDef::new`].
+#[derive(Debug)]
+pub struct TaskDef {
+    env: &'static TaskEnvironment,
+    fn_name: &'static str,
+    name_override: Option<&'static str>,
+    params: &'static [&'static str],
+    retries: Option<u32>,
+    timeout: Option<Duration>,
+    is_async: bool,
+    file: &'static str,
+    line: u32,
+    full_name: OnceLock<String>,
+}
+
+impl TaskDef {
+    /// Describes a task. Called by the code `#[task]` generates.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // mirrors the attribute's keys one for one
+    pub const fn new(
+        env: &'static TaskEnvironment,
+        fn_name: &'static str,
+        name_override: Option<&'static str>,
+        params: &'static [&'static str],
+        retries: Option<u32>,
+        timeout: Option<Duration>,
+        is_async: bool,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        TaskDef {
+            env,
+            fn_name,
+            name_override,
+            params,
+            retries,
+            timeout,
+            is_async,
+            file,
+            line,
+            full_name: OnceLock::new(),
+        }
+    }
+
+    /// The task's name, `"<env>.<fn>"` (or `"<env>.<name>"` with `name = ...`).
+    pub fn name(&self) -> &str {
+        self.full_name.get_or_init(|| {
+            format!(
+                "{}.{}",
+                self.env.name(),
+                self.name_override.unwrap_or(self.fn_name)
+            )
+        })
+    }
+
+    /// The environment the task is bound to.
+    pub fn env(&self) -> &'static TaskEnvironment {
+        self.env
+    }
+
+    /// The Rust function's name.
+    pub fn fn_name(&self) -> &'static str {
+        self.fn_name
+    }
+
+    /// The parameter names, in order.
+    pub fn params(&self) -> &'static [&'static str] {
+        self.params
+    }
+
+    /// Whether the task is an `async fn` (otherwise it runs on a blocking thread).
+    pub fn is_async(&self) -> bool {
+        self.is_async
+    }
+
+    /// Where the task is declared, as `file:line`.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+
+    /// Retries in force for a call: the call's override, else the task's,
+    /// else the environment's, else none.
+    pub fn retries_for(&self, call_override: Option<u32>) -> u32 {
+        call_override
+            .or(self.retries)
+            .or(self.env.retries_setting())
+            .unwrap_or(0)
+    }
+
+    /// The per-attempt time limit in force for a call, most specific first.
+    pub fn timeout_for(&self, call_override: Option<Duration>) -> Option<Duration> {
+        call_override
+            .or(self.timeout)
+            .or(self.env.timeout_setting())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ENV: TaskEnvironment = TaskEnvironment::new("env").retries(1);
+
+    #[test]
+    fn names_and_most_specific_policy_win() {
+        let def = TaskDef::new(&ENV, "f", None, &["x"], Some(4), None, false, "f.rs", 3);
+        assert_eq!(def.name(), "env.f");
+        assert_eq!(def.retries_for(None), 4);
+        assert_eq!(def.retries_for(Some(0)), 0);
+        assert_eq!(def.timeout_for(None), None);
+        assert_eq!(def.location(), "f.rs:3");
+        let renamed = TaskDef::new(&ENV, "f", Some("g"), &[], None, None, true, "f.rs", 1);
+        assert_eq!(renamed.name(), "env.g");
+        assert_eq!(renamed.retries_for(None), 1);
+    }
+}

@@ -1,0 +1,210 @@
+//! Code generation for `#[task]`.
+//!
+//! The user's function keeps its name, visibility and docs, but now returns a
+//! `TaskCall`. Its body moves into an inner `__flyte_body` function; beside
+//! it live the task's static metadata, its registry entry, and the adapters
+//! that run it from encoded bytes or JSON.
+
+use crate::args::Args;
+use crate::ast::{Output, Task};
+use crate::valid;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn};
+
+/// Expands `#[task(attr)] item`. On any error the user's item is emitted
+/// unchanged beside the errors, so the IDE still sees the function.
+pub(crate) fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let e = syn::Error::new(
+                Span::call_site(),
+                "#[task] goes on a function: `#[task] fn name(x: i64) -> i64 { ... }`",
+            );
+            let e = e.to_compile_error();
+            return quote! { #item #e };
+        }
+    };
+    let args = Args::parse(attr);
+    let task = Task::from_item(&item_fn);
+    let checked = valid::check(&task);
+    match (args, checked) {
+        (Ok(args), Ok(())) => generate(&args, &task),
+        (args, checked) => {
+            let mut errors = args.err();
+            if let Err(e) = checked {
+                match &mut errors {
+                    Some(all) => all.combine(e),
+                    None => errors = Some(e),
+                }
+            }
+            let errors = errors.map(|e| e.to_compile_error());
+            quote! { #item_fn #errors }
+        }
+    }
+}
+
+fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
+    let item = task.item;
+    let attrs = &item.attrs;
+    let vis = &item.vis;
+    let ident = task.ident();
+    let fn_name = ident.to_string();
+
+    // `valid::check` guarantees every parameter is a plain name with a type.
+    let idents: Vec<_> = task.params.iter().filter_map(|p| p.ident).collect();
+    let tys: Vec<_> = task.params.iter().filter_map(|p| p.ty).collect();
+    let names: Vec<String> = idents.iter().map(|i| i.to_string()).collect();
+
+    let out_ty = match task.output {
+        Output::Unit => quote!(()),
+        Output::Plain(ty) | Output::Fallible { ok: ty } => quote!(#ty),
+    };
+
+    // The body, renamed; lint attributes still apply to it.
+    let mut body_fn = item.clone();
+    body_fn.sig.ident = format_ident!("__flyte_body");
+    body_fn.vis = syn::Visibility::Inherited;
+    body_fn.attrs.retain(|a| {
+        ["allow", "warn", "deny", "expect"]
+            .iter()
+            .any(|lint| a.path().is_ident(lint))
+    });
+
+    let env = match &args.env {
+        Some(path) => quote_spanned!(path.span()=> ::flyte::__private::env_ref(&#path)),
+        None => quote!(&::flyte::__private::DEFAULT_ENV),
+    };
+    let name_override = match &args.name {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let retries = match args.retries {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let timeout = match &args.timeout {
+        Some((millis, _)) => quote!(::core::option::Option::Some(
+            ::core::time::Duration::from_millis(#millis)
+        )),
+        None => quote!(::core::option::Option::None),
+    };
+    let is_async = task.is_async();
+
+    let call_body = if is_async {
+        quote!(__flyte_body(#(#idents),*).await)
+    } else {
+        quote!(__flyte_body(#(#idents),*))
+    };
+    let to_result = match task.output {
+        Output::Unit => quote!({ #call_body; ::core::result::Result::Ok(()) }),
+        Output::Plain(_) => quote!(::core::result::Result::Ok(#call_body)),
+        Output::Fallible { .. } => quote! {
+            match #call_body {
+                ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
+                ::core::result::Result::Err(error) => {
+                    #[allow(unused_imports)]
+                    use ::flyte::__private::{ViaAnyhow as _, ViaStdError as _, ViaTaskError as _};
+                    ::core::result::Result::Err(
+                        (&&&::flyte::__private::ErrorSlot::new(error)).__flyte_into_task_error(),
+                    )
+                }
+            }
+        },
+    };
+    let execution = if is_async {
+        quote!(::flyte::__private::Execution::from_future(async move { #to_result }))
+    } else {
+        quote!(::flyte::__private::Execution::blocking(move || #to_result))
+    };
+
+    // Bound checks spanned on the user's types, so a non-serializable type
+    // is reported where it is written.
+    let input_checks = tys.iter().map(|ty| {
+        quote_spanned!(ty.span()=> let _ = ::flyte::__private::assert_task_value::<#ty>;)
+    });
+    let output_check = match task.output {
+        Output::Plain(ty) | Output::Fallible { ok: ty } => {
+            quote_spanned!(ty.span()=> let _ = ::flyte::__private::assert_task_value::<#ty>;)
+        }
+        Output::Unit => quote!(),
+    };
+
+    let outer_params = task.item.sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(pt) => {
+            let mut pt = pt.clone();
+            if let syn::Pat::Ident(p) = &mut *pt.pat {
+                p.mutability = None; // `mut` belongs to the body, not the call
+            }
+            Some(pt)
+        }
+        FnArg::Receiver(_) => None,
+    });
+
+    quote! {
+        #(#attrs)*
+        #vis fn #ident(#(#outer_params),*) -> ::flyte::TaskCall<#out_ty> {
+            #body_fn
+
+            static __FLYTE_TASK: ::flyte::__private::TaskDef = ::flyte::__private::TaskDef::new(
+                #env,
+                #fn_name,
+                #name_override,
+                &[#(#names),*],
+                #retries,
+                #timeout,
+                #is_async,
+                ::core::file!(),
+                ::core::line!(),
+            );
+
+            fn __flyte_execute(
+                __flyte_inputs: (#(#tys,)*),
+            ) -> ::flyte::__private::Execution<#out_ty> {
+                let (#(#idents,)*) = __flyte_inputs;
+                #execution
+            }
+
+            fn __flyte_from_bytes(
+                __flyte_bytes: &[u8],
+            ) -> ::core::result::Result<::flyte::TaskCall<::std::vec::Vec<u8>>, ::flyte::TaskError> {
+                let mut __flyte_reader = ::flyte::__private::ParamReader::bytes(&__FLYTE_TASK, __flyte_bytes);
+                #(let #idents: #tys = __flyte_reader.param(#names)?;)*
+                __flyte_reader.finish()?;
+                ::core::result::Result::Ok(
+                    ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
+                        .encode_output(),
+                )
+            }
+
+            fn __flyte_from_json(
+                __flyte_json: ::flyte::__private::serde_json::Value,
+            ) -> ::core::result::Result<
+                ::flyte::TaskCall<::flyte::__private::serde_json::Value>,
+                ::flyte::TaskError,
+            > {
+                let mut __flyte_reader = ::flyte::__private::JsonParams::new(&__FLYTE_TASK, __flyte_json)?;
+                #(let #idents: #tys = __flyte_reader.param(#names)?;)*
+                __flyte_reader.finish()?;
+                ::core::result::Result::Ok(
+                    ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
+                        .json_output(),
+                )
+            }
+
+            ::flyte::__private::inventory::submit! {
+                ::flyte::__private::TaskRegistration::new(
+                    &__FLYTE_TASK,
+                    __flyte_from_bytes,
+                    __flyte_from_json,
+                )
+            }
+
+            #(#input_checks)*
+            #output_check
+            ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
+        }
+    }
+}
