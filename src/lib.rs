@@ -1,1 +1,69 @@
-//! stub
+//! flyte: typed, serializable tasks run on tokio, with `map`, `gather` and
+//! per-item error collection, in the model of Flyte 2.
+//!
+//! - [`#[task]`](macro@task) turns a function (sync or async) into a task
+//!   bound to a [`TaskEnvironment`]; calling it returns a [`TaskCall`].
+//! - [`run`] (or [`Runner`]) runs a call as the root of a run.
+//! - [`map`] runs one task over many inputs with bounded concurrency, reading
+//!   the input lazily; [`map_stream`] does the same for an async `Stream`.
+//! - [`gather`] runs calls of different tasks side by side.
+//! - `.collect_errors()` settles every item instead of failing fast.
+//! - [`group`] labels actions; [`current`] tells a task where it runs;
+//!   [`registry`] runs any task by name from encoded input.
+//!
+//! # Quick start
+//!
+//! ```
+//! use flyte::prelude::*;
+//!
+//! static ENV: TaskEnvironment = TaskEnvironment::new("quick_start");
+//!
+//! #[task(env = ENV)]
+//! fn double(x: i64) -> i64 {
+//!     x * 2
+//! }
+//!
+//! #[task(env = ENV)]
+//! async fn double_all(items: Vec<i64>) -> Result<Vec<i64>, TaskError> {
+//!     flyte::map(double, items).concurrency(5).await
+//! }
+//!
+//! fn main() -> Result<(), TaskError> {
+//!     let out = flyte::run(double_all(vec![1, 2, 3]))?;
+//!     assert_eq!(out, vec![2, 4, 6]);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Fan-out semantics
+//!
+//! Awaiting a `map` or `gather` is **fail-fast**: the first error (first in
+//! time) is returned with its item index, every sibling still running is
+//! cancelled (with its own children) and no unstarted item is started.
+//! `.collect_errors()` settles: every item runs and each outcome comes back
+//! in input order. `.as_completed()` streams `(index, result)` as items
+//! finish. `.concurrency(0)` or no call means unbounded.
+
+#[doc(inline)]
+pub use flyte_core::{codec, ActionId, ErrorKind, InvalidEnvName, TaskEnvironment, TaskError};
+#[doc(inline)]
+pub use flyte_macros::task;
+#[doc(inline)]
+pub use flyte_runtime::{
+    current, gather, group, map, map_stream, registry, run, ActionNode, ActionStatus,
+    AsCompleted, CallFuture, Context, FanOutKind, FanOutSummary, Gather, GatherSettled,
+    Gatherable, IterSource, Map, MapFuture, MapRatio, MapSettled, Registry, RunOutcome, Runner,
+    Source, StreamSource, TaskCall, TaskInfo, MAX_KEPT_FAILURES,
+};
+
+/// What a task file needs: `use flyte::prelude::*;`.
+pub mod prelude {
+    #[doc(no_inline)]
+    pub use crate::{task, ErrorKind, TaskCall, TaskEnvironment, TaskError};
+}
+
+/// Support for the code `#[task]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use flyte_runtime::private::*;
+}

@@ -1,1 +1,28 @@
-//! stub
+//! The tokio runtime of flyte: runs, task calls, `map`, `gather`, groups
+//! and the task context. Users depend on the `flyte` crate, which re-exports
+//! this one.
+
+mod action;
+mod call;
+mod context;
+mod fan_out;
+mod gather;
+mod group;
+mod map;
+mod registry;
+mod run;
+mod tree;
+mod wait;
+
+#[doc(hidden)]
+pub mod private;
+
+pub use call::{CallFuture, TaskCall};
+pub use context::{current, Context};
+pub use fan_out::{IterSource, Source, StreamSource};
+pub use gather::{gather, Gather, GatherSettled, Gatherable};
+pub use group::group;
+pub use map::{map, map_stream, AsCompleted, Map, MapFuture, MapRatio, MapSettled};
+pub use registry::{registry, Registry, TaskInfo};
+pub use run::{run, RunOutcome, Runner};
+pub use tree::{ActionNode, ActionStatus, FanOutKind, FanOutSummary, MAX_KEPT_FAILURES};

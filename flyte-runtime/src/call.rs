@@ -1,0 +1,270 @@
+//! [`TaskCall`]: a task applied to its inputs, not yet run.
+
+use crate::action::{run_action, Place};
+use crate::context::{RunShared, Scope};
+use crate::wait;
+use flyte_core::{codec, InputHash, TaskDef, TaskError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, TaskError>> + Send>>;
+
+/// How one attempt of a task runs: a future for an `async fn` task, a
+/// closure for a sync task (run on a blocking thread).
+#[doc(hidden)]
+pub struct Execution<T>(ExecutionKind<T>);
+
+pub(crate) enum ExecutionKind<T> {
+    Async(BoxFuture<T>),
+    Blocking(Box<dyn FnOnce() -> Result<T, TaskError> + Send>),
+}
+
+impl<T: 'static> Execution<T> {
+    /// An async task's attempt.
+    pub fn from_future<F>(fut: F) -> Self
+    where
+        F: Future<Output = Result<T, TaskError>> + Send + 'static,
+    {
+        Execution(ExecutionKind::Async(Box::pin(fut)))
+    }
+
+    /// A sync task's attempt.
+    pub fn blocking<F>(f: F) -> Self
+    where
+        F: FnOnce() -> Result<T, TaskError> + Send + 'static,
+    {
+        Execution(ExecutionKind::Blocking(Box::new(f)))
+    }
+
+    pub(crate) fn into_kind(self) -> ExecutionKind<T> {
+        self.0
+    }
+
+    fn map<U: 'static>(self, f: fn(T) -> Result<U, TaskError>) -> Execution<U> {
+        match self.0 {
+            ExecutionKind::Async(fut) => Execution::from_future(async move { fut.await.and_then(f) }),
+            ExecutionKind::Blocking(run) => Execution::blocking(move || run().and_then(f)),
+        }
+    }
+}
+
+/// A task's inputs with the function that runs it, behind one type per output.
+pub(crate) trait Body<T>: Send + 'static {
+    fn input_hash(&self) -> InputHash;
+    /// A second body with the same inputs (for another attempt), made by
+    /// encoding and decoding them: inputs need not be `Clone`.
+    fn duplicate(&self) -> Result<Box<dyn Body<T>>, TaskError>;
+    fn execute(self: Box<Self>) -> Execution<T>;
+}
+
+struct Inputs<In, T> {
+    inputs: In,
+    exec: fn(In) -> Execution<T>,
+}
+
+impl<In, T> Body<T> for Inputs<In, T>
+where
+    In: Serialize + DeserializeOwned + Send + 'static,
+    T: 'static,
+{
+    fn input_hash(&self) -> InputHash {
+        InputHash::of(&self.inputs)
+    }
+
+    fn duplicate(&self) -> Result<Box<dyn Body<T>>, TaskError> {
+        let bytes = codec::encode(&self.inputs)?;
+        Ok(Box::new(Inputs {
+            inputs: codec::decode::<In>(&bytes)?,
+            exec: self.exec,
+        }))
+    }
+
+    fn execute(self: Box<Self>) -> Execution<T> {
+        (self.exec)(self.inputs)
+    }
+}
+
+/// A body whose output is converted (e.g. encoded) after it runs.
+struct Mapped<T, U> {
+    inner: Box<dyn Body<T>>,
+    f: fn(T) -> Result<U, TaskError>,
+}
+
+impl<T: 'static, U: 'static> Body<U> for Mapped<T, U> {
+    fn input_hash(&self) -> InputHash {
+        self.inner.input_hash()
+    }
+
+    fn duplicate(&self) -> Result<Box<dyn Body<U>>, TaskError> {
+        Ok(Box::new(Mapped {
+            inner: self.inner.duplicate()?,
+            f: self.f,
+        }))
+    }
+
+    fn execute(self: Box<Self>) -> Execution<U> {
+        self.inner.execute().map(self.f)
+    }
+}
+
+/// A task applied to its inputs. Nothing runs until it is awaited.
+///
+/// Calling a `#[task]` function returns one. `.await` it in async code, or
+/// [`.wait()`](TaskCall::wait) in sync code; hand many to `flyte::map` or
+/// `flyte::gather` to run them side by side.
+///
+/// # Examples
+///
+/// ```ignore
+/// let doubled: i64 = process_item(3).await?;
+/// let quick: i64 = process_item(3).retries(0).timeout(Duration::from_secs(1)).await?;
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping the future made by `.await` before it completes cancels the
+/// action and everything it started; the action is recorded as cancelled.
+#[must_use = "a TaskCall does nothing until it is awaited or waited on"]
+pub struct TaskCall<T> {
+    pub(crate) def: &'static TaskDef,
+    pub(crate) body: Box<dyn Body<T>>,
+    pub(crate) retries: Option<u32>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl<T: Send + 'static> TaskCall<T> {
+    /// A call of the task `def` with `inputs` (a tuple of its parameters).
+    /// Called by the code `#[task]` generates.
+    #[doc(hidden)]
+    pub fn new<In>(def: &'static TaskDef, inputs: In, exec: fn(In) -> Execution<T>) -> Self
+    where
+        In: Serialize + DeserializeOwned + Send + 'static,
+    {
+        TaskCall {
+            def,
+            body: Box::new(Inputs { inputs, exec }),
+            retries: None,
+            timeout: None,
+        }
+    }
+
+    /// Overrides the retries for this call (`n` retries = `n + 1` attempts).
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = Some(n);
+        self
+    }
+
+    /// Overrides the per-attempt time limit for this call.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// The task's name, `"<env>.<fn>"`.
+    pub fn task_name(&self) -> &'static str {
+        self.def.name()
+    }
+
+    /// Runs the call to its end, blocking this thread: for sync code (a
+    /// sync `#[task]`, `fn main`, a plain thread).
+    ///
+    /// # Errors
+    ///
+    /// The task's error; or [`ErrorKind::Runtime`](flyte_core::ErrorKind::Runtime)
+    /// when called on a thread that runs async tasks, where blocking could
+    /// deadlock: `.await` there instead.
+    pub fn wait(self) -> Result<T, TaskError> {
+        wait::block_on(self.into_future()).and_then(|r| r)
+    }
+
+    fn map_output<U: Send + 'static>(self, f: fn(T) -> Result<U, TaskError>) -> TaskCall<U> {
+        TaskCall {
+            def: self.def,
+            body: Box::new(Mapped { inner: self.body, f }),
+            retries: self.retries,
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<T: Serialize + Send + 'static> TaskCall<T> {
+    /// This call with its output encoded by the codec (for the registry).
+    #[doc(hidden)]
+    pub fn encode_output(self) -> TaskCall<Vec<u8>> {
+        self.map_output(|out| codec::encode(&out))
+    }
+
+    /// This call with its output as JSON (for the registry).
+    #[doc(hidden)]
+    pub fn json_output(self) -> TaskCall<serde_json::Value> {
+        self.map_output(|out| {
+            serde_json::to_value(out).map_err(|e| {
+                TaskError::new(
+                    flyte_core::ErrorKind::Input,
+                    format!("cannot write the output as JSON: {e}"),
+                )
+            })
+        })
+    }
+}
+
+/// Erased output, for gathering calls of different types.
+pub(crate) type AnyBox = Box<dyn std::any::Any + Send>;
+
+impl<T: Send + 'static> TaskCall<T> {
+    pub(crate) fn erase(self) -> TaskCall<AnyBox> {
+        self.map_output(|out| Ok(Box::new(out) as AnyBox))
+    }
+}
+
+impl<T> fmt::Debug for TaskCall<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskCall")
+            .field("task", &self.def.name())
+            .field("retries", &self.retries)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of an awaited [`TaskCall`].
+///
+/// # Cancel safety
+///
+/// Dropping it cancels the action and everything it started.
+#[must_use = "futures do nothing unless polled"]
+pub struct CallFuture<T>(BoxFuture<T>);
+
+impl<T> Future for CallFuture<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for CallFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallFuture")
+    }
+}
+
+impl<T: Send + 'static> IntoFuture for TaskCall<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = CallFuture<T>;
+
+    fn into_future(self) -> CallFuture<T> {
+        CallFuture(Box::pin(async move {
+            match Scope::current() {
+                Some(parent) => run_action(self, Place::Direct(parent)).await,
+                // Awaited outside any run: an ephemeral run of its own.
+                None => run_action(self, Place::Root(RunShared::new(None))).await,
+            }
+        }))
+    }
+}

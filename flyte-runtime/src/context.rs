@@ -1,0 +1,207 @@
+//! Where an action runs: the run it belongs to, the action, its group.
+//!
+//! The scope travels with the code: a tokio task-local for async code, a
+//! thread-local for a sync task on its blocking thread. [`current`] reads it.
+
+use crate::tree::ActionCell;
+use flyte_core::ActionId;
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+/// One run: its id, its name, and how many of its actions are still live.
+#[derive(Debug)]
+pub(crate) struct RunShared {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+impl RunShared {
+    pub(crate) fn new(name: Option<String>) -> Arc<Self> {
+        Arc::new(RunShared {
+            id: new_run_id(),
+            name,
+            live: AtomicUsize::new(0),
+            idle: Notify::new(),
+        })
+    }
+
+    pub(crate) fn action_started(&self) {
+        self.live.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn action_ended(&self) {
+        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Waits until every action of the run has recorded how it ended (an
+    /// aborted item records its cancellation when tokio drops it, just after
+    /// the abort).
+    pub(crate) async fn settled(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// A run id: `r` and 20 hex digits, unique across processes and time.
+fn new_run_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(&nanos.to_le_bytes());
+    hasher.update(&std::process::id().to_le_bytes());
+    hasher.update(&COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let h = hasher.digest128();
+    format!("r{:020x}", h >> 48)
+}
+
+/// The scope code runs in: the run, the current action and group.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    pub(crate) run: Arc<RunShared>,
+    pub(crate) action: Arc<ActionCell>,
+    pub(crate) group: Option<Arc<str>>,
+}
+
+tokio::task_local! {
+    static CURRENT: Scope;
+}
+
+thread_local! {
+    static SYNC_SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+impl Scope {
+    /// The scope of the calling code, if it runs inside an action.
+    pub(crate) fn current() -> Option<Scope> {
+        CURRENT
+            .try_with(Scope::clone)
+            .ok()
+            .or_else(|| SYNC_SCOPE.with(|s| s.borrow().clone()))
+    }
+
+    /// Whether this thread is running a sync task (where blocking is allowed).
+    pub(crate) fn in_sync_task() -> bool {
+        SYNC_SCOPE.with(|s| s.borrow().is_some())
+    }
+
+    /// Runs `fut` with this scope as the current one.
+    pub(crate) fn enter<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, fut)
+    }
+
+    /// Runs `f` on this thread with this scope as the current one.
+    pub(crate) fn enter_sync<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Scope>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                SYNC_SCOPE.with(|s| *s.borrow_mut() = previous);
+            }
+        }
+        let previous = SYNC_SCOPE.with(|s| s.borrow_mut().replace(self));
+        let _restore = Restore(previous);
+        f()
+    }
+
+    /// This scope with `name` appended to the group path.
+    pub(crate) fn with_group(&self, name: &str) -> Scope {
+        let group: Arc<str> = match &self.group {
+            Some(outer) => format!("{outer}/{name}").into(),
+            None => name.into(),
+        };
+        Scope {
+            group: Some(group),
+            ..self.clone()
+        }
+    }
+}
+
+/// What a task knows about where it runs; see [`current`].
+#[derive(Debug, Clone)]
+pub struct Context {
+    scope: Option<Scope>,
+}
+
+/// The context of the running task: run id, action id, task name, attempt.
+///
+/// Outside any task (e.g. in `main` before `flyte::run`) the context is
+/// *detached*: [`Context::in_task`] is false, names are empty, the attempt
+/// is 0.
+///
+/// # Examples
+///
+/// ```
+/// use flyte_runtime::current;
+///
+/// let ctx = current();
+/// assert!(!ctx.in_task());
+/// assert_eq!(ctx.attempt(), 0);
+/// ```
+pub fn current() -> Context {
+    Context {
+        scope: Scope::current(),
+    }
+}
+
+impl Context {
+    /// Whether this context belongs to a running task.
+    pub fn in_task(&self) -> bool {
+        self.scope.is_some()
+    }
+
+    /// The run's id (`""` when detached).
+    pub fn run_id(&self) -> &str {
+        self.scope.as_ref().map_or("", |s| s.run.id.as_str())
+    }
+
+    /// The run's name, when it was given one with `Runner::name`.
+    pub fn run_name(&self) -> Option<&str> {
+        self.scope.as_ref().and_then(|s| s.run.name.as_deref())
+    }
+
+    /// The action's deterministic id (`None` when detached).
+    pub fn action_id(&self) -> Option<ActionId> {
+        self.scope.as_ref().map(|s| s.action.id)
+    }
+
+    /// The task's name, `"<env>.<fn>"` (`""` when detached).
+    pub fn task_name(&self) -> &str {
+        self.scope.as_ref().map_or("", |s| s.action.task)
+    }
+
+    /// The attempt number, from 1 (0 when detached).
+    pub fn attempt(&self) -> u32 {
+        self.scope
+            .as_ref()
+            .map_or(0, |s| s.action.attempt.load(Ordering::Relaxed))
+    }
+
+    /// The group path the code runs in (`flyte::group`), if any.
+    pub fn group(&self) -> Option<&str> {
+        self.scope.as_ref().and_then(|s| s.group.as_deref())
+    }
+
+    /// Whether the action was cancelled. Async tasks are stopped at their
+    /// next `.await` and never see this; a sync task cannot be stopped from
+    /// outside, so long sync work should check it and return early.
+    pub fn is_cancelled(&self) -> bool {
+        self.scope
+            .as_ref()
+            .is_some_and(|s| s.action.cancelled.load(Ordering::Relaxed))
+    }
+}

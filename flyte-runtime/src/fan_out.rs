@@ -1,0 +1,225 @@
+//! The engine under `map`, `map_stream` and `gather`: pulls inputs lazily,
+//! keeps at most `limit` actions in flight, yields `(index, result)` as each
+//! finishes.
+
+use crate::action::{run_action, Place};
+use crate::call::TaskCall;
+use crate::context::{RunShared, Scope};
+use crate::tree::{ActionCell, FanOutCell, FanOutKind};
+use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
+use futures_core::Stream;
+use futures_util::FutureExt;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::task::JoinSet;
+
+/// Most items started in one poll, so an endless fast input cannot starve
+/// the executor when concurrency is unbounded.
+const STARTS_PER_POLL: usize = 256;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Where a map's inputs come from: an iterator ([`IterSource`]) or an async
+/// stream ([`StreamSource`]). Sealed: made by `map` and `map_stream`.
+pub trait Source: sealed::Sealed + Send + Unpin + 'static {
+    /// One input.
+    type Item: Send + 'static;
+    #[doc(hidden)]
+    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::Item>>;
+}
+
+/// Inputs from an iterator, read one at a time as slots free up.
+pub struct IterSource<I>(pub(crate) Box<I>);
+
+impl<I> sealed::Sealed for IterSource<I> {}
+impl<S> sealed::Sealed for StreamSource<S> {}
+
+impl<I> Source for IterSource<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send + 'static,
+{
+    type Item = I::Item;
+    fn poll_next_item(&mut self, _: &mut Context<'_>) -> Poll<Option<I::Item>> {
+        Poll::Ready(self.0.next())
+    }
+}
+
+/// Inputs from an async stream, polled as slots free up.
+pub struct StreamSource<S>(pub(crate) Pin<Box<S>>);
+
+impl<S> Source for StreamSource<S>
+where
+    S: Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    type Item = S::Item;
+    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// The running fan-out. A `Stream` of `(index, result)` in completion order.
+///
+/// Dropping it aborts every item in flight (each is recorded as cancelled).
+pub(crate) struct FanOut<Src, F, T> {
+    source: Src,
+    make: F,
+    limit: usize,
+    kind: FanOutKind,
+    started: Option<(Scope, Arc<FanOutCell>)>,
+    in_flight: JoinSet<(usize, Result<T, TaskError>)>,
+    /// Results that did not come from a spawned action (a panicking input
+    /// closure, no runtime to run on).
+    ready: VecDeque<(usize, Result<T, TaskError>)>,
+    next_index: usize,
+    source_done: bool,
+}
+
+// Nothing in a FanOut is pinned structurally: items live in the JoinSet's
+// own heap tasks and results are moved out by value.
+impl<Src, F, T> Unpin for FanOut<Src, F, T> {}
+
+impl<Src, F, T> FanOut<Src, F, T>
+where
+    Src: Source,
+    F: FnMut(Src::Item) -> TaskCall<T> + Send + Unpin + 'static,
+    T: Send + 'static,
+{
+    /// `limit` 0 means unbounded.
+    pub(crate) fn new(source: Src, make: F, limit: usize, kind: FanOutKind) -> Self {
+        FanOut {
+            source,
+            make,
+            limit: if limit == 0 { usize::MAX } else { limit },
+            kind,
+            started: None,
+            in_flight: JoinSet::new(),
+            ready: VecDeque::new(),
+            next_index: 0,
+            source_done: false,
+        }
+    }
+
+    /// Attaches the fan-out to the calling action (or to an ephemeral run
+    /// when there is none). Done on first poll, where the caller's scope is.
+    fn start(&mut self) -> &(Scope, Arc<FanOutCell>) {
+        let kind = self.kind;
+        self.started.get_or_insert_with(|| {
+            let parent = Scope::current().unwrap_or_else(ephemeral_scope);
+            let group = parent.group.clone();
+            let cell = parent.action.add_fan_out(|seq| {
+                FanOutCell::new(ActionId::fan_out(parent.action.id, seq), kind, group)
+            });
+            (parent, cell)
+        })
+    }
+
+    /// Aborts every item in flight and waits until each has recorded its
+    /// cancellation (prompt: an aborted item stops at its next `.await`).
+    pub(crate) async fn cancel_all(&mut self) {
+        self.source_done = true;
+        self.in_flight.abort_all();
+        while self.in_flight.join_next().await.is_some() {}
+    }
+
+    fn launch(&mut self, item: Src::Item) {
+        let index = self.next_index;
+        self.next_index += 1;
+        let (parent, cell) = self.start().clone();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| (self.make)(item))) {
+            Ok(call) => {
+                let place = Place::Item {
+                    parent,
+                    fan_out: cell,
+                    index,
+                };
+                self.in_flight
+                    .spawn(run_action(call, place).map(move |r| (index, r)));
+            }
+            Err(payload) => {
+                let e = TaskError::new(ErrorKind::Panic, panic_message(&*payload)).with_index(index);
+                self.ready.push_back((index, Err(e)));
+            }
+        }
+    }
+}
+
+fn ephemeral_scope() -> Scope {
+    Scope {
+        run: RunShared::new(None),
+        action: Arc::new(ActionCell::new(ActionId(0), "ephemeral", None)),
+        group: None,
+    }
+}
+
+impl<Src, F, T> Stream for FanOut<Src, F, T>
+where
+    Src: Source,
+    F: FnMut(Src::Item) -> TaskCall<T> + Send + Unpin + 'static,
+    T: Send + 'static,
+{
+    type Item = (usize, Result<T, TaskError>);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.started.is_none() && tokio::runtime::Handle::try_current().is_err() {
+            this.source_done = true;
+            this.started = Some(ephemeral_scope_with_cell(this.kind));
+            this.ready.push_back((
+                0,
+                Err(TaskError::new(
+                    ErrorKind::Runtime,
+                    "flyte futures run on tokio: await them inside a tokio runtime, \
+                     or use `.wait()` / `flyte::run` from sync code",
+                )),
+            ));
+        }
+        this.start();
+        let mut budget = STARTS_PER_POLL;
+        while !this.source_done && this.in_flight.len() < this.limit && budget > 0 {
+            match this.source.poll_next_item(cx) {
+                Poll::Ready(Some(item)) => {
+                    this.launch(item);
+                    budget -= 1;
+                }
+                Poll::Ready(None) => this.source_done = true,
+                Poll::Pending => break,
+            }
+        }
+        if let Some(done) = this.ready.pop_front() {
+            return Poll::Ready(Some(done));
+        }
+        match this.in_flight.poll_join_next(cx) {
+            Poll::Ready(Some(Ok(done))) => Poll::Ready(Some(done)),
+            // Items are only aborted by `cancel_all`, which drains them itself;
+            // a panic inside an item is caught in `run_action`.
+            Poll::Ready(Some(Err(join_error))) => Poll::Ready(Some((
+                usize::MAX,
+                Err(TaskError::new(
+                    ErrorKind::Runtime,
+                    format!("a fan-out item stopped unexpectedly: {join_error}"),
+                )),
+            ))),
+            Poll::Ready(None) if this.source_done => Poll::Ready(None),
+            Poll::Ready(None) | Poll::Pending => {
+                if budget == 0 {
+                    // More input is ready; let other tasks run first.
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+fn ephemeral_scope_with_cell(kind: FanOutKind) -> (Scope, Arc<FanOutCell>) {
+    let scope = ephemeral_scope();
+    let cell = Arc::new(FanOutCell::new(ActionId(0), kind, None));
+    (scope, cell)
+}

@@ -1,0 +1,32 @@
+//! `group`: label the actions started inside a future.
+
+use crate::context::Scope;
+use std::future::Future;
+
+/// Runs `fut`, labelling every action it starts with the group `name`.
+///
+/// Groups nest: inside `group("a", group("b", ...))` actions are in group
+/// `"a/b"`. The label shows in the action tree ([`ActionNode::group`]) and
+/// in [`Context::group`]. Outside any run, `fut` runs unlabelled.
+///
+/// [`ActionNode::group`]: crate::ActionNode::group
+/// [`Context::group`]: crate::Context::group
+///
+/// # Examples
+///
+/// ```ignore
+/// let cleaned = flyte::group("cleaning", flyte::map(clean, rows).concurrency(8)).await?;
+/// ```
+///
+/// # Cancel safety
+///
+/// Dropping the returned future drops `fut`.
+pub fn group<F: Future>(name: impl AsRef<str>, fut: F) -> impl Future<Output = F::Output> {
+    let name = name.as_ref().to_owned();
+    async move {
+        match Scope::current() {
+            Some(scope) => scope.with_group(&name).enter(fut).await,
+            None => fut.await,
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Support for the code `#[task]` generates. Not public API.
+
+pub use crate::call::{Execution, TaskCall};
+pub use crate::registry::{JsonParams, ParamReader, TaskRegistration};
+pub use flyte_core::{TaskDef, TaskEnvironment, TaskError, DEFAULT_ENV};
+pub use inventory;
+pub use serde_json;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::cell::Cell;
+
+/// What a task's parameters and output must be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a task parameter or output: it must be serde-serializable, `Send` and `'static`",
+    label = "not `Serialize + DeserializeOwned + Send + 'static`",
+    note = "derive the serde traits on your type: `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait TaskValue: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> TaskValue for T {}
+
+/// Checks `T` is a [`TaskValue`] where the macro names the type.
+pub const fn assert_task_value<T: TaskValue>() {}
+
+/// The environment a task binds to, checked to be a `TaskEnvironment`.
+pub const fn env_ref(env: &'static TaskEnvironment) -> &'static TaskEnvironment {
+    env
+}
+
+/// Holds a task's error while the right conversion to `TaskError` is picked
+/// (by autoref: `TaskError` first, then `anyhow::Error`, then any
+/// `std::error::Error`).
+pub struct ErrorSlot<E>(Cell<Option<E>>);
+
+impl<E> ErrorSlot<E> {
+    /// Holds `e`.
+    pub fn new(e: E) -> Self {
+        ErrorSlot(Cell::new(Some(e)))
+    }
+
+    fn take(&self) -> E {
+        // Cannot fail: the generated code converts each slot exactly once.
+        self.0.take().expect("ErrorSlot converted twice")
+    }
+}
+
+/// A `TaskError` passes through with its kind kept.
+pub trait ViaTaskError {
+    /// Converts the held error.
+    fn __flyte_into_task_error(&self) -> TaskError;
+}
+
+impl ViaTaskError for &&ErrorSlot<TaskError> {
+    fn __flyte_into_task_error(&self) -> TaskError {
+        self.take()
+    }
+}
+
+/// An `anyhow::Error` becomes a user error (or the `TaskError` it wraps).
+pub trait ViaAnyhow {
+    /// Converts the held error.
+    fn __flyte_into_task_error(&self) -> TaskError;
+}
+
+impl ViaAnyhow for &ErrorSlot<anyhow::Error> {
+    fn __flyte_into_task_error(&self) -> TaskError {
+        match self.take().downcast::<TaskError>() {
+            Ok(task_error) => task_error,
+            Err(other) => TaskError::from_anyhow(other),
+        }
+    }
+}
+
+/// Any `std::error::Error` becomes a user error.
+pub trait ViaStdError {
+    /// Converts the held error.
+    fn __flyte_into_task_error(&self) -> TaskError;
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> ViaStdError for ErrorSlot<E> {
+    fn __flyte_into_task_error(&self) -> TaskError {
+        TaskError::user(self.take())
+    }
+}

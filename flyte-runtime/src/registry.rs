@@ -1,0 +1,320 @@
+//! The process-wide task registry: every `#[task]`, runnable by name from
+//! encoded input (bincode 2 bytes, or JSON keyed by parameter name).
+
+use crate::call::TaskCall;
+use flyte_core::{codec, ErrorKind, TaskDef, TaskEnvironment, TaskError};
+use serde::de::DeserializeOwned;
+use serde_json::{Map as JsonMap, Value};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+type FromBytes = fn(&[u8]) -> Result<TaskCall<Vec<u8>>, TaskError>;
+type FromJson = fn(Value) -> Result<TaskCall<Value>, TaskError>;
+
+/// One task's entry, submitted by the code `#[task]` generates.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TaskRegistration {
+    def: &'static TaskDef,
+    from_bytes: FromBytes,
+    from_json: FromJson,
+}
+
+impl TaskRegistration {
+    /// An entry for `def`.
+    pub const fn new(def: &'static TaskDef, from_bytes: FromBytes, from_json: FromJson) -> Self {
+        TaskRegistration {
+            def,
+            from_bytes,
+            from_json,
+        }
+    }
+}
+
+inventory::collect!(TaskRegistration);
+
+/// Every task in the program, by name.
+///
+/// # Examples
+///
+/// ```ignore
+/// for name in flyte::registry().names() {
+///     println!("{name}");
+/// }
+/// let bytes = flyte::codec::encode(&(3_i64,))?;          // the parameters, as a tuple
+/// let out: Vec<u8> = flyte::registry().call_bytes("my_env.process_item", &bytes)?.await?;
+/// let json = flyte::registry().call_json("my_env.process_item", serde_json::json!({"x": 3}))?.await?;
+/// ```
+#[derive(Debug)]
+pub struct Registry {
+    tasks: BTreeMap<&'static str, Vec<&'static TaskRegistration>>,
+}
+
+/// The process-wide registry (built on first use).
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut tasks: BTreeMap<&'static str, Vec<&'static TaskRegistration>> = BTreeMap::new();
+        for entry in inventory::iter::<TaskRegistration> {
+            tasks.entry(entry.def.name()).or_default().push(entry);
+        }
+        Registry { tasks }
+    })
+}
+
+/// What the registry knows of one task.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskInfo {
+    def: &'static TaskDef,
+}
+
+impl TaskInfo {
+    /// `"<env>.<fn>"`.
+    pub fn name(&self) -> &'static str {
+        self.def.name()
+    }
+    /// The environment it is bound to.
+    pub fn env(&self) -> &'static TaskEnvironment {
+        self.def.env()
+    }
+    /// Parameter names in order.
+    pub fn params(&self) -> &'static [&'static str] {
+        self.def.params()
+    }
+    /// Whether it is an `async fn`.
+    pub fn is_async(&self) -> bool {
+        self.def.is_async()
+    }
+    /// Where it is declared, `file:line`.
+    pub fn location(&self) -> String {
+        self.def.location()
+    }
+}
+
+impl Registry {
+    /// Every task name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.tasks.keys().copied()
+    }
+
+    /// How many distinct task names there are.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether no task is registered.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// The task named `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UnknownTask`] listing the known names;
+    /// [`ErrorKind::Config`] when two tasks share the name.
+    pub fn task(&self, name: &str) -> Result<TaskInfo, TaskError> {
+        self.entry(name).map(|e| TaskInfo { def: e.def })
+    }
+
+    /// A call of the task `name` with its parameters encoded by the codec,
+    /// as a tuple in parameter order (`codec::encode(&(a, b))`). The call's
+    /// output is encoded the same way.
+    ///
+    /// # Errors
+    ///
+    /// Unknown or duplicated name (see [`Registry::task`]);
+    /// [`ErrorKind::Input`] naming the parameter that did not decode.
+    pub fn call_bytes(&self, name: &str, input: &[u8]) -> Result<TaskCall<Vec<u8>>, TaskError> {
+        (self.entry(name)?.from_bytes)(input)
+    }
+
+    /// A call of the task `name` with its parameters as a JSON object keyed
+    /// by parameter name. The call's output is JSON.
+    ///
+    /// # Errors
+    ///
+    /// Unknown or duplicated name (see [`Registry::task`]);
+    /// [`ErrorKind::Input`] naming a missing, unknown or ill-typed parameter.
+    pub fn call_json(&self, name: &str, input: Value) -> Result<TaskCall<Value>, TaskError> {
+        (self.entry(name)?.from_json)(input)
+    }
+
+    /// Checks that no two tasks share a name.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] naming every shared name and where each task
+    /// with it is declared.
+    pub fn check(&self) -> Result<(), TaskError> {
+        let clashes: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(_, entries)| entries.len() > 1)
+            .map(|(name, entries)| describe_clash(name, entries))
+            .collect();
+        if clashes.is_empty() {
+            Ok(())
+        } else {
+            Err(TaskError::new(ErrorKind::Config, clashes.join("; ")))
+        }
+    }
+
+    fn entry(&self, name: &str) -> Result<&'static TaskRegistration, TaskError> {
+        match self.tasks.get(name).map(Vec::as_slice) {
+            Some([one]) => Ok(one),
+            Some(entries) => Err(TaskError::new(ErrorKind::Config, describe_clash(name, entries))),
+            None => Err(TaskError::new(
+                ErrorKind::UnknownTask,
+                format!(
+                    "no task is named `{name}`; the registered tasks are: {}",
+                    self.names().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+fn describe_clash(name: &str, entries: &[&'static TaskRegistration]) -> String {
+    let places: Vec<String> = entries.iter().map(|e| e.def.location()).collect();
+    format!(
+        "{} tasks are named `{name}` (at {}): give each a distinct name with \
+         #[task(name = \"...\")] or bind them to different environments",
+        entries.len(),
+        places.join(" and ")
+    )
+}
+
+fn input_error(def: &TaskDef, message: String) -> TaskError {
+    TaskError::new(ErrorKind::Input, message).with_task(def.name())
+}
+
+/// Reads a task's parameters from codec bytes, naming the one that fails.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ParamReader<'a> {
+    def: &'static TaskDef,
+    reader: codec::Reader<'a>,
+}
+
+impl<'a> ParamReader<'a> {
+    /// A reader over the encoded tuple of `def`'s parameters.
+    pub fn bytes(def: &'static TaskDef, input: &'a [u8]) -> Self {
+        ParamReader {
+            def,
+            reader: codec::Reader::new(input),
+        }
+    }
+
+    /// Decodes the next parameter, `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Input`] naming the task and the parameter.
+    pub fn param<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, TaskError> {
+        self.reader.next::<T>().map_err(|e| {
+            input_error(self.def, format!("parameter `{name}`: {}", e.message()))
+        })
+    }
+
+    /// Checks no bytes are left.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Input`] when the input holds more than the parameters.
+    pub fn finish(self) -> Result<(), TaskError> {
+        let def = self.def;
+        self.reader.finish().map_err(|e| {
+            input_error(
+                def,
+                format!("{} after the last parameter: the input has too many values", e.message()),
+            )
+        })
+    }
+}
+
+/// Reads a task's parameters from a JSON object keyed by parameter name.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct JsonParams {
+    def: &'static TaskDef,
+    object: JsonMap<String, Value>,
+}
+
+impl JsonParams {
+    /// Checks `input` is an object (`null` counts as `{}`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Input`] when it is not.
+    pub fn new(def: &'static TaskDef, input: Value) -> Result<Self, TaskError> {
+        let object = match input {
+            Value::Object(object) => object,
+            Value::Null => JsonMap::new(),
+            other => {
+                return Err(input_error(
+                    def,
+                    format!(
+                        "the input must be a JSON object keyed by parameter name ({}), not {other}",
+                        param_list(def)
+                    ),
+                ))
+            }
+        };
+        Ok(JsonParams { def, object })
+    }
+
+    /// Takes the parameter `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Input`] when it is missing or of the wrong type.
+    pub fn param<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, TaskError> {
+        let value = self.object.remove(name).ok_or_else(|| {
+            input_error(
+                self.def,
+                format!(
+                    "missing parameter `{name}` (of type {})",
+                    std::any::type_name::<T>()
+                ),
+            )
+        })?;
+        serde_json::from_value(value).map_err(|e| {
+            input_error(
+                self.def,
+                format!(
+                    "parameter `{name}` is not a {}: {e}",
+                    std::any::type_name::<T>()
+                ),
+            )
+        })
+    }
+
+    /// Checks no unknown keys are left.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Input`] naming the unknown keys and the real parameters.
+    pub fn finish(self) -> Result<(), TaskError> {
+        if self.object.is_empty() {
+            return Ok(());
+        }
+        let unknown: Vec<&str> = self.object.keys().map(String::as_str).collect();
+        Err(input_error(
+            self.def,
+            format!(
+                "unknown parameter(s) {}; the parameters are: {}",
+                unknown.join(", "),
+                param_list(self.def)
+            ),
+        ))
+    }
+}
+
+fn param_list(def: &TaskDef) -> String {
+    if def.params().is_empty() {
+        "none".to_owned()
+    } else {
+        def.params().join(", ")
+    }
+}

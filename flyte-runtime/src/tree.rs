@@ -1,0 +1,274 @@
+//! The action tree: what a run did, returned to the caller after the run.
+//!
+//! While a run goes on, each action is an [`ActionCell`] shared by the code
+//! running it and by its parent; after the run, the cells are read once
+//! into plain [`ActionNode`] values.
+//!
+//! Memory stays bounded in long runs: a `map` or `gather` does not keep a
+//! record per item. It keeps counts by status and the records of the first
+//! [`MAX_KEPT_FAILURES`] failed items ([`FanOutSummary`]); a successful
+//! item's record and its subtree are dropped as soon as it finishes.
+
+use flyte_core::{ActionId, TaskError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+/// How many failed items' records one fan-out keeps; later failures are
+/// only counted.
+pub const MAX_KEPT_FAILURES: usize = 1_000;
+
+/// The state of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ActionStatus {
+    /// Started and not finished (only seen if a run is read while going on).
+    Running,
+    /// Returned its output.
+    Succeeded,
+    /// Returned an error after its last attempt.
+    Failed,
+    /// Stopped before it finished: fail-fast, a dropped future, or a stopped run.
+    Cancelled,
+}
+
+/// Which fan-out made a group of actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FanOutKind {
+    /// `flyte::map` or `flyte::map_stream`.
+    Map,
+    /// `flyte::gather`.
+    Gather,
+}
+
+/// One action of a run, with the actions it started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ActionNode {
+    /// The deterministic id.
+    pub id: ActionId,
+    /// The task's name, `"<env>.<fn>"`.
+    pub task: String,
+    /// The group label (`flyte::group`), `outer/inner` when nested.
+    pub group: Option<String>,
+    /// How it ended.
+    pub status: ActionStatus,
+    /// How many attempts ran.
+    pub attempts: u32,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// When it ended, if it did.
+    pub ended_at: Option<SystemTime>,
+    /// The error, when it failed or was cancelled.
+    pub error: Option<TaskError>,
+    /// Actions it awaited directly, in the order they started.
+    pub children: Vec<ActionNode>,
+    /// The `map`s and `gather`s it ran, in the order they started.
+    pub fan_outs: Vec<FanOutSummary>,
+}
+
+/// What one `map` or `gather` did: counts by status and the failed items.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FanOutSummary {
+    /// The fan-out's deterministic id (the parent of its items' ids).
+    pub id: ActionId,
+    /// `map` or `gather`.
+    pub kind: FanOutKind,
+    /// The group label it ran in.
+    pub group: Option<String>,
+    /// Items started.
+    pub started: u64,
+    /// Items that succeeded.
+    pub succeeded: u64,
+    /// Items that failed.
+    pub failed: u64,
+    /// Items cancelled before they finished.
+    pub cancelled: u64,
+    /// Records of the first [`MAX_KEPT_FAILURES`] failed items, in the order
+    /// they failed.
+    pub failures: Vec<ActionNode>,
+}
+
+impl ActionNode {
+    /// This node and every node below it (direct children and kept failed
+    /// fan-out items), depth first.
+    pub fn iter(&self) -> impl Iterator<Item = &ActionNode> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let node = stack.pop()?;
+            for f in node.fan_outs.iter().rev() {
+                stack.extend(f.failures.iter().rev());
+            }
+            stack.extend(node.children.iter().rev());
+            Some(node)
+        })
+    }
+}
+
+/// The live record of one action.
+#[derive(Debug)]
+pub(crate) struct ActionCell {
+    pub(crate) id: ActionId,
+    pub(crate) task: &'static str,
+    pub(crate) group: Option<Arc<str>>,
+    pub(crate) started_at: SystemTime,
+    pub(crate) attempt: AtomicU32,
+    /// Set when the action is cancelled, for sync code that polls it.
+    pub(crate) cancelled: AtomicBool,
+    state: Mutex<CellState>,
+}
+
+#[derive(Debug, Default)]
+struct CellState {
+    ended: Option<Ended>,
+    children: Vec<Arc<ActionCell>>,
+    fan_outs: Vec<Arc<FanOutCell>>,
+    /// Calls made so far per (task, input hash): the sequence number in ids.
+    seq: HashMap<(usize, u128), u64>,
+}
+
+#[derive(Debug)]
+struct Ended {
+    status: ActionStatus,
+    at: SystemTime,
+    error: Option<TaskError>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked
+/// (every critical section here is a plain push or assignment).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ActionCell {
+    pub(crate) fn new(id: ActionId, task: &'static str, group: Option<Arc<str>>) -> Self {
+        ActionCell {
+            id,
+            task,
+            group,
+            started_at: SystemTime::now(),
+            attempt: AtomicU32::new(0),
+            cancelled: AtomicBool::new(false),
+            state: Mutex::new(CellState::default()),
+        }
+    }
+
+    /// The sequence number of the next direct call with this key.
+    pub(crate) fn next_seq(&self, task_key: usize, input: u128) -> u64 {
+        let mut state = lock(&self.state);
+        let n = state.seq.entry((task_key, input)).or_insert(0);
+        let seq = *n;
+        *n += 1;
+        seq
+    }
+
+    pub(crate) fn add_child(&self, child: Arc<ActionCell>) {
+        lock(&self.state).children.push(child);
+    }
+
+    /// Registers a new fan-out and returns its position among this action's
+    /// fan-outs (used in its id).
+    pub(crate) fn add_fan_out(&self, make: impl FnOnce(u64) -> FanOutCell) -> Arc<FanOutCell> {
+        let mut state = lock(&self.state);
+        let cell = Arc::new(make(state.fan_outs.len() as u64));
+        state.fan_outs.push(Arc::clone(&cell));
+        cell
+    }
+
+    pub(crate) fn finish(&self, status: ActionStatus, error: Option<TaskError>) {
+        let mut state = lock(&self.state);
+        if state.ended.is_none() {
+            state.ended = Some(Ended {
+                status,
+                at: SystemTime::now(),
+                error,
+            });
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> ActionNode {
+        let state = lock(&self.state);
+        let (status, ended_at, error) = match &state.ended {
+            Some(e) => (e.status, Some(e.at), e.error.clone()),
+            None => (ActionStatus::Running, None, None),
+        };
+        ActionNode {
+            id: self.id,
+            task: self.task.to_owned(),
+            group: self.group.as_deref().map(str::to_owned),
+            status,
+            attempts: self.attempt.load(Ordering::Relaxed),
+            started_at: self.started_at,
+            ended_at,
+            error,
+            children: state.children.iter().map(|c| c.snapshot()).collect(),
+            fan_outs: state.fan_outs.iter().map(|f| f.snapshot()).collect(),
+        }
+    }
+}
+
+/// The live record of one `map` or `gather`.
+#[derive(Debug)]
+pub(crate) struct FanOutCell {
+    pub(crate) id: ActionId,
+    kind: FanOutKind,
+    group: Option<Arc<str>>,
+    started: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    cancelled: AtomicU64,
+    failures: Mutex<Vec<Arc<ActionCell>>>,
+}
+
+impl FanOutCell {
+    pub(crate) fn new(id: ActionId, kind: FanOutKind, group: Option<Arc<str>>) -> Self {
+        FanOutCell {
+            id,
+            kind,
+            group,
+            started: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            failures: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn item_started(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a finished item; keeps the record of a failed one.
+    pub(crate) fn item_finished(&self, status: ActionStatus, cell: &Arc<ActionCell>) {
+        let counter = match status {
+            ActionStatus::Succeeded => &self.succeeded,
+            ActionStatus::Failed => {
+                let mut kept = lock(&self.failures);
+                if kept.len() < MAX_KEPT_FAILURES {
+                    kept.push(Arc::clone(cell));
+                }
+                &self.failed
+            }
+            ActionStatus::Cancelled => &self.cancelled,
+            ActionStatus::Running => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> FanOutSummary {
+        FanOutSummary {
+            id: self.id,
+            kind: self.kind,
+            group: self.group.as_deref().map(str::to_owned),
+            started: self.started.load(Ordering::Relaxed),
+            succeeded: self.succeeded.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
+            failures: lock(&self.failures).iter().map(|c| c.snapshot()).collect(),
+        }
+    }
+}
