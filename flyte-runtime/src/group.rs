@@ -1,9 +1,9 @@
 //! `group`: label the actions started inside a future.
 
 use crate::context::Scope;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
-/// Runs `fut`, labelling every action it starts with the group `name`.
+/// Runs `fut` (any future, or a `map`/`gather`/task call), labelling every action it starts with the group `name`.
 ///
 /// Groups nest: inside `group("a", group("b", ...))` actions are in group
 /// `"a/b"`. The label shows in the action tree ([`ActionNode::group`]) and
@@ -21,8 +21,9 @@ use std::future::Future;
 /// # Cancel safety
 ///
 /// Dropping the returned future drops `fut`.
-pub fn group<F: Future>(name: impl AsRef<str>, fut: F) -> impl Future<Output = F::Output> {
+pub fn group<F: IntoFuture>(name: impl AsRef<str>, fut: F) -> impl Future<Output = F::Output> {
     let name = name.as_ref().to_owned();
+    let fut = fut.into_future();
     async move {
         match Scope::current() {
             Some(scope) => scope.with_group(&name).enter(fut).await,

@@ -1,0 +1,257 @@
+//! `map` and `map_stream`: order, concurrency, fail-fast, settle, streaming,
+//! min_success_ratio, lazy input.
+
+use flyte::prelude::*;
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static ENV: TaskEnvironment = TaskEnvironment::new("map_env");
+
+#[derive(Debug, thiserror::Error)]
+#[error("item {0} is bad")]
+struct Bad(i64);
+
+#[task(env = ENV)]
+fn double(x: i64) -> i64 {
+    x * 2
+}
+
+#[task(env = ENV)]
+fn scale(x: i64, factor: i64) -> i64 {
+    x * factor
+}
+
+#[task(env = ENV)]
+async fn fail_on_negative(x: i64) -> Result<i64, Bad> {
+    // Later items finish first, so input order != completion order.
+    tokio::time::sleep(Duration::from_millis((10 - x.rem_euclid(10)) as u64)).await;
+    if x < 0 {
+        Err(Bad(x))
+    } else {
+        Ok(x)
+    }
+}
+
+#[test]
+fn results_come_back_in_input_order() {
+    let out = flyte::map(fail_on_negative, 0..30).concurrency(7).wait().unwrap();
+    assert_eq!(out, (0..30).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_closure_binds_extra_arguments() {
+    let factor = 3;
+    let out = flyte::map(move |x| scale(x, factor), vec![1, 2, 3]).wait().unwrap();
+    assert_eq!(out, vec![3, 6, 9]);
+}
+
+#[test]
+fn empty_input_gives_empty_output() {
+    let out = flyte::map(double, Vec::<i64>::new()).wait().unwrap();
+    assert!(out.is_empty());
+}
+
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static MAX_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+#[task(env = ENV)]
+async fn gauge(x: u64) -> u64 {
+    let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+    MAX_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    x
+}
+
+#[test]
+fn concurrency_bounds_items_in_flight_and_zero_is_unbounded() {
+    let out = flyte::map(gauge, 0..40).concurrency(4).wait().unwrap();
+    assert_eq!(out.len(), 40);
+    let max = MAX_IN_FLIGHT.swap(0, Ordering::SeqCst);
+    assert!((2..=4).contains(&max), "max in flight {max}");
+
+    let started = Instant::now();
+    flyte::map(gauge, 0..40).concurrency(0).wait().unwrap();
+    let max = MAX_IN_FLIGHT.swap(0, Ordering::SeqCst);
+    assert!(max > 4, "unbounded map ran only {max} at once");
+    // 40 sleeps of 5ms, all at once: far under the 200ms they take in series.
+    assert!(started.elapsed() < Duration::from_millis(150));
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+
+#[task(env = ENV)]
+async fn slow_unless_first(x: i64) -> Result<i64, Bad> {
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    if x == 3 {
+        return Err(Bad(x));
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    FINISHED.fetch_add(1, Ordering::SeqCst);
+    Ok(x)
+}
+
+#[test]
+fn fail_fast_returns_the_first_error_cancels_siblings_and_starts_nothing_new() {
+    let started_at = Instant::now();
+    let err = flyte::map(slow_unless_first, 0..100)
+        .concurrency(5)
+        .wait()
+        .unwrap_err();
+    assert!(started_at.elapsed() < Duration::from_secs(5), "siblings were not cancelled");
+    assert_eq!(err.kind(), ErrorKind::User);
+    assert_eq!(err.index(), Some(3));
+    assert!(err.to_string().contains("(item 3)"), "{err}");
+    assert!(STARTED.load(Ordering::SeqCst) <= 5, "unstarted items were started");
+    assert_eq!(FINISHED.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn collect_errors_settles_every_item_in_input_order() {
+    let items = vec![1, -2, 3, -4, 5];
+    let all = flyte::map(fail_on_negative, items).concurrency(2).collect_errors().wait();
+    assert_eq!(all.len(), 5);
+    for (i, result) in all.iter().enumerate() {
+        match result {
+            Ok(v) => assert_eq!(*v, [1, -2, 3, -4, 5][i]),
+            Err(e) => {
+                assert_eq!(e.index(), Some(i));
+                assert!(e.downcast_ref::<Bad>().is_some());
+            }
+        }
+    }
+    assert_eq!(all.iter().filter(|r| r.is_err()).count(), 2);
+}
+
+#[test]
+fn min_success_ratio_fills_failures_with_none_or_fails() {
+    let items = vec![1, -2, 3, 4, 5];
+    let out = flyte::map(fail_on_negative, items.clone())
+        .min_success_ratio(0.8)
+        .wait()
+        .unwrap();
+    assert_eq!(out, vec![Some(1), None, Some(3), Some(4), Some(5)]);
+
+    let err = flyte::map(fail_on_negative, items.clone())
+        .min_success_ratio(0.9)
+        .wait()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooFewSuccesses);
+    assert!(err.message().contains("4 of 5"), "{err}");
+
+    let err = flyte::map(fail_on_negative, items)
+        .min_success_ratio(1.5)
+        .wait()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_completed_streams_every_result_with_its_index() {
+    let mut seen = Vec::new();
+    let mut stream = flyte::map(fail_on_negative, vec![0, 1, 2, -3, 4])
+        .concurrency(5)
+        .as_completed();
+    while let Some((index, result)) = stream.next().await {
+        match result {
+            Ok(v) => assert_eq!(v as usize, index),
+            Err(e) => assert_eq!((index, e.index()), (3, Some(3))),
+        }
+        seen.push(index);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_input_is_read_lazily() {
+    let pulled = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let endless = (0_i64..).inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let concurrency = 8;
+    let taken: Vec<_> = flyte::map(double, endless)
+        .concurrency(concurrency)
+        .as_completed()
+        .take(100)
+        .collect()
+        .await;
+    assert_eq!(taken.len(), 100);
+    let pulled = pulled.load(Ordering::SeqCst);
+    assert!(
+        pulled <= 100 + concurrency,
+        "read {pulled} inputs for 100 results at concurrency {concurrency}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_stream_takes_an_async_stream() {
+    let input = tokio_stream::iter(0..20_i64).then(|x| async move {
+        tokio::task::yield_now().await;
+        x
+    });
+    let out = flyte::map_stream(double, input).concurrency(3).await.unwrap();
+    assert_eq!(out, (0..20).map(|x| x * 2).collect::<Vec<_>>());
+}
+
+#[test]
+fn sync_tasks_map_in_parallel_on_blocking_threads() {
+    #[task(env = ENV)]
+    fn block(ms: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    }
+    let started = Instant::now();
+    let out = flyte::map(block, vec![100; 8]).concurrency(8).wait().unwrap();
+    assert_eq!(out, vec![100; 8]);
+    // 8 x 100ms in series is 800ms; on blocking threads it is ~100ms even
+    // with 2 async workers.
+    assert!(started.elapsed() < Duration::from_millis(600), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_panicking_item_is_an_error_with_its_index() {
+    #[task(env = ENV)]
+    fn explode(x: i64) -> i64 {
+        assert!(x != 2, "two is not allowed");
+        x
+    }
+    let all = flyte::map(explode, 0..4).collect_errors().wait();
+    let err = all[2].as_ref().unwrap_err();
+    assert_eq!((err.kind(), err.index()), (ErrorKind::Panic, Some(2)));
+    assert!(err.message().contains("two is not allowed"), "{err}");
+    assert!(all[3].is_ok());
+}
+
+#[test]
+fn a_sync_task_maps_with_wait() {
+    #[task(env = ENV)]
+    fn sum_of_doubles(items: Vec<i64>) -> Result<i64, TaskError> {
+        let doubled = flyte::map(double, items).concurrency(5).wait()?;
+        Ok(doubled.iter().sum())
+    }
+    assert_eq!(flyte::run(sum_of_doubles(vec![1, 2, 3])).unwrap(), 12);
+}
+
+#[test]
+fn a_task_may_return_settled_results() {
+    #[task(env = ENV)]
+    async fn settle_all(items: Vec<i64>) -> Vec<Result<i64, TaskError>> {
+        flyte::map(fail_on_negative, items).collect_errors().await
+    }
+    // Through the registry the output crosses a serialization boundary.
+    let bytes = flyte::codec::encode(&(vec![1_i64, -1],)).unwrap();
+    let out = flyte::registry()
+        .call_bytes("map_env.settle_all", &bytes)
+        .unwrap()
+        .wait()
+        .unwrap();
+    let out: Vec<Result<i64, TaskError>> = flyte::codec::decode(&out).unwrap();
+    assert_eq!(out[0].as_ref().ok(), Some(&1));
+    let err = out[1].as_ref().unwrap_err();
+    assert_eq!((err.kind(), err.index()), (ErrorKind::User, Some(1)));
+    assert!(err.to_string().contains("item -1 is bad"), "{err}");
+}
