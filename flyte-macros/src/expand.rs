@@ -132,6 +132,17 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
         Output::Unit => quote!(),
     };
 
+    // Spanned on the type, so a type that is not a task value is reported
+    // once, where it is written.
+    let read_params: Vec<_> = idents
+        .iter()
+        .zip(&tys)
+        .zip(&names)
+        .map(|((ident, ty), name)| {
+            quote_spanned!(ty.span()=> let #ident: #ty = __flyte_reader.param(#name)?;)
+        })
+        .collect();
+
     let outer_params = task.item.sig.inputs.iter().filter_map(|arg| match arg {
         FnArg::Typed(pt) => {
             let mut pt = pt.clone();
@@ -171,7 +182,7 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 __flyte_bytes: &[u8],
             ) -> ::core::result::Result<::flyte::TaskCall<::std::vec::Vec<u8>>, ::flyte::TaskError> {
                 let mut __flyte_reader = ::flyte::__private::ParamReader::bytes(&__FLYTE_TASK, __flyte_bytes);
-                #(let #idents: #tys = __flyte_reader.param(#names)?;)*
+                #(#read_params)*
                 __flyte_reader.finish()?;
                 ::core::result::Result::Ok(
                     ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
@@ -186,7 +197,7 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 ::flyte::TaskError,
             > {
                 let mut __flyte_reader = ::flyte::__private::JsonParams::new(&__FLYTE_TASK, __flyte_json)?;
-                #(let #idents: #tys = __flyte_reader.param(#names)?;)*
+                #(#read_params)*
                 __flyte_reader.finish()?;
                 ::core::result::Result::Ok(
                     ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)

@@ -98,7 +98,7 @@ fn owned_suggestion(elem: &Type) -> String {
     let text = tokens(elem);
     match text.as_str() {
         "str" => "String".to_owned(),
-        "Path" | "std :: path :: Path" => "PathBuf".to_owned(),
+        "Path" | "std::path::Path" => "PathBuf".to_owned(),
         _ => match elem {
             Type::Slice(slice) => format!("Vec<{}>", tokens(&slice.elem)),
             _ => text,
@@ -106,8 +106,13 @@ fn owned_suggestion(elem: &Type) -> String {
     }
 }
 
+/// The tokens as a person writes them: `&str`, not `& str`.
 fn tokens(t: &impl ToTokens) -> String {
-    t.to_token_stream().to_string()
+    let mut text = t.to_token_stream().to_string();
+    for (spaced, tight) in [("& ", "&"), (" <", "<"), ("< ", "<"), (" >", ">"), (" ,", ","), (" :: ", "::"), (":: ", "::"), ("' ", "'")] {
+        text = text.replace(spaced, tight);
+    }
+    text
 }
 
 #[derive(Default)]

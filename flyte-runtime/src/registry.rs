@@ -2,8 +2,8 @@
 //! encoded input (bincode 2 bytes, or JSON keyed by parameter name).
 
 use crate::call::TaskCall;
+use crate::private::TaskValue;
 use flyte_core::{codec, ErrorKind, TaskDef, TaskEnvironment, TaskError};
-use serde::de::DeserializeOwned;
 use serde_json::{Map as JsonMap, Value};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -211,7 +211,7 @@ impl<'a> ParamReader<'a> {
     /// # Errors
     ///
     /// [`ErrorKind::Input`] naming the task and the parameter.
-    pub fn param<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, TaskError> {
+    pub fn param<T: TaskValue>(&mut self, name: &str) -> Result<T, TaskError> {
         self.reader.next::<T>().map_err(|e| {
             input_error(self.def, format!("parameter `{name}`: {}", e.message()))
         })
@@ -269,7 +269,7 @@ impl JsonParams {
     /// # Errors
     ///
     /// [`ErrorKind::Input`] when it is missing or of the wrong type.
-    pub fn param<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, TaskError> {
+    pub fn param<T: TaskValue>(&mut self, name: &str) -> Result<T, TaskError> {
         let value = self.object.remove(name).ok_or_else(|| {
             input_error(
                 self.def,

@@ -1,0 +1,7 @@
+use flyte::prelude::*;
+
+static ENV: TaskEnvironment = TaskEnvironment::new("My Env");
+
+fn main() {
+    let _ = &ENV;
+}

@@ -1,0 +1,8 @@
+use flyte::prelude::*;
+
+#[task]
+fn name() -> &'static str {
+    "x"
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use flyte::prelude::*;
+
+#[task(retry = 3)]
+fn work() -> u8 {
+    1
+}
+
+fn main() {}
