@@ -1,1 +1,146 @@
-fn main(){}
+//! `flyte::map` of a trivial task against a hand-written tokio `JoinSet` +
+//! `Semaphore` loop over the same items, in the same process and runtime;
+//! then a 10,000,000-item lazy map's peak memory.
+//!
+//! Run: `cargo bench --bench map_vs_joinset` (add `-- --quick` to skip the
+//! memory run). Prints medians of alternating rounds and their ratio.
+
+use flyte::prelude::*;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const ITEMS: u64 = 200_000;
+const CONCURRENCY: usize = 64;
+const ROUNDS: usize = 7;
+
+#[task]
+async fn trivial(x: u64) -> u64 {
+    x.wrapping_mul(2)
+}
+
+#[task]
+async fn flyte_map(n: u64) -> Result<Vec<u64>, TaskError> {
+    flyte::map(trivial, 0..n).concurrency(CONCURRENCY).await
+}
+
+/// What a careful user writes by hand: bounded spawning, results in order.
+async fn hand_written(n: u64) -> Vec<u64> {
+    let semaphore = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut set = JoinSet::new();
+    let mut out = vec![0; n as usize];
+    for i in 0..n {
+        let permit = Arc::clone(&semaphore)
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        set.spawn(async move {
+            let _permit = permit;
+            (i, std::hint::black_box(i).wrapping_mul(2))
+        });
+        while let Some(done) = set.try_join_next() {
+            let (i, v) = done.expect("no panics");
+            out[i as usize] = v;
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        let (i, v) = done.expect("no panics");
+        out[i as usize] = v;
+    }
+    out
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn rss_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let runner = flyte::Runner::new();
+
+    if !quick {
+        lazy_map_memory(&runtime);
+    }
+    // Warm up both paths once.
+    runtime.block_on(hand_written(ITEMS));
+    runtime
+        .block_on(runner.run_async(flyte_map(ITEMS)))
+        .into_output()
+        .expect("map");
+
+    let (mut flyte_times, mut hand_times) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let out = runtime.block_on(hand_written(ITEMS));
+        hand_times.push(t.elapsed());
+        assert_eq!(out[7], 14);
+
+        let t = Instant::now();
+        let out = runtime
+            .block_on(runner.run_async(flyte_map(ITEMS)))
+            .into_output()
+            .expect("map");
+        flyte_times.push(t.elapsed());
+        assert_eq!(out[7], 14);
+    }
+    let (f, h) = (median(flyte_times), median(hand_times));
+    let per_item = |d: Duration| d.as_nanos() as f64 / ITEMS as f64;
+    println!(
+        "map of a trivial task, {ITEMS} items, concurrency {CONCURRENCY}, median of {ROUNDS}:"
+    );
+    println!(
+        "  hand-written JoinSet + Semaphore: {h:>10.2?}  ({:.0} ns/item)",
+        per_item(h)
+    );
+    println!(
+        "  flyte::map (with run tree):       {f:>10.2?}  ({:.0} ns/item)",
+        per_item(f)
+    );
+    println!(
+        "  ratio flyte / hand-written: {:.2}x",
+        f.as_secs_f64() / h.as_secs_f64()
+    );
+}
+
+/// 10M items through a lazy map, measured first so that nothing else has
+/// grown the heap: memory should stay in proportion to the items in flight.
+fn lazy_map_memory(runtime: &tokio::runtime::Runtime) {
+    let items: u64 = 10_000_000;
+    // Reset the peak-RSS mark so it measures this run alone (Linux >= 4.0).
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let before = rss_kib("VmRSS:").unwrap_or(0);
+    let t = Instant::now();
+    let done = runtime.block_on(async {
+        flyte::map(trivial, 0..items)
+            .concurrency(CONCURRENCY)
+            .as_completed()
+            .fold(0_u64, |n, (_, r)| async move { n + u64::from(r.is_ok()) })
+            .await
+    });
+    let elapsed = t.elapsed();
+    let peak = rss_kib("VmHWM:").unwrap_or(0);
+    assert_eq!(done, items);
+    let growth = peak.saturating_sub(before);
+    if !reset {
+        println!("  (could not reset the peak-RSS mark: the figure below includes earlier rounds)");
+    }
+    println!("lazy map of {items} items at concurrency {CONCURRENCY}: {elapsed:.2?}");
+    println!(
+        "  peak RSS growth {:.1} MiB ({} bytes per in-flight task)",
+        growth as f64 / 1024.0,
+        growth * 1024 / CONCURRENCY as u64
+    );
+}

@@ -24,14 +24,20 @@ fn validate(id: u32) -> Result<u32, MissingEmail> {
 
 #[task(env = ENV)]
 async fn validate_all(ids: Vec<u32>) -> Result<(usize, usize), TaskError> {
-    let results = flyte::map(validate, ids).concurrency(4).collect_errors().await;
+    let results = flyte::map(validate, ids)
+        .concurrency(4)
+        .collect_errors()
+        .await;
     let mut ok = 0;
     for result in &results {
         match result {
             Ok(_) => ok += 1,
             Err(e) => {
                 let original = e.downcast_ref::<MissingEmail>().map(|m| m.id);
-                println!("  item {:?} failed: {e} (original id {original:?})", e.index());
+                println!(
+                    "  item {:?} failed: {e} (original id {original:?})",
+                    e.index()
+                );
             }
         }
     }

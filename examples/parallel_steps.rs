@@ -18,7 +18,10 @@ struct User {
 
 #[task(env = ENV)]
 async fn update_user(id: u64) -> User {
-    User { id, plan: "pro".into() }
+    User {
+        id,
+        plan: "pro".into(),
+    }
 }
 
 #[task(env = ENV)]

@@ -38,7 +38,11 @@ async fn enrich(doc: Document) -> Result<Enriched, EmptyDocument> {
     if doc.body.is_empty() {
         return Err(EmptyDocument(doc.id));
     }
-    let language = if doc.body.contains(" der ") { "de" } else { "en" };
+    let language = if doc.body.contains(" der ") {
+        "de"
+    } else {
+        "en"
+    };
     Ok(Enriched {
         id: doc.id,
         words: doc.body.split_whitespace().count(),
@@ -93,7 +97,9 @@ async fn enrich_all(count: u64) -> Report {
 fn main() -> Result<(), TaskError> {
     let count = 5_000;
     let started = Instant::now();
-    let outcome = flyte::Runner::new().name("enrich-documents").run(enrich_all(count));
+    let outcome = flyte::Runner::new()
+        .name("enrich-documents")
+        .run(enrich_all(count));
     let elapsed = started.elapsed();
     let map = &outcome.actions().fan_outs[0];
     println!(

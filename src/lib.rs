@@ -50,10 +50,10 @@ pub use flyte_core::{codec, ActionId, ErrorKind, InvalidEnvName, TaskEnvironment
 pub use flyte_macros::task;
 #[doc(inline)]
 pub use flyte_runtime::{
-    current, gather, group, map, map_stream, registry, run, ActionNode, ActionStatus,
-    AsCompleted, CallFuture, Context, FanOutKind, FanOutSummary, Gather, GatherSettled,
-    Gatherable, IterSource, Map, MapFuture, MapRatio, MapSettled, Registry, RunOutcome, Runner,
-    Source, StreamSource, TaskCall, TaskInfo, MAX_KEPT_FAILURES,
+    current, gather, group, map, map_stream, registry, run, ActionNode, ActionStatus, AsCompleted,
+    CallFuture, Context, FanOutKind, FanOutSummary, Gather, GatherSettled, Gatherable, IterSource,
+    Map, MapFuture, MapRatio, MapSettled, Registry, RunOutcome, Runner, Source, StreamSource,
+    TaskCall, TaskInfo, MAX_KEPT_FAILURES,
 };
 
 /// What a task file needs: `use flyte::prelude::*;`.

@@ -17,7 +17,11 @@ fn public_futures_are_send() {
     assert_send(&item(1).into_future());
     assert_send(&flyte::map(item, vec![1]).into_future());
     assert_send(&flyte::map(item, vec![1]).collect_errors().into_future());
-    assert_send(&flyte::map(item, vec![1]).min_success_ratio(0.5).into_future());
+    assert_send(
+        &flyte::map(item, vec![1])
+            .min_success_ratio(0.5)
+            .into_future(),
+    );
     assert_send(&flyte::map(item, vec![1]).as_completed());
     assert_send(&flyte::map_stream(item, tokio_stream::iter(vec![1])).into_future());
     assert_send(&flyte::gather((item(1), item(2))).into_future());

@@ -31,15 +31,27 @@ async fn size(n: u64) -> u64 {
 
 #[test]
 fn a_tuple_of_different_tasks_comes_back_typed() {
-    let (user, sent) = flyte::gather((update_user(7), send_email(7))).wait().unwrap();
+    let (user, sent) = flyte::gather((update_user(7), send_email(7)))
+        .wait()
+        .unwrap();
     assert_eq!((user.as_str(), sent), ("user-7", true));
 }
 
 #[test]
 fn the_longest_tuple_works() {
     let out = flyte::gather((
-        size(1), size(2), size(3), size(4), size(5), size(6),
-        size(7), size(8), size(9), size(10), size(11), update_user(12),
+        size(1),
+        size(2),
+        size(3),
+        size(4),
+        size(5),
+        size(6),
+        size(7),
+        size(8),
+        size(9),
+        size(10),
+        size(11),
+        update_user(12),
     ))
     .wait()
     .unwrap();

@@ -35,14 +35,19 @@ async fn fail_on_negative(x: i64) -> Result<i64, Bad> {
 
 #[test]
 fn results_come_back_in_input_order() {
-    let out = flyte::map(fail_on_negative, 0..30).concurrency(7).wait().unwrap();
+    let out = flyte::map(fail_on_negative, 0..30)
+        .concurrency(7)
+        .wait()
+        .unwrap();
     assert_eq!(out, (0..30).collect::<Vec<_>>());
 }
 
 #[test]
 fn a_closure_binds_extra_arguments() {
     let factor = 3;
-    let out = flyte::map(move |x| scale(x, factor), vec![1, 2, 3]).wait().unwrap();
+    let out = flyte::map(move |x| scale(x, factor), vec![1, 2, 3])
+        .wait()
+        .unwrap();
     assert_eq!(out, vec![3, 6, 9]);
 }
 
@@ -100,18 +105,27 @@ fn fail_fast_returns_the_first_error_cancels_siblings_and_starts_nothing_new() {
         .concurrency(5)
         .wait()
         .unwrap_err();
-    assert!(started_at.elapsed() < Duration::from_secs(5), "siblings were not cancelled");
+    assert!(
+        started_at.elapsed() < Duration::from_secs(5),
+        "siblings were not cancelled"
+    );
     assert_eq!(err.kind(), ErrorKind::User);
     assert_eq!(err.index(), Some(3));
     assert!(err.to_string().contains("(item 3)"), "{err}");
-    assert!(STARTED.load(Ordering::SeqCst) <= 5, "unstarted items were started");
+    assert!(
+        STARTED.load(Ordering::SeqCst) <= 5,
+        "unstarted items were started"
+    );
     assert_eq!(FINISHED.load(Ordering::SeqCst), 0);
 }
 
 #[test]
 fn collect_errors_settles_every_item_in_input_order() {
     let items = vec![1, -2, 3, -4, 5];
-    let all = flyte::map(fail_on_negative, items).concurrency(2).collect_errors().wait();
+    let all = flyte::map(fail_on_negative, items)
+        .concurrency(2)
+        .collect_errors()
+        .wait();
     assert_eq!(all.len(), 5);
     for (i, result) in all.iter().enumerate() {
         match result {
@@ -193,7 +207,10 @@ async fn map_stream_takes_an_async_stream() {
         tokio::task::yield_now().await;
         x
     });
-    let out = flyte::map_stream(double, input).concurrency(3).await.unwrap();
+    let out = flyte::map_stream(double, input)
+        .concurrency(3)
+        .await
+        .unwrap();
     assert_eq!(out, (0..20).map(|x| x * 2).collect::<Vec<_>>());
 }
 
@@ -205,11 +222,18 @@ fn sync_tasks_map_in_parallel_on_blocking_threads() {
         ms
     }
     let started = Instant::now();
-    let out = flyte::map(block, vec![100; 8]).concurrency(8).wait().unwrap();
+    let out = flyte::map(block, vec![100; 8])
+        .concurrency(8)
+        .wait()
+        .unwrap();
     assert_eq!(out, vec![100; 8]);
     // 8 x 100ms in series is 800ms; on blocking threads it is ~100ms even
     // with 2 async workers.
-    assert!(started.elapsed() < Duration::from_millis(600), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -45,7 +45,9 @@ fn names_lists_every_task_sorted() {
 #[test]
 fn runs_by_name_from_bytes() {
     let input = flyte::codec::encode(&(Order { id: 1, qty: 3 }, 2.5_f64)).unwrap();
-    let call = flyte::registry().call_bytes("reg_env.total", &input).unwrap();
+    let call = flyte::registry()
+        .call_bytes("reg_env.total", &input)
+        .unwrap();
     let out: f64 = flyte::codec::decode(&flyte::run(call).unwrap()).unwrap();
     assert_eq!(out, 7.5);
 }
@@ -53,10 +55,15 @@ fn runs_by_name_from_bytes() {
 #[test]
 fn runs_by_name_from_json() {
     let call = flyte::registry()
-        .call_json("reg_env.total", json!({"order": {"id": 1, "qty": 4}, "price": 0.5}))
+        .call_json(
+            "reg_env.total",
+            json!({"order": {"id": 1, "qty": 4}, "price": 0.5}),
+        )
         .unwrap();
     assert_eq!(flyte::run(call).unwrap(), json!(2.0));
-    let call = flyte::registry().call_json("reg_env.no_params", json!({})).unwrap();
+    let call = flyte::registry()
+        .call_json("reg_env.no_params", json!({}))
+        .unwrap();
     assert_eq!(call.wait().unwrap(), json!(7));
 }
 
@@ -72,7 +79,9 @@ async fn a_by_name_call_is_awaitable() {
 
 #[test]
 fn an_unknown_name_lists_the_known_ones() {
-    let err = flyte::registry().call_json("reg_env.nope", json!({})).unwrap_err();
+    let err = flyte::registry()
+        .call_json("reg_env.nope", json!({}))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnknownTask);
     assert!(err.message().contains("`reg_env.nope`"), "{err}");
     assert!(err.message().contains("reg_env.greet"), "{err}");
@@ -80,29 +89,43 @@ fn an_unknown_name_lists_the_known_ones() {
 
 #[test]
 fn malformed_bytes_name_the_task_and_parameter() {
-    let err = flyte::registry().call_bytes("reg_env.total", &[1]).unwrap_err();
+    let err = flyte::registry()
+        .call_bytes("reg_env.total", &[1])
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Input);
     assert_eq!(err.task(), Some("reg_env.total"));
     assert!(err.message().contains("parameter `order`"), "{err}");
 
     let mut too_long = flyte::codec::encode(&("x".to_owned(),)).unwrap();
     too_long.push(0);
-    let err = flyte::registry().call_bytes("reg_env.greet", &too_long).unwrap_err();
+    let err = flyte::registry()
+        .call_bytes("reg_env.greet", &too_long)
+        .unwrap_err();
     assert!(err.message().contains("too many values"), "{err}");
 }
 
 #[test]
 fn json_that_does_not_fit_names_the_parameter() {
     let reg = flyte::registry();
-    let err = reg.call_json("reg_env.total", json!({"order": {"id": 1, "qty": 1}})).unwrap_err();
+    let err = reg
+        .call_json("reg_env.total", json!({"order": {"id": 1, "qty": 1}}))
+        .unwrap_err();
     assert!(err.message().contains("missing parameter `price`"), "{err}");
 
     let err = reg
-        .call_json("reg_env.total", json!({"order": {"id": 1, "qty": 1}, "price": "cheap"}))
+        .call_json(
+            "reg_env.total",
+            json!({"order": {"id": 1, "qty": 1}, "price": "cheap"}),
+        )
         .unwrap_err();
-    assert!(err.message().contains("parameter `price` is not a f64"), "{err}");
+    assert!(
+        err.message().contains("parameter `price` is not a f64"),
+        "{err}"
+    );
 
-    let err = reg.call_json("reg_env.greet", json!({"name": "a", "age": 3})).unwrap_err();
+    let err = reg
+        .call_json("reg_env.greet", json!({"name": "a", "age": 3}))
+        .unwrap_err();
     assert!(err.message().contains("unknown parameter(s) age"), "{err}");
     assert!(err.message().contains("the parameters are: name"), "{err}");
 

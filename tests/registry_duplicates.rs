@@ -24,10 +24,15 @@ mod b {
 fn duplicate_names_are_a_config_error() {
     let err = flyte::registry().check().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert!(err.message().contains("2 tasks are named `dup_env.clash`"), "{err}");
+    assert!(
+        err.message().contains("2 tasks are named `dup_env.clash`"),
+        "{err}"
+    );
     assert!(err.message().contains("registry_duplicates.rs"), "{err}");
 
-    let err = flyte::registry().call_json("dup_env.clash", serde_json::json!({})).unwrap_err();
+    let err = flyte::registry()
+        .call_json("dup_env.clash", serde_json::json!({}))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
 
     // A run refuses to start while names clash.

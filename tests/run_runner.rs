@@ -104,7 +104,10 @@ async fn run_async_works_inside_tokio_and_run_is_refused_there() {
 
     let err = flyte::run(double(2)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Runtime);
-    assert!(err.message().contains("run_async") || err.message().contains(".await"), "{err}");
+    assert!(
+        err.message().contains("run_async") || err.message().contains(".await"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

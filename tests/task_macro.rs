@@ -86,7 +86,10 @@ fn sync_and_async_tasks_run() {
 #[test]
 fn names_are_env_dot_fn_with_override() {
     assert_eq!(sync_double(1).task_name(), "macro_env.sync_double");
-    assert_eq!(in_default_env(String::new()).task_name(), "default.in_default_env");
+    assert_eq!(
+        in_default_env(String::new()).task_name(),
+        "default.in_default_env"
+    );
     assert_eq!(original_name().task_name(), "macro_env.renamed");
     let names: Vec<&str> = flyte::registry().names().collect();
     assert!(names.contains(&"macro_env.renamed"), "{names:?}");
@@ -99,7 +102,10 @@ fn user_errors_keep_the_original() {
     assert_eq!(err.kind(), ErrorKind::User);
     assert_eq!(err.task(), Some("macro_env.fallible"));
     assert_eq!(err.downcast_ref::<BadInput>(), Some(&BadInput(-1)));
-    assert_eq!(err.to_string(), "task macro_env.fallible failed: bad input -1");
+    assert_eq!(
+        err.to_string(),
+        "task macro_env.fallible failed: bad input -1"
+    );
 
     let err = with_anyhow(0).wait().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::User);
@@ -160,7 +166,10 @@ fn per_call_overrides_apply() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         1
     }
-    let err = slow().timeout(Duration::from_millis(20)).wait().unwrap_err();
+    let err = slow()
+        .timeout(Duration::from_millis(20))
+        .wait()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(err.message().contains("timed out after 20ms"), "{err}");
 }

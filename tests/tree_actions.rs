@@ -45,12 +45,18 @@ fn the_tree_records_children_and_summarizes_fan_outs() {
     assert!(root.ended_at.is_some());
     assert_eq!(root.children.len(), 2);
     assert_ne!(root.children[0].id, root.children[1].id);
-    assert!(root.children.iter().all(|c| c.status == ActionStatus::Succeeded));
+    assert!(root
+        .children
+        .iter()
+        .all(|c| c.status == ActionStatus::Succeeded));
 
     let map = &root.fan_outs[0];
     assert_eq!(map.kind, FanOutKind::Map);
     assert_eq!(map.group.as_deref(), Some("evens"));
-    assert_eq!((map.started, map.succeeded, map.failed, map.cancelled), (10, 5, 5, 0));
+    assert_eq!(
+        (map.started, map.succeeded, map.failed, map.cancelled),
+        (10, 5, 5, 0)
+    );
     // Successful items are only counted; failed ones are kept with their error.
     assert_eq!(map.failures.len(), 5);
     for failure in &map.failures {
@@ -156,5 +162,8 @@ fn dropping_a_call_cancels_it_and_its_children() {
     assert_eq!(root.children.len(), 1);
     let child = &root.children[0];
     assert_eq!(child.status, ActionStatus::Cancelled);
-    assert_eq!(child.error.as_ref().map(|e| e.kind()), Some(ErrorKind::Cancelled));
+    assert_eq!(
+        child.error.as_ref().map(|e| e.kind()),
+        Some(ErrorKind::Cancelled)
+    );
 }

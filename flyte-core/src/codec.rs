@@ -30,7 +30,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, TaskError> {
 /// [`ErrorKind::Input`] when the bytes are not a `T`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
     let mut reader = Reader::new(bytes);
-    let value = reader.next::<T>()?;
+    let value = reader.read::<T>()?;
     reader.finish()?;
     Ok(value)
 }
@@ -53,7 +53,7 @@ impl<'a> Reader<'a> {
     /// # Errors
     ///
     /// [`ErrorKind::Input`] when the next bytes are not a `T` or run out.
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<T, TaskError> {
+    pub fn read<T: DeserializeOwned>(&mut self) -> Result<T, TaskError> {
         let (value, used) = bincode::serde::decode_from_slice::<T, _>(self.rest, config())
             .map_err(|e| {
                 TaskError::new(
@@ -118,8 +118,8 @@ mod tests {
         let (a, b): (i64, String) = decode(&bytes).unwrap();
         assert_eq!((a, b.as_str()), (3, "x"));
         let mut reader = Reader::new(&bytes);
-        assert_eq!(reader.next::<i64>().unwrap(), 3);
-        assert_eq!(reader.next::<String>().unwrap(), "x");
+        assert_eq!(reader.read::<i64>().unwrap(), 3);
+        assert_eq!(reader.read::<String>().unwrap(), "x");
         reader.finish().unwrap();
     }
 

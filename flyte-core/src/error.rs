@@ -304,8 +304,13 @@ mod tests {
             .with_task("e.f")
             .with_attempts(2, 3)
             .with_index(3);
-        assert_eq!(err.to_string(), "task e.f failed (item 3, attempt 2/3): boom 1");
-        let single = TaskError::user(Boom(1)).with_task("e.f").with_attempts(1, 1);
+        assert_eq!(
+            err.to_string(),
+            "task e.f failed (item 3, attempt 2/3): boom 1"
+        );
+        let single = TaskError::user(Boom(1))
+            .with_task("e.f")
+            .with_attempts(1, 1);
         assert_eq!(single.to_string(), "task e.f failed: boom 1");
         let untied = TaskError::new(ErrorKind::UnknownTask, "no task named x");
         assert_eq!(untied.to_string(), "unknown_task error: no task named x");

@@ -133,8 +133,9 @@ fn retries(value: Expr) -> syn::Result<u32> {
             "`retries` takes a whole number, e.g. `retries = 3`",
         ));
     };
-    lit.base10_parse::<u32>()
-        .map_err(|_| syn::Error::new_spanned(lit, "`retries` must fit in a u32, e.g. `retries = 3`"))
+    lit.base10_parse::<u32>().map_err(|_| {
+        syn::Error::new_spanned(lit, "`retries` must fit in a u32, e.g. `retries = 3`")
+    })
 }
 
 fn check_task_name(lit: &LitStr) -> syn::Result<()> {
@@ -170,7 +171,11 @@ pub(crate) fn parse_duration_millis(text: &str) -> Result<u64, String> {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
-        _ => return Err(format!("timeout {text:?} has an unknown unit `{unit}`: {help}")),
+        _ => {
+            return Err(format!(
+                "timeout {text:?} has an unknown unit `{unit}`: {help}"
+            ))
+        }
     };
     if amount == 0 {
         return Err(format!("timeout {text:?} is zero: {help}"));

@@ -122,9 +122,9 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
 
     // Bound checks spanned on the user's types, so a non-serializable type
     // is reported where it is written.
-    let input_checks = tys.iter().map(|ty| {
-        quote_spanned!(ty.span()=> let _ = ::flyte::__private::assert_task_value::<#ty>;)
-    });
+    let input_checks = tys.iter().map(
+        |ty| quote_spanned!(ty.span()=> let _ = ::flyte::__private::assert_task_value::<#ty>;),
+    );
     let output_check = match task.output {
         Output::Plain(ty) | Output::Fallible { ok: ty } => {
             quote_spanned!(ty.span()=> let _ = ::flyte::__private::assert_task_value::<#ty>;)

@@ -109,7 +109,16 @@ fn owned_suggestion(elem: &Type) -> String {
 /// The tokens as a person writes them: `&str`, not `& str`.
 fn tokens(t: &impl ToTokens) -> String {
     let mut text = t.to_token_stream().to_string();
-    for (spaced, tight) in [("& ", "&"), (" <", "<"), ("< ", "<"), (" >", ">"), (" ,", ","), (" :: ", "::"), (":: ", "::"), ("' ", "'")] {
+    for (spaced, tight) in [
+        ("& ", "&"),
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" :: ", "::"),
+        (":: ", "::"),
+        ("' ", "'"),
+    ] {
         text = text.replace(spaced, tight);
     }
     text

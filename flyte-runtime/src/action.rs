@@ -44,7 +44,11 @@ pub(crate) struct Action {
 }
 
 impl Action {
-    pub(crate) fn start<T: 'static>(def: &'static TaskDef, call: &TaskCall<T>, place: Place) -> Action {
+    pub(crate) fn start<T: 'static>(
+        def: &'static TaskDef,
+        call: &TaskCall<T>,
+        place: Place,
+    ) -> Action {
         let task = def.name();
         let input = call.body.input_hash();
         let (run, id, group, parent_cell, fan_out) = match place {
@@ -90,7 +94,10 @@ impl Action {
     }
 
     /// Runs every attempt allowed, then records the outcome.
-    pub(crate) async fn run<T: Send + 'static>(mut self, call: TaskCall<T>) -> Result<T, TaskError> {
+    pub(crate) async fn run<T: Send + 'static>(
+        mut self,
+        call: TaskCall<T>,
+    ) -> Result<T, TaskError> {
         let timeout = call.def.timeout_for(call.timeout);
         let mut body = call.body;
         let mut attempt = 1;

@@ -47,7 +47,9 @@ impl<T: 'static> Execution<T> {
 
     fn map<U: 'static>(self, f: fn(T) -> Result<U, TaskError>) -> Execution<U> {
         match self.0 {
-            ExecutionKind::Async(fut) => Execution::from_future(async move { fut.await.and_then(f) }),
+            ExecutionKind::Async(fut) => {
+                Execution::from_future(async move { fut.await.and_then(f) })
+            }
             ExecutionKind::Blocking(run) => Execution::blocking(move || run().and_then(f)),
         }
     }
@@ -185,7 +187,10 @@ impl<T: Send + 'static> TaskCall<T> {
     fn map_output<U: Send + 'static>(self, f: fn(T) -> Result<U, TaskError>) -> TaskCall<U> {
         TaskCall {
             def: self.def,
-            body: Box::new(Mapped { inner: self.body, f }),
+            body: Box::new(Mapped {
+                inner: self.body,
+                f,
+            }),
             retries: self.retries,
             timeout: self.timeout,
         }

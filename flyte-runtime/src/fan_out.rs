@@ -143,7 +143,8 @@ where
                     .spawn(run_action(call, place).map(move |r| (index, r)));
             }
             Err(payload) => {
-                let e = TaskError::new(ErrorKind::Panic, panic_message(&*payload)).with_index(index);
+                let e =
+                    TaskError::new(ErrorKind::Panic, panic_message(&*payload)).with_index(index);
                 self.ready.push_back((index, Err(e)));
             }
         }

@@ -145,8 +145,12 @@ type CallMap<I> = Map<IterSource<std::vec::IntoIter<TaskCall<I>>>, Identity<I>>;
 /// A gather is a map of the identity over its calls.
 fn as_map<I: Send + 'static>(calls: Vec<TaskCall<I>>, concurrency: usize) -> CallMap<I> {
     let identity: Identity<I> = |call| call;
-    Map::new(IterSource(Box::new(calls.into_iter())), identity, FanOutKind::Gather)
-        .concurrency(concurrency)
+    Map::new(
+        IterSource(Box::new(calls.into_iter())),
+        identity,
+        FanOutKind::Gather,
+    )
+    .concurrency(concurrency)
 }
 
 impl<G: Gatherable> Gather<G> {

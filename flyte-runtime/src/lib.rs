@@ -22,7 +22,7 @@ pub use context::{current, Context};
 pub use fan_out::{IterSource, Source, StreamSource};
 pub use gather::{gather, Gather, GatherSettled, Gatherable};
 pub use group::group;
-pub use map::{map, map_stream, AsCompleted, Map, MapFuture, MapRatio, MapSettled};
+pub use map::{map, map_stream, AsCompleted, Completed, Map, MapFuture, MapRatio, MapSettled};
 pub use registry::{registry, Registry, TaskInfo};
 pub use run::{run, RunOutcome, Runner};
 pub use tree::{ActionNode, ActionStatus, FanOutKind, FanOutSummary, MAX_KEPT_FAILURES};

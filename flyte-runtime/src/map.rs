@@ -305,7 +305,9 @@ where
             if !(0.0..=1.0).contains(&ratio) {
                 return Err(TaskError::new(
                     ErrorKind::Config,
-                    format!("min_success_ratio({ratio}) is out of range: give a value from 0.0 to 1.0"),
+                    format!(
+                        "min_success_ratio({ratio}) is out of range: give a value from 0.0 to 1.0"
+                    ),
                 ));
             }
             let results = settle(fan_out).await;
@@ -314,7 +316,10 @@ where
     }
 }
 
-fn check_ratio<T>(results: Vec<Result<T, TaskError>>, ratio: f64) -> Result<Vec<Option<T>>, TaskError> {
+fn check_ratio<T>(
+    results: Vec<Result<T, TaskError>>,
+    ratio: f64,
+) -> Result<Vec<Option<T>>, TaskError> {
     let total = results.len();
     let succeeded = results.iter().filter(|r| r.is_ok()).count();
     if total > 0 && (succeeded as f64) < ratio * total as f64 {
@@ -336,7 +341,10 @@ fn check_ratio<T>(results: Vec<Result<T, TaskError>>, ratio: f64) -> Result<Vec<
 ///
 /// Dropping the stream cancels every item in flight.
 #[must_use = "streams do nothing unless polled"]
-pub struct AsCompleted<T>(Pin<Box<dyn Stream<Item = (usize, Result<T, TaskError>)> + Send>>);
+pub struct AsCompleted<T>(Pin<Box<dyn Stream<Item = Completed<T>> + Send>>);
+
+/// One finished item of a map: its input index and its outcome.
+pub type Completed<T> = (usize, Result<T, TaskError>);
 
 impl<T> Stream for AsCompleted<T> {
     type Item = (usize, Result<T, TaskError>);

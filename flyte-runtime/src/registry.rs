@@ -163,7 +163,10 @@ impl Registry {
     fn entry(&self, name: &str) -> Result<&'static TaskRegistration, TaskError> {
         match self.tasks.get(name).map(Vec::as_slice) {
             Some([one]) => Ok(one),
-            Some(entries) => Err(TaskError::new(ErrorKind::Config, describe_clash(name, entries))),
+            Some(entries) => Err(TaskError::new(
+                ErrorKind::Config,
+                describe_clash(name, entries),
+            )),
             None => Err(TaskError::new(
                 ErrorKind::UnknownTask,
                 format!(
@@ -212,9 +215,9 @@ impl<'a> ParamReader<'a> {
     ///
     /// [`ErrorKind::Input`] naming the task and the parameter.
     pub fn param<T: TaskValue>(&mut self, name: &str) -> Result<T, TaskError> {
-        self.reader.next::<T>().map_err(|e| {
-            input_error(self.def, format!("parameter `{name}`: {}", e.message()))
-        })
+        self.reader
+            .read::<T>()
+            .map_err(|e| input_error(self.def, format!("parameter `{name}`: {}", e.message())))
     }
 
     /// Checks no bytes are left.
@@ -227,7 +230,10 @@ impl<'a> ParamReader<'a> {
         self.reader.finish().map_err(|e| {
             input_error(
                 def,
-                format!("{} after the last parameter: the input has too many values", e.message()),
+                format!(
+                    "{} after the last parameter: the input has too many values",
+                    e.message()
+                ),
             )
         })
     }

@@ -19,7 +19,12 @@ pub(crate) fn global() -> Result<&'static Runtime, TaskError> {
                 .map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(|e| TaskError::new(ErrorKind::Runtime, format!("cannot start the tokio runtime: {e}")))
+        .map_err(|e| {
+            TaskError::new(
+                ErrorKind::Runtime,
+                format!("cannot start the tokio runtime: {e}"),
+            )
+        })
 }
 
 /// The error for blocking where async tasks run.
