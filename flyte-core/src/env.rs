@@ -45,25 +45,16 @@ pub struct TaskEnvironment {
 pub static DEFAULT_ENV: TaskEnvironment = TaskEnvironment::new("default");
 
 /// Why an environment name was refused by [`TaskEnvironment::try_new`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid environment name {name:?}: use lowercase letters and digits, \
+     in words joined by single `_` or `-` (e.g. \"my_env\")"
+)]
 #[non_exhaustive]
 pub struct InvalidEnvName {
     /// The refused name.
     pub name: &'static str,
 }
-
-impl fmt::Display for InvalidEnvName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid environment name {:?}: use lowercase letters and digits, \
-             in words joined by single `_` or `-` (e.g. \"my_env\")",
-            self.name
-        )
-    }
-}
-
-impl std::error::Error for InvalidEnvName {}
 
 impl TaskEnvironment {
     /// An environment named `name`, with no retries and no timeout.

@@ -122,9 +122,25 @@ impl<T: 'static, U: 'static> Body<U> for Mapped<T, U> {
 ///
 /// # Examples
 ///
-/// ```ignore
-/// let doubled: i64 = process_item(3).await?;
-/// let quick: i64 = process_item(3).retries(0).timeout(Duration::from_secs(1)).await?;
+/// ```
+/// use flyte::prelude::*;
+/// use std::time::Duration;
+///
+/// #[task]
+/// fn process_item(x: i64) -> i64 {
+///     x * 2
+/// }
+///
+/// #[task]
+/// async fn main_task() -> Result<i64, TaskError> {
+///     let doubled = process_item(3).await?;
+///     let quick = process_item(4).retries(0).timeout(Duration::from_secs(1)).await?;
+///     Ok(doubled + quick)
+/// }
+///
+/// assert_eq!(flyte::run(main_task())?, 14);
+/// assert_eq!(process_item(5).wait()?, 10); // sync code may also wait on a call
+/// # Ok::<(), TaskError>(())
 /// ```
 ///
 /// # Cancel safety

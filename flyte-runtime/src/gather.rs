@@ -109,10 +109,41 @@ gather_tuple!(A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k, L l);
 ///
 /// # Examples
 ///
-/// ```ignore
-/// let (user, sent) = flyte::gather((update_user(id), send_email(id))).await?;
-/// let sizes: Vec<u64> = flyte::gather(calls).concurrency(8).await?;
 /// ```
+/// use flyte::prelude::*;
+///
+/// #[task]
+/// async fn update_user(id: u64) -> String {
+///     format!("user-{id}")
+/// }
+///
+/// #[task]
+/// fn send_email(id: u64) -> bool {
+///     id > 0
+/// }
+///
+/// #[task]
+/// async fn size(n: u64) -> u64 {
+///     n * 10
+/// }
+///
+/// #[task]
+/// async fn main_task(id: u64) -> Result<(String, bool, Vec<u64>), TaskError> {
+///     let (user, sent) = flyte::gather((update_user(id), send_email(id))).await?;
+///     let calls: Vec<_> = (1..=3).map(size).collect();
+///     let sizes = flyte::gather(calls).concurrency(8).await?;
+///     Ok((user, sent, sizes))
+/// }
+///
+/// let (user, sent, sizes) = flyte::run(main_task(7))?;
+/// assert_eq!((user.as_str(), sent, sizes), ("user-7", true, vec![10, 20, 30]));
+/// # Ok::<(), TaskError>(())
+/// ```
+///
+/// # Errors
+///
+/// The first error to happen, with [`TaskError::index`] giving the call's
+/// position.
 ///
 /// # Cancel safety
 ///

@@ -14,8 +14,23 @@ use std::future::{Future, IntoFuture};
 ///
 /// # Examples
 ///
-/// ```ignore
-/// let cleaned = flyte::group("cleaning", flyte::map(clean, rows).concurrency(8)).await?;
+/// ```
+/// use flyte::prelude::*;
+///
+/// #[task]
+/// fn clean(row: String) -> String {
+///     row.trim().to_owned()
+/// }
+///
+/// #[task]
+/// async fn etl(rows: Vec<String>) -> Result<Vec<String>, TaskError> {
+///     flyte::group("cleaning", flyte::map(clean, rows).concurrency(8)).await
+/// }
+///
+/// let outcome = flyte::Runner::new().run(etl(vec![" a ".into()]));
+/// assert_eq!(outcome.actions().fan_outs[0].group.as_deref(), Some("cleaning"));
+/// assert_eq!(outcome.into_output()?, ["a"]);
+/// # Ok::<(), TaskError>(())
 /// ```
 ///
 /// # Cancel safety

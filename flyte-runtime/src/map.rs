@@ -28,9 +28,36 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 ///
 /// # Examples
 ///
-/// ```ignore
-/// let doubled: Vec<i64> = flyte::map(process_item, 0..1_000).concurrency(64).await?;
 /// ```
+/// use flyte::prelude::*;
+///
+/// #[task]
+/// fn process_item(x: i64) -> i64 {
+///     x * 2
+/// }
+///
+/// #[task]
+/// fn scale(x: i64, factor: i64) -> i64 {
+///     x * factor
+/// }
+///
+/// #[task]
+/// async fn main_task(n: i64) -> Result<(Vec<i64>, Vec<i64>), TaskError> {
+///     let doubled = flyte::map(process_item, 0..n).concurrency(64).await?;
+///     let factor = 10;
+///     let scaled = flyte::map(move |x| scale(x, factor), 0..n).await?; // bind extra arguments
+///     Ok((doubled, scaled))
+/// }
+///
+/// let (doubled, scaled) = flyte::run(main_task(4))?;
+/// assert_eq!(doubled, [0, 2, 4, 6]);
+/// assert_eq!(scaled, [0, 10, 20, 30]);
+/// # Ok::<(), TaskError>(())
+/// ```
+///
+/// # Errors
+///
+/// The first item error, with [`TaskError::index`] set.
 ///
 /// # Cancel safety
 ///
@@ -50,9 +77,19 @@ where
 ///
 /// # Examples
 ///
-/// ```ignore
-/// let urls = tokio_stream::iter(vec!["a".to_owned(), "b".to_owned()]);
-/// let pages = flyte::map_stream(fetch, urls).concurrency(100).await?;
+/// ```
+/// use flyte::prelude::*;
+///
+/// #[task]
+/// async fn fetch(url: String) -> usize {
+///     url.len()
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), TaskError> {
+/// let urls = tokio_stream::iter(vec!["a".to_owned(), "bb".to_owned()]);
+/// let sizes = flyte::map_stream(fetch, urls).concurrency(100).await?;
+/// assert_eq!(sizes, [1, 2]);
+/// # Ok(()) }
 /// ```
 pub fn map_stream<F, S, T>(f: F, items: S) -> Map<StreamSource<S>, F>
 where
@@ -105,6 +142,25 @@ where
 
     /// Settle instead of failing fast: every item runs, and each outcome
     /// comes back in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("odd")]
+    /// struct Odd;
+    ///
+    /// #[task]
+    /// fn even(x: u8) -> Result<u8, Odd> {
+    ///     if x % 2 == 0 { Ok(x) } else { Err(Odd) }
+    /// }
+    ///
+    /// let all = flyte::map(even, 0..4).collect_errors().wait();
+    /// assert!(all[0].is_ok() && all[2].is_ok());
+    /// assert_eq!(all[1].as_ref().unwrap_err().index(), Some(1));
+    /// ```
     pub fn collect_errors(self) -> MapSettled<Src, F> {
         MapSettled(self)
     }
@@ -112,6 +168,26 @@ where
     /// Results as they complete: a stream of `(index, Result)`. Input is
     /// still read lazily, so an endless input works. No item is cancelled
     /// because another failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    /// use futures_util::StreamExt;
+    ///
+    /// #[task]
+    /// async fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// // An endless input: only what is consumed is read.
+    /// let mut done = flyte::map(square, 0..).concurrency(8).as_completed().take(10);
+    /// while let Some((index, result)) = done.next().await {
+    ///     assert_eq!(result.unwrap(), (index * index) as u64);
+    /// }
+    /// # }
+    /// ```
     ///
     /// # Cancel safety
     ///
@@ -122,6 +198,28 @@ where
 
     /// Settle every item, and succeed when at least `ratio` of them (0.0 to
     /// 1.0) succeeded: failed items are `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    ///
+    /// #[task]
+    /// fn check(x: u8) -> Result<u8, std::io::Error> {
+    ///     if x == 3 { Err(std::io::Error::other("bad")) } else { Ok(x) }
+    /// }
+    ///
+    /// let out = flyte::map(check, 0..5).min_success_ratio(0.8).wait()?;
+    /// assert_eq!(out, [Some(0), Some(1), Some(2), None, Some(4)]);
+    /// let err = flyte::map(check, 0..5).min_success_ratio(0.9).wait().unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::TooFewSuccesses);
+    /// # Ok::<(), TaskError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooFewSuccesses`] when fewer succeed (its message quotes
+    /// the first failure); [`ErrorKind::Config`] when `ratio` is not in 0.0..=1.0.
     pub fn min_success_ratio(self, ratio: f64) -> MapRatio<Src, F> {
         MapRatio { map: self, ratio }
     }

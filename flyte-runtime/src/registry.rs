@@ -37,17 +37,31 @@ inventory::collect!(TaskRegistration);
 ///
 /// # Examples
 ///
-/// ```ignore
-/// for name in flyte::registry().names() {
-///     println!("{name}");
+/// ```
+/// use flyte::prelude::*;
+///
+/// static ENV: TaskEnvironment = TaskEnvironment::new("my_env");
+///
+/// #[task(env = ENV)]
+/// fn process_item(x: i64) -> i64 {
+///     x * 2
 /// }
-/// let bytes = flyte::codec::encode(&(3_i64,))?;          // the parameters, as a tuple
-/// let out: Vec<u8> = flyte::registry().call_bytes("my_env.process_item", &bytes)?.await?;
-/// let json = flyte::registry().call_json("my_env.process_item", serde_json::json!({"x": 3}))?.await?;
+///
+/// assert!(flyte::registry().names().any(|name| name == "my_env.process_item"));
+///
+/// let bytes = flyte::codec::encode(&(3_i64,))?; // the parameters, as a tuple
+/// let out = flyte::registry().call_bytes("my_env.process_item", &bytes)?.wait()?;
+/// assert_eq!(flyte::codec::decode::<i64>(&out)?, 6);
+///
+/// let call = flyte::registry().call_json("my_env.process_item", serde_json::json!({"x": 3}))?;
+/// assert_eq!(flyte::run(call)?, serde_json::json!(6));
+/// # Ok::<(), TaskError>(())
 /// ```
 #[derive(Debug)]
 pub struct Registry {
     tasks: BTreeMap<&'static str, Vec<&'static TaskRegistration>>,
+    /// Every shared name, described once when the registry is built.
+    clashes: Option<String>,
 }
 
 /// The process-wide registry (built on first use).
@@ -58,7 +72,15 @@ pub fn registry() -> &'static Registry {
         for entry in inventory::iter::<TaskRegistration> {
             tasks.entry(entry.def.name()).or_default().push(entry);
         }
-        Registry { tasks }
+        let clashes: Vec<String> = tasks
+            .iter()
+            .filter(|(_, entries)| entries.len() > 1)
+            .map(|(name, entries)| describe_clash(name, entries))
+            .collect();
+        Registry {
+            tasks,
+            clashes: (!clashes.is_empty()).then(|| clashes.join("; ")),
+        }
     })
 }
 
@@ -147,16 +169,9 @@ impl Registry {
     /// [`ErrorKind::Config`] naming every shared name and where each task
     /// with it is declared.
     pub fn check(&self) -> Result<(), TaskError> {
-        let clashes: Vec<String> = self
-            .tasks
-            .iter()
-            .filter(|(_, entries)| entries.len() > 1)
-            .map(|(name, entries)| describe_clash(name, entries))
-            .collect();
-        if clashes.is_empty() {
-            Ok(())
-        } else {
-            Err(TaskError::new(ErrorKind::Config, clashes.join("; ")))
+        match &self.clashes {
+            None => Ok(()),
+            Some(clashes) => Err(TaskError::new(ErrorKind::Config, clashes.clone())),
         }
     }
 

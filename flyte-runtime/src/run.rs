@@ -19,8 +19,15 @@ use tokio::runtime::Handle;
 ///
 /// # Examples
 ///
-/// ```ignore
-/// fn main() -> Result<(), flyte::TaskError> {
+/// ```
+/// use flyte::prelude::*;
+///
+/// #[task]
+/// async fn main_task(items: Vec<i64>) -> Vec<i64> {
+///     items.iter().map(|x| x * 2).collect()
+/// }
+///
+/// fn main() -> Result<(), TaskError> {
 ///     let out = flyte::run(main_task(vec![1, 2, 3]))?;
 ///     assert_eq!(out, vec![2, 4, 6]);
 ///     Ok(())
@@ -40,10 +47,33 @@ pub fn run<T: Send + 'static>(call: TaskCall<T>) -> Result<T, TaskError> {
 ///
 /// # Examples
 ///
-/// ```ignore
-/// let outcome = flyte::Runner::new().name("nightly").run(main_task(items));
+/// ```
+/// use flyte::prelude::*;
+///
+/// #[task]
+/// fn step(x: u32) -> u32 {
+///     x + 1
+/// }
+///
+/// #[task]
+/// async fn main_task(x: u32) -> Result<u32, TaskError> {
+///     assert_eq!(flyte::current().run_name(), Some("nightly"));
+///     let a = step(x).await?;
+///     step(a).await
+/// }
+///
+/// let outcome = flyte::Runner::new().name("nightly").run(main_task(1));
 /// println!("run {} made {} actions", outcome.run_id(), outcome.actions().iter().count());
-/// let out = outcome.into_output()?;
+/// assert_eq!(outcome.actions().children.len(), 2);
+/// assert_eq!(outcome.into_output()?, 3);
+///
+/// // Inside async code:
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let outcome = flyte::Runner::new().name("nightly").run_async(main_task(1)).await;
+/// assert_eq!(outcome.into_output()?, 3);
+/// # Ok::<(), TaskError>(())
+/// # })?;
+/// # Ok::<(), TaskError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 #[must_use]
