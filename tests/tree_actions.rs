@@ -167,3 +167,47 @@ fn dropping_a_call_cancels_it_and_its_children() {
         Some(ErrorKind::Cancelled)
     );
 }
+
+static SYNC_GRANDCHILD_DONE: AtomicUsize = AtomicUsize::new(0);
+
+#[task(env = ENV)]
+async fn long_async_grandchild() -> u8 {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    SYNC_GRANDCHILD_DONE.fetch_add(1, Ordering::SeqCst);
+    0
+}
+
+#[task(env = ENV)]
+fn sync_child(x: u64) -> Result<u8, TaskError> {
+    if x == 0 {
+        std::thread::sleep(Duration::from_millis(100));
+        return Err(TaskError::new(ErrorKind::User, "first sync child fails"));
+    }
+    let out = long_async_grandchild().wait();
+    assert!(flyte::current().is_cancelled());
+    out
+}
+
+#[task(env = ENV)]
+async fn sync_fan(n: u64) -> Result<Vec<u8>, TaskError> {
+    flyte::map(sync_child, 0..n).await
+}
+
+#[test]
+fn fail_fast_reaches_through_sync_tasks_blocked_in_wait() {
+    let started = Instant::now();
+    let outcome = Runner::new().run(sync_fan(3));
+    // The run ends when the grandchildren are cancelled, not after their 10s.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(SYNC_GRANDCHILD_DONE.load(Ordering::SeqCst), 0);
+    let map = &outcome.actions().fan_outs[0];
+    assert_eq!((map.failed, map.cancelled), (1, 2));
+    assert_eq!(
+        outcome.into_output().unwrap_err().message(),
+        "first sync child fails"
+    );
+}

@@ -172,7 +172,7 @@ impl Drop for Action {
             return;
         }
         let cell = &self.scope.action;
-        cell.cancelled.store(true, Ordering::Relaxed);
+        cell.cancel();
         let attempt = cell.attempt.load(Ordering::Relaxed);
         let error = self.describe(TaskError::cancelled(), attempt);
         cell.finish(ActionStatus::Cancelled, Some(error));

@@ -200,8 +200,6 @@ impl Context {
     /// next `.await` and never see this; a sync task cannot be stopped from
     /// outside, so long sync work should check it and return early.
     pub fn is_cancelled(&self) -> bool {
-        self.scope
-            .as_ref()
-            .is_some_and(|s| s.action.cancelled.load(Ordering::Relaxed))
+        self.scope.as_ref().is_some_and(|s| s.action.is_cancelled())
     }
 }

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
+use tokio::sync::Notify;
 
 /// How many failed items' records one fan-out keeps; later failures are
 /// only counted.
@@ -118,7 +119,9 @@ pub(crate) struct ActionCell {
     pub(crate) started_at: SystemTime,
     pub(crate) attempt: AtomicU32,
     /// Set when the action is cancelled, for sync code that polls it.
-    pub(crate) cancelled: AtomicBool,
+    cancelled: AtomicBool,
+    /// Wakes a sync task's `.wait()` when the action is cancelled.
+    cancel_signal: Notify,
     state: Mutex<CellState>,
 }
 
@@ -153,7 +156,32 @@ impl ActionCell {
             started_at: SystemTime::now(),
             attempt: AtomicU32::new(0),
             cancelled: AtomicBool::new(false),
+            cancel_signal: Notify::new(),
             state: Mutex::new(CellState::default()),
+        }
+    }
+
+    /// Marks the action cancelled and wakes whoever waits on [`Self::cancelled`].
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.cancel_signal.notify_waiters();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Completes once the action is cancelled.
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            let signal = self.cancel_signal.notified();
+            tokio::pin!(signal);
+            // Register before checking the flag, so a cancel in between is seen.
+            signal.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            signal.await;
         }
     }
 

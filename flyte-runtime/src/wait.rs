@@ -3,7 +3,7 @@
 use crate::context::Scope;
 use flyte_core::{ErrorKind, TaskError};
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use tokio::runtime::{Builder, Handle, Runtime};
 
 /// The process-wide runtime for sync callers (`flyte::run`, `.wait()` in
@@ -41,17 +41,28 @@ pub(crate) fn would_block_error(what: &str) -> TaskError {
 
 /// Runs `fut` to its end on this thread.
 ///
-/// - In a sync task: on the runtime running that task, in its scope.
+/// - In a sync task: on the runtime running that task, in its scope. If the
+///   task is cancelled meanwhile, `fut` is dropped (cancelling what it
+///   started) and the result is a `Cancelled` error.
 /// - On a thread with no runtime: on the global runtime.
 /// - On a thread of an async runtime: refused, since blocking a worker may
 ///   deadlock.
 pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output, TaskError> {
     if Scope::in_sync_task() {
         let handle = Handle::try_current().map_err(|_| would_block_error(".wait()"))?;
-        return Ok(match Scope::current() {
-            Some(scope) => handle.block_on(scope.enter(fut)),
-            None => handle.block_on(fut),
-        });
+        return match Scope::current() {
+            Some(scope) => {
+                let action = Arc::clone(&scope.action);
+                handle.block_on(async {
+                    tokio::select! {
+                        biased;
+                        () = action.cancelled() => Err(TaskError::cancelled()),
+                        out = scope.enter(fut) => Ok(out),
+                    }
+                })
+            }
+            None => Ok(handle.block_on(fut)),
+        };
     }
     if Handle::try_current().is_ok() {
         return Err(would_block_error(".wait()"));
