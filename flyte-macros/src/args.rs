@@ -54,46 +54,39 @@ impl Args {
     }
 
     fn set(&mut self, Pair { key, value }: Pair) -> syn::Result<()> {
-        let repeated = || syn::Error::new_spanned(&key, format!("`{key}` given twice"));
         match key.to_string().as_str() {
-            "env" => {
-                if self.env.is_some() {
-                    return Err(repeated());
-                }
-                self.env = Some(env_path(value)?);
-            }
-            "name" => {
-                if self.name.is_some() {
-                    return Err(repeated());
-                }
+            "env" => set_once(&mut self.env, &key, || env_path(value)),
+            "name" => set_once(&mut self.name, &key, || {
                 let lit = string_literal(&key, value)?;
                 check_task_name(&lit)?;
-                self.name = Some(lit);
-            }
-            "retries" => {
-                if self.retries.is_some() {
-                    return Err(repeated());
-                }
-                self.retries = Some(retries(value)?);
-            }
-            "timeout" => {
-                if self.timeout.is_some() {
-                    return Err(repeated());
-                }
+                Ok(lit)
+            }),
+            "retries" => set_once(&mut self.retries, &key, || retries(value)),
+            "timeout" => set_once(&mut self.timeout, &key, || {
                 let lit = string_literal(&key, value)?;
                 let millis = parse_duration_millis(&lit.value())
                     .map_err(|why| syn::Error::new_spanned(&lit, why))?;
-                self.timeout = Some((millis, lit));
-            }
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    &key,
-                    format!("unknown key `{key}`: the valid keys are {VALID_KEYS}"),
-                ))
-            }
+                Ok((millis, lit))
+            }),
+            _ => Err(syn::Error::new_spanned(
+                &key,
+                format!("unknown key `{key}`: the valid keys are {VALID_KEYS}"),
+            )),
         }
-        Ok(())
     }
+}
+
+/// Sets `slot` from `parse`, or errors on the key if it was given before.
+fn set_once<T>(
+    slot: &mut Option<T>,
+    key: &Ident,
+    parse: impl FnOnce() -> syn::Result<T>,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new_spanned(key, format!("`{key}` given twice")));
+    }
+    *slot = Some(parse()?);
+    Ok(())
 }
 
 fn env_path(value: Expr) -> syn::Result<Path> {
