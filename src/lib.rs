@@ -45,7 +45,9 @@
 //! finish. `.concurrency(0)` or no call means unbounded.
 
 #[doc(inline)]
-pub use flyte_core::{codec, ActionId, ErrorKind, InvalidEnvName, TaskEnvironment, TaskError};
+pub use flyte_core::{
+    codec, ActionId, Backoff, ErrorKind, InvalidEnvName, RateLimit, TaskEnvironment, TaskError,
+};
 #[doc(inline)]
 pub use flyte_macros::task;
 #[doc(inline)]
@@ -59,7 +61,7 @@ pub use flyte_runtime::{
 /// What a task file needs: `use flyte::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]
-    pub use crate::{task, ErrorKind, TaskCall, TaskEnvironment, TaskError};
+    pub use crate::{task, Backoff, ErrorKind, TaskCall, TaskEnvironment, TaskError};
 }
 
 /// Support for the code `#[task]` generates. Not public API.

@@ -1,5 +1,6 @@
 //! [`TaskEnvironment`]: the settings a group of tasks shares.
 
+use crate::backoff::Backoff;
 use std::fmt;
 use std::time::Duration;
 
@@ -34,11 +35,23 @@ use std::time::Duration;
 /// [`TaskEnvironment::new`] panics when the name breaks the naming rule; in a
 /// `static` or `const` that panic is a compile error. To check a name built
 /// at run time, use [`TaskEnvironment::try_new`], which never panics.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq)]
 pub struct TaskEnvironment {
     name: &'static str,
     retries: Option<u32>,
     timeout: Option<Duration>,
+    backoff: Option<Backoff>,
+    concurrency: Option<usize>,
+    rate_limit: Option<RateLimit>,
+}
+
+/// At most `count` task starts in any window of length `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    /// Starts allowed per window.
+    pub count: u32,
+    /// The window's length.
+    pub per: Duration,
 }
 
 /// The environment of tasks declared without `env = ...`.
@@ -88,6 +101,9 @@ impl TaskEnvironment {
             name,
             retries: None,
             timeout: None,
+            backoff: None,
+            concurrency: None,
+            rate_limit: None,
         })
     }
 
@@ -107,6 +123,40 @@ impl TaskEnvironment {
         self
     }
 
+    /// The wait between attempts for every task of this environment,
+    /// unless the task or the call says otherwise (default [`Backoff::DEFAULT`]).
+    #[must_use]
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// At most `n` tasks of this environment run at once across a run
+    /// (`0` means unbounded). A task waiting on its own children does not
+    /// hold its slot, so parents and children in one environment never
+    /// deadlock, even with `n = 1`.
+    #[must_use]
+    pub const fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = if n == 0 { None } else { Some(n) };
+        self
+    }
+
+    /// In any window of length `per`, at most `count` tasks of this
+    /// environment start (every attempt is a start). A sliding window, not a
+    /// token bucket: a burst never exceeds `count` within `per`.
+    ///
+    /// # Panics
+    ///
+    /// When `count` is 0 or `per` is zero (a compile error in a `static`).
+    #[must_use]
+    pub const fn rate_limit(mut self, count: u32, per: Duration) -> Self {
+        if count == 0 || per.is_zero() {
+            panic!("TaskEnvironment::rate_limit needs a count above 0 and a non-zero window");
+        }
+        self.rate_limit = Some(RateLimit { count, per });
+        self
+    }
+
     /// The environment's name.
     pub const fn name(&self) -> &'static str {
         self.name
@@ -121,6 +171,21 @@ impl TaskEnvironment {
     pub const fn timeout_setting(&self) -> Option<Duration> {
         self.timeout
     }
+
+    /// The backoff set on this environment, if any.
+    pub const fn backoff_setting(&self) -> Option<Backoff> {
+        self.backoff
+    }
+
+    /// The concurrency limit set on this environment, if any.
+    pub const fn concurrency_setting(&self) -> Option<usize> {
+        self.concurrency
+    }
+
+    /// The rate limit set on this environment, if any.
+    pub const fn rate_limit_setting(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
 }
 
 impl fmt::Debug for TaskEnvironment {
@@ -129,6 +194,9 @@ impl fmt::Debug for TaskEnvironment {
             .field("name", &self.name)
             .field("retries", &self.retries)
             .field("timeout", &self.timeout)
+            .field("backoff", &self.backoff)
+            .field("concurrency", &self.concurrency)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

@@ -70,8 +70,15 @@ struct Inner {
     attempt: u32,
     max_attempts: u32,
     index: Option<usize>,
+    /// False when the task marked the error final: no retry helps.
+    #[serde(default = "retryable_by_default")]
+    retryable: bool,
     #[serde(skip)]
     original: Option<Original>,
+}
+
+fn retryable_by_default() -> bool {
+    true
 }
 
 /// A task failed: why, where and after how many attempts.
@@ -119,6 +126,7 @@ impl TaskError {
                 attempt: 0,
                 max_attempts: 0,
                 index: None,
+                retryable: true,
                 original: None,
             }),
         }
@@ -141,6 +149,43 @@ impl TaskError {
         let mut out = TaskError::new(ErrorKind::User, format!("{err:#}"));
         out.inner.original = Some(Original::Anyhow(Arc::new(err)));
         out
+    }
+
+    /// A user error that must not be retried, whatever the task's retries
+    /// (Flyte's `NonRecoverableError`): the task fails after this attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte_core::TaskError;
+    ///
+    /// let err = TaskError::non_retryable(std::io::Error::other("account closed"));
+    /// assert!(!err.is_retryable());
+    /// ```
+    pub fn non_retryable<E>(err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        TaskError::user(err).into_non_retryable()
+    }
+
+    /// This error, marked final: it is not retried.
+    #[must_use]
+    pub fn into_non_retryable(mut self) -> Self {
+        self.inner.retryable = false;
+        self
+    }
+
+    /// Whether a retry may help: false for errors marked with
+    /// [`TaskError::non_retryable`] and for kinds that never retry
+    /// (`Cancelled`, `Input`, `UnknownTask`, `Config`, `Runtime`,
+    /// `TooFewSuccesses`). `User`, `Panic` and `Timeout` errors retry.
+    pub fn is_retryable(&self) -> bool {
+        self.inner.retryable
+            && matches!(
+                self.inner.kind,
+                ErrorKind::User | ErrorKind::Panic | ErrorKind::Timeout
+            )
     }
 
     /// A [`ErrorKind::Cancelled`] error.
@@ -261,6 +306,7 @@ impl fmt::Debug for TaskError {
             .field("attempt", &inner.attempt)
             .field("max_attempts", &inner.max_attempts)
             .field("index", &inner.index)
+            .field("retryable", &inner.retryable)
             .finish()
     }
 }
@@ -341,6 +387,11 @@ mod tests {
         assert_eq!(back.attempts(), 1);
         assert_eq!(back.to_string(), err.to_string());
         assert!(back.downcast_ref::<Boom>().is_none());
+        let final_error = TaskError::non_retryable(Boom(1));
+        let back: TaskError =
+            serde_json::from_str(&serde_json::to_string(&final_error).unwrap()).unwrap();
+        assert!(!back.is_retryable());
+        assert!(!TaskError::cancelled().is_retryable());
     }
 
     #[test]

@@ -1,16 +1,18 @@
-//! Runtime-free types of flyte: [`TaskEnvironment`], task metadata
+//! Runtime-free types of flyte: [`TaskEnvironment`] and its [`Backoff`], task metadata
 //! ([`TaskDef`]), the error type [`TaskError`], the [`codec`] and the
 //! deterministic ids of [`hash`].
 //!
 //! Users depend on the `flyte` crate, which re-exports what they need.
 
+mod backoff;
 pub mod codec;
 mod env;
 mod error;
 pub mod hash;
 mod task;
 
-pub use env::{is_valid_env_name, InvalidEnvName, TaskEnvironment, DEFAULT_ENV};
+pub use backoff::Backoff;
+pub use env::{is_valid_env_name, InvalidEnvName, RateLimit, TaskEnvironment, DEFAULT_ENV};
 pub use error::{panic_message, ErrorKind, TaskError};
 pub use hash::{ActionId, InputHash};
 pub use task::TaskDef;

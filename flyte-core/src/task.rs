@@ -1,5 +1,6 @@
 //! [`TaskDef`]: the static description of one `#[task]` function.
 
+use crate::backoff::Backoff;
 use crate::env::TaskEnvironment;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub struct TaskDef {
     params: &'static [&'static str],
     retries: Option<u32>,
     timeout: Option<Duration>,
+    backoff: Option<Backoff>,
     is_async: bool,
     file: &'static str,
     line: u32,
@@ -33,6 +35,7 @@ impl TaskDef {
         params: &'static [&'static str],
         retries: Option<u32>,
         timeout: Option<Duration>,
+        backoff: Option<Backoff>,
         is_async: bool,
         file: &'static str,
         line: u32,
@@ -44,6 +47,7 @@ impl TaskDef {
             params,
             retries,
             timeout,
+            backoff,
             is_async,
             file,
             line,
@@ -96,6 +100,15 @@ impl TaskDef {
             .unwrap_or(0)
     }
 
+    /// The backoff in force for a call, most specific first, else
+    /// [`Backoff::DEFAULT`].
+    pub fn backoff_for(&self, call_override: Option<Backoff>) -> Backoff {
+        call_override
+            .or(self.backoff)
+            .or(self.env.backoff_setting())
+            .unwrap_or(Backoff::DEFAULT)
+    }
+
     /// The per-attempt time limit in force for a call, most specific first.
     pub fn timeout_for(&self, call_override: Option<Duration>) -> Option<Duration> {
         call_override
@@ -112,14 +125,28 @@ mod tests {
 
     #[test]
     fn names_and_most_specific_policy_win() {
-        let def = TaskDef::new(&ENV, "f", None, &["x"], Some(4), None, false, "f.rs", 3);
+        let def = TaskDef::new(
+            &ENV,
+            "f",
+            None,
+            &["x"],
+            Some(4),
+            None,
+            None,
+            false,
+            "f.rs",
+            3,
+        );
         assert_eq!(def.name(), "env.f");
         assert_eq!(def.retries_for(None), 4);
         assert_eq!(def.retries_for(Some(0)), 0);
         assert_eq!(def.timeout_for(None), None);
         assert_eq!(def.location(), "f.rs:3");
-        let renamed = TaskDef::new(&ENV, "f", Some("g"), &[], None, None, true, "f.rs", 1);
+        let renamed = TaskDef::new(&ENV, "f", Some("g"), &[], None, None, None, true, "f.rs", 1);
         assert_eq!(renamed.name(), "env.g");
         assert_eq!(renamed.retries_for(None), 1);
+        assert_eq!(renamed.backoff_for(None), Backoff::DEFAULT);
+        let fixed = Backoff::fixed(Duration::from_millis(1));
+        assert_eq!(renamed.backoff_for(Some(fixed)), fixed);
     }
 }

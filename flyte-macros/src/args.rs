@@ -5,7 +5,7 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Path, Token};
 
-const VALID_KEYS: &str = "`env`, `name`, `retries`, `timeout`";
+const VALID_KEYS: &str = "`env`, `name`, `retries`, `timeout`, `backoff`";
 
 /// The parsed attribute arguments.
 #[derive(Default)]
@@ -15,6 +15,8 @@ pub(crate) struct Args {
     pub(crate) retries: Option<u32>,
     /// The limit in milliseconds, and the literal it came from (for spans).
     pub(crate) timeout: Option<(u64, LitStr)>,
+    /// A constant expression of type `Backoff`.
+    pub(crate) backoff: Option<Expr>,
 }
 
 /// One `key = value` pair, before its value is checked.
@@ -62,6 +64,7 @@ impl Args {
                 Ok(lit)
             }),
             "retries" => set_once(&mut self.retries, &key, || retries(value)),
+            "backoff" => set_once(&mut self.backoff, &key, || Ok(value)),
             "timeout" => set_once(&mut self.timeout, &key, || {
                 let lit = string_literal(&key, value)?;
                 let millis = parse_duration_millis(&lit.value())

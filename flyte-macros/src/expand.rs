@@ -91,6 +91,12 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
         )),
         None => quote!(::core::option::Option::None),
     };
+    let backoff = match &args.backoff {
+        Some(expr) => quote_spanned!(expr.span()=>
+            ::core::option::Option::Some(::flyte::__private::backoff_value(#expr))
+        ),
+        None => quote!(::core::option::Option::None),
+    };
     let is_async = task.is_async();
 
     let call_body = if is_async {
@@ -166,6 +172,7 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 &[#(#names),*],
                 #retries,
                 #timeout,
+                #backoff,
                 #is_async,
                 ::core::file!(),
                 ::core::line!(),

@@ -15,7 +15,8 @@ use proc_macro::TokenStream;
 ///
 /// Keys: `env = STATIC` (a `static TaskEnvironment`; default `"default"`),
 /// `name = "..."` (replaces the part after the dot), `retries = N`,
-/// `timeout = "10s"` (units `ms`, `s`, `m`, `h`).
+/// `timeout = "10s"` (units `ms`, `s`, `m`, `h`), `backoff = <const Backoff>`
+/// (e.g. `Backoff::exponential(Duration::from_millis(50)).jitter(false)`).
 ///
 /// See the `flyte` crate for examples.
 #[proc_macro_attribute]

@@ -1,10 +1,12 @@
-//! Running one action: its id, its attempts, panics and timeouts, and its
-//! record in the run's tree.
+//! Running one action: its id, its attempts under the environment's limits,
+//! backoff between them, panics and timeouts, and its record in the run tree.
 
 use crate::call::{ExecutionKind, TaskCall};
+use crate::cancel::CancelSignal;
 use crate::context::{RunShared, Scope};
+use crate::limits::EnvLimits;
 use crate::tree::{ActionCell, ActionStatus, FanOutCell};
-use flyte_core::{panic_message, ActionId, ErrorKind, TaskDef, TaskError};
+use flyte_core::{panic_message, ActionId, Backoff, ErrorKind, TaskDef, TaskError};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -30,14 +32,24 @@ pub(crate) async fn run_action<T: Send + 'static>(
     call: TaskCall<T>,
     place: Place,
 ) -> Result<T, TaskError> {
+    // A parent awaiting a direct child gives its concurrency slot back meanwhile.
+    let wait = match &place {
+        Place::Direct(parent) => parent.slot.as_ref().map(|slot| slot.begin_wait()),
+        _ => None,
+    };
     let action = Action::start(call.def, &call, place);
-    action.run(call).await
+    let result = action.run(call).await;
+    if let Some(wait) = wait {
+        wait.end().await;
+    }
+    result
 }
 
 /// A started action. Dropping it before [`Action::run`] ends records the
 /// action as cancelled.
 pub(crate) struct Action {
     scope: Scope,
+    limits: Option<Arc<EnvLimits>>,
     fan_out: Option<(Arc<FanOutCell>, usize)>,
     max_attempts: u32,
     finished: bool,
@@ -76,13 +88,18 @@ impl Action {
             parent.add_child(Arc::clone(&cell));
         }
         run.action_started();
+        let limits = run.limits_for(def.env());
+        let slot = limits.as_ref().and_then(|l| l.slot());
         Action {
             // A task's own children start outside any group.
             scope: Scope {
                 run,
                 action: cell,
                 group: None,
+                slot,
+                attempt_cancel: None,
             },
+            limits,
             fan_out,
             max_attempts: def.retries_for(call.retries).saturating_add(1),
             finished: false,
@@ -99,19 +116,21 @@ impl Action {
         call: TaskCall<T>,
     ) -> Result<T, TaskError> {
         let timeout = call.def.timeout_for(call.timeout);
+        let backoff = call.def.backoff_for(call.backoff);
         let mut body = call.body;
         let mut attempt = 1;
         let result = loop {
             self.scope.action.attempt.store(attempt, Ordering::Relaxed);
             // Another attempt needs the inputs again: copy them first.
             let spare = (attempt < self.max_attempts).then(|| body.duplicate());
-            let result = run_attempt(body.execute().into_kind(), &self.scope, timeout).await;
+            let result = self.attempt(body.execute().into_kind(), timeout).await;
             match (result, spare) {
-                (Err(e), Some(Ok(next))) if is_retryable(&e) => {
+                (Err(e), Some(Ok(next))) if e.is_retryable() => {
+                    tokio::time::sleep(self.backoff_delay(&backoff, attempt)).await;
                     body = next;
                     attempt += 1;
                 }
-                (Err(e), Some(Err(copy_error))) if is_retryable(&e) => {
+                (Err(e), Some(Err(copy_error))) if e.is_retryable() => {
                     let why = format!(
                         "{} (not retried: the inputs could not be copied for another attempt: {})",
                         e.message(),
@@ -125,6 +144,40 @@ impl Action {
         let result = result.map_err(|e| self.describe(e, attempt));
         self.finish(&result);
         result
+    }
+
+    /// One attempt, inside the environment's concurrency and rate limits.
+    async fn attempt<T: Send + 'static>(
+        &self,
+        execution: ExecutionKind<T>,
+        timeout: Option<Duration>,
+    ) -> Result<T, TaskError> {
+        if let Some(slot) = &self.scope.slot {
+            slot.acquire().await;
+        }
+        if let Some(limits) = &self.limits {
+            limits.admit().await;
+        }
+        let result = run_attempt(execution, &self.scope, timeout).await;
+        if let Some(slot) = &self.scope.slot {
+            slot.release();
+        }
+        result
+    }
+
+    /// The wait before retry number `attempt`. Jitter is drawn from the
+    /// action's id, the attempt and the clock: enough to spread retries of
+    /// many items apart, without a random-number crate.
+    fn backoff_delay(&self, backoff: &Backoff, attempt: u32) -> Duration {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(&self.scope.action.id.0.to_le_bytes());
+        hasher.update(&attempt.to_le_bytes());
+        hasher.update(&nanos.to_le_bytes());
+        let unit = (hasher.digest() >> 11) as f64 / (1_u64 << 53) as f64;
+        backoff.delay(attempt, unit)
     }
 
     /// Ties an error made by this action's own code to the task, its
@@ -172,7 +225,7 @@ impl Drop for Action {
             return;
         }
         let cell = &self.scope.action;
-        cell.cancel();
+        cell.cancel.cancel();
         let attempt = cell.attempt.load(Ordering::Relaxed);
         let error = self.describe(TaskError::cancelled(), attempt);
         cell.finish(ActionStatus::Cancelled, Some(error));
@@ -181,13 +234,6 @@ impl Drop for Action {
         }
         self.scope.run.action_ended();
     }
-}
-
-fn is_retryable(e: &TaskError) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::User | ErrorKind::Panic | ErrorKind::Timeout
-    )
 }
 
 fn timeout_error(limit: Duration) -> TaskError {
@@ -217,6 +263,8 @@ async fn run_attempt<T: Send + 'static>(
 ) -> Result<T, TaskError> {
     match execution {
         ExecutionKind::Async(fut) => {
+            // At the deadline the future is dropped: the task stops at its
+            // current `.await`, and its children are cancelled with it.
             let guarded = scope.clone().enter(AssertUnwindSafe(fut).catch_unwind());
             let caught = match timeout {
                 Some(limit) => tokio::time::timeout(limit, guarded)
@@ -227,14 +275,23 @@ async fn run_attempt<T: Send + 'static>(
             caught.unwrap_or_else(|payload| Err(panic_error(&*payload)))
         }
         ExecutionKind::Blocking(run) => {
-            let scope = scope.clone();
-            let handle = tokio::task::spawn_blocking(move || scope.enter_sync(run));
-            // On timeout the thread cannot be stopped: its late result is
-            // dropped with the handle.
+            let attempt_cancel = Arc::new(CancelSignal::default());
+            let thread_scope = Scope {
+                attempt_cancel: Some(Arc::clone(&attempt_cancel)),
+                ..scope.clone()
+            };
+            let handle = tokio::task::spawn_blocking(move || thread_scope.enter_sync(run));
+            // At the deadline the caller gets the timeout; the thread cannot
+            // be stopped, so it is told (`is_cancelled`, and any `.wait()` it
+            // is in returns `Cancelled`) and its late result is dropped.
             let joined = match timeout {
-                Some(limit) => tokio::time::timeout(limit, handle)
-                    .await
-                    .map_err(|_| timeout_error(limit))?,
+                Some(limit) => match tokio::time::timeout(limit, handle).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        attempt_cancel.cancel();
+                        return Err(timeout_error(limit));
+                    }
+                },
                 None => handle.await,
             };
             match joined {

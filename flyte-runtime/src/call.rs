@@ -3,7 +3,7 @@
 use crate::action::{run_action, Place};
 use crate::context::{RunShared, Scope};
 use crate::wait;
-use flyte_core::{codec, InputHash, TaskDef, TaskError};
+use flyte_core::{codec, Backoff, InputHash, TaskDef, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
@@ -153,6 +153,7 @@ pub struct TaskCall<T> {
     pub(crate) body: Box<dyn Body<T>>,
     pub(crate) retries: Option<u32>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) backoff: Option<Backoff>,
 }
 
 impl<T: Send + 'static> TaskCall<T> {
@@ -168,6 +169,7 @@ impl<T: Send + 'static> TaskCall<T> {
             body: Box::new(Inputs { inputs, exec }),
             retries: None,
             timeout: None,
+            backoff: None,
         }
     }
 
@@ -180,6 +182,12 @@ impl<T: Send + 'static> TaskCall<T> {
     /// Overrides the per-attempt time limit for this call.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
+        self
+    }
+
+    /// Overrides the wait between attempts for this call.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
         self
     }
 
@@ -209,6 +217,7 @@ impl<T: Send + 'static> TaskCall<T> {
             }),
             retries: self.retries,
             timeout: self.timeout,
+            backoff: self.backoff,
         }
     }
 }

@@ -3,12 +3,15 @@
 //! The scope travels with the code: a tokio task-local for async code, a
 //! thread-local for a sync task on its blocking thread. [`current`] reads it.
 
+use crate::cancel::CancelSignal;
+use crate::limits::{LimitTable, Slot};
+use crate::signals::Stop;
 use crate::tree::ActionCell;
-use flyte_core::ActionId;
+use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
@@ -19,6 +22,10 @@ pub(crate) struct RunShared {
     pub(crate) name: Option<String>,
     live: AtomicUsize,
     idle: Notify,
+    pub(crate) limits: LimitTable,
+    /// Set to stop the whole run (Ctrl-C, SIGTERM).
+    pub(crate) cancel: CancelSignal,
+    stopped_by: Mutex<Option<Stop>>,
 }
 
 impl RunShared {
@@ -28,7 +35,25 @@ impl RunShared {
             name,
             live: AtomicUsize::new(0),
             idle: Notify::new(),
+            limits: LimitTable::default(),
+            cancel: CancelSignal::default(),
+            stopped_by: Mutex::new(None),
         })
+    }
+
+    /// Stops the whole run because of `signal`.
+    pub(crate) fn stop(&self, signal: Stop) {
+        *self.stopped_by.lock().unwrap_or_else(|p| p.into_inner()) = Some(signal);
+        self.cancel.cancel();
+    }
+
+    /// The error a stopped run returns.
+    pub(crate) fn stopped_error(&self) -> TaskError {
+        let why = match *self.stopped_by.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(signal) => format!("run {} cancelled by {signal}", self.id),
+            None => format!("run {} cancelled", self.id),
+        };
+        TaskError::new(ErrorKind::Cancelled, why)
     }
 
     pub(crate) fn action_started(&self) {
@@ -75,6 +100,11 @@ pub(crate) struct Scope {
     pub(crate) run: Arc<RunShared>,
     pub(crate) action: Arc<ActionCell>,
     pub(crate) group: Option<Arc<str>>,
+    /// The action's place under its environment's concurrency limit.
+    pub(crate) slot: Option<Arc<Slot>>,
+    /// Set when this attempt of a sync task timed out (its thread cannot be
+    /// stopped, but it can notice).
+    pub(crate) attempt_cancel: Option<Arc<CancelSignal>>,
 }
 
 tokio::task_local! {
@@ -116,6 +146,26 @@ impl Scope {
         let previous = SYNC_SCOPE.with(|s| s.borrow_mut().replace(self));
         let _restore = Restore(previous);
         f()
+    }
+
+    /// Whether this action, or this attempt of it, was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.action.cancel.is_cancelled()
+            || self
+                .attempt_cancel
+                .as_ref()
+                .is_some_and(|a| a.is_cancelled())
+    }
+
+    /// Completes when this action or this attempt is cancelled.
+    pub(crate) async fn cancelled(&self) {
+        match &self.attempt_cancel {
+            Some(attempt) => tokio::select! {
+                () = self.action.cancel.cancelled() => {}
+                () = attempt.cancelled() => {}
+            },
+            None => self.action.cancel.cancelled().await,
+        }
     }
 
     /// This scope with `name` appended to the group path.
@@ -196,10 +246,13 @@ impl Context {
         self.scope.as_ref().and_then(|s| s.group.as_deref())
     }
 
-    /// Whether the action was cancelled. Async tasks are stopped at their
-    /// next `.await` and never see this; a sync task cannot be stopped from
-    /// outside, so long sync work should check it and return early.
+    /// Whether the action, or this attempt of it, was cancelled (by a
+    /// failing sibling, a dropped future, a stopped run, or the attempt's
+    /// timeout). Async tasks are stopped at their next `.await` and never
+    /// need this; a sync task cannot be stopped from outside, so long sync
+    /// work should check it and return early. Whatever it returns after
+    /// that is discarded.
     pub fn is_cancelled(&self) -> bool {
-        self.scope.as_ref().is_some_and(|s| s.action.is_cancelled())
+        self.scope.as_ref().is_some_and(Scope::is_cancelled)
     }
 }

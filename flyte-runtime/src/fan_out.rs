@@ -5,16 +5,20 @@
 use crate::action::{run_action, Place};
 use crate::call::TaskCall;
 use crate::context::{RunShared, Scope};
+use crate::limits::ChildWait;
 use crate::tree::{ActionCell, FanOutCell, FanOutKind};
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
 use futures_core::Stream;
 use futures_util::FutureExt;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::task::JoinSet;
+use tokio::time::Sleep;
 
 /// Most items started in one poll, so an endless fast input cannot starve
 /// the executor when concurrency is unbounded.
@@ -73,6 +77,12 @@ pub(crate) struct FanOut<Src, F, T> {
     limit: usize,
     kind: FanOutKind,
     started: Option<(Scope, Arc<FanOutCell>)>,
+    /// The parent gives its concurrency slot back while its fan-out runs.
+    parent_wait: Option<ChildWait>,
+    /// Taking the parent's slot back at the end.
+    reacquire: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    stagger: Option<Duration>,
+    next_launch: Option<Pin<Box<Sleep>>>,
     in_flight: JoinSet<(usize, Result<T, TaskError>)>,
     /// Results that did not come from a spawned action (a panicking input
     /// closure, no runtime to run on).
@@ -91,14 +101,24 @@ where
     F: FnMut(Src::Item) -> TaskCall<T> + Send + Unpin + 'static,
     T: Send + 'static,
 {
-    /// `limit` 0 means unbounded.
-    pub(crate) fn new(source: Src, make: F, limit: usize, kind: FanOutKind) -> Self {
+    /// `limit` 0 means unbounded; `stagger` spaces starts at least that far apart.
+    pub(crate) fn new(
+        source: Src,
+        make: F,
+        limit: usize,
+        stagger: Option<Duration>,
+        kind: FanOutKind,
+    ) -> Self {
         FanOut {
             source,
             make,
             limit: if limit == 0 { usize::MAX } else { limit },
             kind,
             started: None,
+            parent_wait: None,
+            reacquire: None,
+            stagger,
+            next_launch: None,
             in_flight: JoinSet::new(),
             ready: VecDeque::new(),
             next_index: 0,
@@ -110,8 +130,10 @@ where
     /// when there is none). Done on first poll, where the caller's scope is.
     fn start(&mut self) -> &(Scope, Arc<FanOutCell>) {
         let kind = self.kind;
+        let parent_wait = &mut self.parent_wait;
         self.started.get_or_insert_with(|| {
             let parent = Scope::current().unwrap_or_else(ephemeral_scope);
+            *parent_wait = parent.slot.as_ref().map(|slot| slot.begin_wait());
             let group = parent.group.clone();
             let cell = parent.action.add_fan_out(|seq| {
                 FanOutCell::new(ActionId::fan_out(parent.action.id, seq), kind, group)
@@ -121,11 +143,43 @@ where
     }
 
     /// Aborts every item in flight and waits until each has recorded its
-    /// cancellation (prompt: an aborted item stops at its next `.await`).
+    /// cancellation (prompt: an aborted item stops at its next `.await`),
+    /// then takes the parent's slot back.
     pub(crate) async fn cancel_all(&mut self) {
         self.source_done = true;
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
+        if let Some(wait) = self.parent_wait.take() {
+            wait.end().await;
+        }
+    }
+
+    /// At the end: the parent takes its slot back before it goes on.
+    fn poll_reacquire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(wait) = self.parent_wait.take() {
+            self.reacquire = Some(Box::pin(wait.end()));
+        }
+        match &mut self.reacquire {
+            Some(fut) => {
+                let done = fut.as_mut().poll(cx);
+                if done.is_ready() {
+                    self.reacquire = None;
+                }
+                done
+            }
+            None => Poll::Ready(()),
+        }
+    }
+
+    /// Whether the stagger lets the next item start now.
+    fn may_launch(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(sleep) = &mut self.next_launch {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            self.next_launch = None;
+        }
+        true
     }
 
     fn launch(&mut self, item: Src::Item) {
@@ -156,6 +210,8 @@ fn ephemeral_scope() -> Scope {
         run: RunShared::new(None),
         action: Arc::new(ActionCell::new(ActionId(0), "ephemeral", None)),
         group: None,
+        slot: None,
+        attempt_cancel: None,
     }
 }
 
@@ -183,11 +239,18 @@ where
         }
         this.start();
         let mut budget = STARTS_PER_POLL;
-        while !this.source_done && this.in_flight.len() < this.limit && budget > 0 {
+        while !this.source_done
+            && this.in_flight.len() < this.limit
+            && budget > 0
+            && this.may_launch(cx)
+        {
             match this.source.poll_next_item(cx) {
                 Poll::Ready(Some(item)) => {
                     this.launch(item);
                     budget -= 1;
+                    if let Some(gap) = this.stagger {
+                        this.next_launch = Some(Box::pin(tokio::time::sleep(gap)));
+                    }
                 }
                 Poll::Ready(None) => this.source_done = true,
                 Poll::Pending => break,
@@ -207,7 +270,7 @@ where
                     format!("a fan-out item stopped unexpectedly: {join_error}"),
                 )),
             ))),
-            Poll::Ready(None) if this.source_done => Poll::Ready(None),
+            Poll::Ready(None) if this.source_done => this.poll_reacquire(cx).map(|()| None),
             Poll::Ready(None) | Poll::Pending => {
                 if budget == 0 {
                     // More input is ready; let other tasks run first.

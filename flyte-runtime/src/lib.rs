@@ -4,13 +4,16 @@
 
 mod action;
 mod call;
+mod cancel;
 mod context;
 mod fan_out;
 mod gather;
 mod group;
+mod limits;
 mod map;
 mod registry;
 mod run;
+mod signals;
 mod tree;
 mod wait;
 

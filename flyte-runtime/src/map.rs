@@ -11,6 +11,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -108,6 +109,7 @@ pub struct Map<Src, F> {
     source: Src,
     f: F,
     concurrency: usize,
+    stagger: Option<Duration>,
     kind: FanOutKind,
 }
 
@@ -115,6 +117,7 @@ impl<Src, F> fmt::Debug for Map<Src, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("concurrency", &self.concurrency)
+            .field("stagger", &self.stagger)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +133,7 @@ where
             source,
             f,
             concurrency: 0,
+            stagger: None,
             kind,
         }
     }
@@ -137,6 +141,13 @@ where
     /// At most `n` items run at once; `0` (the default) means unbounded.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
+        self
+    }
+
+    /// Starts items at least `gap` apart (fastcore's `pause`), e.g. to be
+    /// gentle with a service. Combines with `concurrency`.
+    pub fn stagger(mut self, gap: Duration) -> Self {
+        self.stagger = Some(gap);
         self
     }
 
@@ -234,7 +245,13 @@ where
     }
 
     fn into_fan_out(self) -> FanOut<Src, F, T> {
-        FanOut::new(self.source, self.f, self.concurrency, self.kind)
+        FanOut::new(
+            self.source,
+            self.f,
+            self.concurrency,
+            self.stagger,
+            self.kind,
+        )
     }
 }
 
@@ -333,6 +350,11 @@ where
         MapSettled(self.0.concurrency(n))
     }
 
+    /// Starts items at least `gap` apart.
+    pub fn stagger(self, gap: Duration) -> Self {
+        MapSettled(self.0.stagger(gap))
+    }
+
     /// Runs every item, blocking this thread (for sync code).
     ///
     /// Called on a thread that runs async tasks it cannot run: the result
@@ -374,6 +396,12 @@ where
     /// At most `n` items run at once; `0` means unbounded.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.map = self.map.concurrency(n);
+        self
+    }
+
+    /// Starts items at least `gap` apart.
+    pub fn stagger(mut self, gap: Duration) -> Self {
+        self.map = self.map.stagger(gap);
         self
     }
 

@@ -2,7 +2,7 @@
 
 pub use crate::call::{Execution, TaskCall};
 pub use crate::registry::{JsonParams, ParamReader, TaskRegistration};
-pub use flyte_core::{TaskDef, TaskEnvironment, TaskError, DEFAULT_ENV};
+pub use flyte_core::{Backoff, TaskDef, TaskEnvironment, TaskError, DEFAULT_ENV};
 pub use inventory;
 pub use serde_json;
 
@@ -26,6 +26,11 @@ pub const fn assert_task_value<T: TaskValue>() {}
 /// The environment a task binds to, checked to be a `TaskEnvironment`.
 pub const fn env_ref(env: &'static TaskEnvironment) -> &'static TaskEnvironment {
     env
+}
+
+/// A task's `backoff = ...`, checked to be a `Backoff`.
+pub const fn backoff_value(backoff: Backoff) -> Backoff {
+    backoff
 }
 
 /// Holds a task's error while the right conversion to `TaskError` is picked

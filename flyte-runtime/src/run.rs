@@ -4,17 +4,24 @@ use crate::action::{Action, Place};
 use crate::call::TaskCall;
 use crate::context::{RunShared, Scope};
 use crate::registry::registry;
+use crate::signals;
 use crate::tree::{ActionNode, ActionStatus};
 use crate::wait;
 use flyte_core::{ActionId, TaskError};
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::runtime::Handle;
 
 /// Runs `call` as the root action of a new run and returns its output.
 ///
 /// Builds (once per process) a multi-threaded tokio runtime and blocks
-/// until the run ends. Use [`Runner`] to name the run or to read its action
+/// until the run ends. Ctrl-C (SIGINT) or SIGTERM cancels the run: every
+/// action is recorded as cancelled and the call returns an
+/// [`ErrorKind::Cancelled`](flyte_core::ErrorKind::Cancelled) error at once
+/// (a sync task's thread is told through `flyte::current().is_cancelled()`);
+/// a second signal exits the process. A `main` that returns this error exits
+/// non-zero. Use [`Runner`] to name the run or to read its action
 /// tree, and [`Runner::run_async`] inside async code.
 ///
 /// # Examples
@@ -109,7 +116,14 @@ impl Runner {
             return refused(call, wait::would_block_error("Runner::run"));
         }
         match wait::global() {
-            Ok(runtime) => runtime.block_on(self.run_async(call)),
+            Ok(runtime) => runtime.block_on(async {
+                if let Err(e) = registry().check() {
+                    return refused(call, e);
+                }
+                let run = RunShared::new(self.name.clone());
+                let _watched = signals::watch(&run);
+                run_in(run, call).await
+            }),
             Err(e) => refused(call, e),
         }
     }
@@ -123,18 +137,27 @@ impl Runner {
         if let Err(e) = registry().check() {
             return refused(call, e);
         }
-        let run = RunShared::new(self.name.clone());
-        let action = Action::start(call.def, &call, Place::Root(run.clone()));
-        let root = action.cell().clone();
-        let output = action.run(call).await;
-        // Items cancelled by a fail-fast record themselves as tokio drops them.
-        run.settled().await;
-        RunOutcome {
-            run_id: run.id.clone(),
-            name: run.name.clone(),
-            root: root.snapshot(),
-            output,
-        }
+        run_in(RunShared::new(self.name.clone()), call).await
+    }
+}
+
+/// Runs `call` as the root of `run`, until it ends or the run is stopped.
+async fn run_in<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> RunOutcome<T> {
+    let action = Action::start(call.def, &call, Place::Root(run.clone()));
+    let root = action.cell().clone();
+    let task = call.def.name();
+    let output = tokio::select! {
+        out = action.run(call) => out,
+        // Dropping the root's future cancels the whole tree below it.
+        () = run.cancel.cancelled() => Err(run.stopped_error().with_task(task)),
+    };
+    // Cancelled actions record themselves as tokio drops them.
+    run.settled().await;
+    RunOutcome {
+        run_id: run.id.clone(),
+        name: run.name.clone(),
+        root: root.snapshot(),
+        output,
     }
 }
 

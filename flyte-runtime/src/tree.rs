@@ -9,13 +9,13 @@
 //! [`MAX_KEPT_FAILURES`] failed items ([`FanOutSummary`]); a successful
 //! item's record and its subtree are dropped as soon as it finishes.
 
+use crate::cancel::CancelSignal;
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
-use tokio::sync::Notify;
 
 /// How many failed items' records one fan-out keeps; later failures are
 /// only counted.
@@ -118,10 +118,9 @@ pub(crate) struct ActionCell {
     pub(crate) group: Option<Arc<str>>,
     pub(crate) started_at: SystemTime,
     pub(crate) attempt: AtomicU32,
-    /// Set when the action is cancelled, for sync code that polls it.
-    cancelled: AtomicBool,
-    /// Wakes a sync task's `.wait()` when the action is cancelled.
-    cancel_signal: Notify,
+    /// Set when the action is cancelled: sync code polls it, a sync task's
+    /// `.wait()` is woken by it.
+    pub(crate) cancel: CancelSignal,
     state: Mutex<CellState>,
 }
 
@@ -155,33 +154,8 @@ impl ActionCell {
             group,
             started_at: SystemTime::now(),
             attempt: AtomicU32::new(0),
-            cancelled: AtomicBool::new(false),
-            cancel_signal: Notify::new(),
+            cancel: CancelSignal::default(),
             state: Mutex::new(CellState::default()),
-        }
-    }
-
-    /// Marks the action cancelled and wakes whoever waits on [`Self::cancelled`].
-    pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        self.cancel_signal.notify_waiters();
-    }
-
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
-    }
-
-    /// Completes once the action is cancelled.
-    pub(crate) async fn cancelled(&self) {
-        loop {
-            let signal = self.cancel_signal.notified();
-            tokio::pin!(signal);
-            // Register before checking the flag, so a cancel in between is seen.
-            signal.as_mut().enable();
-            if self.is_cancelled() {
-                return;
-            }
-            signal.await;
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::context::Scope;
 use flyte_core::{ErrorKind, TaskError};
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 /// The process-wide runtime for sync callers (`flyte::run`, `.wait()` in
@@ -52,11 +52,11 @@ pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output, TaskError> {
         let handle = Handle::try_current().map_err(|_| would_block_error(".wait()"))?;
         return match Scope::current() {
             Some(scope) => {
-                let action = Arc::clone(&scope.action);
+                let watch = scope.clone();
                 handle.block_on(async {
                     tokio::select! {
                         biased;
-                        () = action.cancelled() => Err(TaskError::cancelled()),
+                        () = watch.cancelled() => Err(TaskError::cancelled()),
                         out = scope.enter(fut) => Ok(out),
                     }
                 })
