@@ -82,7 +82,7 @@ impl Backoff {
     /// When `factor` is below 1 or NaN (a compile error in a `static`).
     #[must_use]
     pub const fn factor(mut self, factor: f64) -> Self {
-        if !(factor >= 1.0) {
+        if factor.is_nan() || factor < 1.0 {
             panic!("Backoff::factor must be at least 1.0");
         }
         self.factor = factor;
