@@ -10,6 +10,8 @@
 //! - `.collect_errors()` settles every item instead of failing fast.
 //! - [`group`] labels actions; [`current`] tells a task where it runs;
 //!   [`registry`] runs any task by name from encoded input.
+//! - Retries with [`Backoff`], timeouts, and an environment's concurrency
+//!   and rate limits are enforced locally; see [`TaskEnvironment`].
 //!
 //! # Quick start
 //!

@@ -21,6 +21,15 @@ use std::time::Duration;
 ///
 /// assert_eq!(ENV.name(), "my_env");
 /// assert_eq!(ENV.retries_setting(), Some(2));
+///
+/// // Policies for a service that allows 4 calls at once and 50 a second:
+/// use flyte_core::Backoff;
+/// static SERVICE: TaskEnvironment = TaskEnvironment::new("service")
+///     .retries(3)
+///     .backoff(Backoff::exponential(Duration::from_millis(50)).cap(Duration::from_secs(2)))
+///     .concurrency(4)
+///     .rate_limit(50, Duration::from_secs(1));
+/// assert_eq!(SERVICE.concurrency_setting(), Some(4));
 /// ```
 ///
 /// A bad name in a `static` does not compile:

@@ -130,6 +130,9 @@ impl Runner {
 
     /// Runs `call` as the root of a new run, for callers already in async code.
     ///
+    /// Unlike [`Runner::run`], it does not listen for Ctrl-C or SIGTERM: the
+    /// caller owns the process's signals; dropping this future cancels the run.
+    ///
     /// # Cancel safety
     ///
     /// Dropping the future cancels the run's actions.
