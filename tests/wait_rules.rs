@@ -56,28 +56,26 @@ async fn wait_inside_a_tokio_test_is_a_clear_error_for_every_form() {
 fn sync_tasks_never_block_the_async_workers() {
     #[task(env = ENV)]
     fn sleepy() -> u8 {
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(400));
         1
     }
+    /// Ten 10ms ticks, timed from the ticker's own start.
     #[task(env = ENV)]
-    async fn ticker() -> u32 {
-        let mut ticks = 0;
+    async fn ticker() -> Duration {
+        let started = Instant::now();
         for _ in 0..10 {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            ticks += 1;
         }
-        ticks
+        started.elapsed()
     }
     #[task(env = ENV)]
-    async fn mixed() -> Result<(u32, Duration), TaskError> {
-        // Four sleepy sync tasks would occupy both async workers if they ran
-        // there; the async ticker must still finish long before they do.
-        let started = Instant::now();
-        let (_, _, _, _, ticks) =
+    async fn mixed() -> Result<Duration, TaskError> {
+        // Four sleepy sync tasks would occupy both async workers for 800ms
+        // if they ran there, stalling the ticker until they finished.
+        let (_, _, _, _, ticked) =
             flyte::gather((sleepy(), sleepy(), sleepy(), sleepy(), ticker())).await?;
-        Ok((ticks, started.elapsed()))
+        Ok(ticked)
     }
-    let (ticks, elapsed) = flyte::run(mixed()).unwrap();
-    assert_eq!(ticks, 10);
-    assert!(elapsed < Duration::from_millis(1_000), "{elapsed:?}");
+    let ticked = flyte::run(mixed()).unwrap();
+    assert!(ticked < Duration::from_millis(350), "the ticker was stalled: {ticked:?}");
 }
