@@ -1,6 +1,9 @@
 //! `map` and `map_stream`: order, concurrency, fail-fast, settle, streaming,
 //! min_success_ratio, lazy input.
 
+mod common;
+
+use common::Gauge;
 use flyte::prelude::*;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,15 +60,12 @@ fn empty_input_gives_empty_output() {
     assert!(out.is_empty());
 }
 
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-static MAX_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static IN_FLIGHT: Gauge = Gauge::new();
 
 #[task(env = ENV)]
 async fn gauge(x: u64) -> u64 {
-    let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
-    MAX_IN_FLIGHT.fetch_max(now, Ordering::SeqCst);
+    let _running = IN_FLIGHT.enter();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     x
 }
 
@@ -73,12 +73,12 @@ async fn gauge(x: u64) -> u64 {
 fn concurrency_bounds_items_in_flight_and_zero_is_unbounded() {
     let out = flyte::map(gauge, 0..40).concurrency(4).wait().unwrap();
     assert_eq!(out.len(), 40);
-    let max = MAX_IN_FLIGHT.swap(0, Ordering::SeqCst);
+    let max = IN_FLIGHT.take_peak();
     assert!((2..=4).contains(&max), "max in flight {max}");
 
     let started = Instant::now();
     flyte::map(gauge, 0..40).concurrency(0).wait().unwrap();
-    let max = MAX_IN_FLIGHT.swap(0, Ordering::SeqCst);
+    let max = IN_FLIGHT.take_peak();
     assert!(max > 4, "unbounded map ran only {max} at once");
     // 40 sleeps of 20ms, all at once: far under the 800ms they take in series.
     assert!(started.elapsed() < Duration::from_millis(400));

@@ -1,38 +1,25 @@
 //! Environment concurrency and rate limits, and map stagger.
 
+mod common;
+
+use common::Gauge;
 use flyte::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static ONE_AT_A_TIME: TaskEnvironment = TaskEnvironment::new("one_at_a_time").concurrency(1);
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-struct Running;
-impl Running {
-    fn enter() -> Self {
-        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-        PEAK.fetch_max(now, Ordering::SeqCst);
-        Running
-    }
-}
-impl Drop for Running {
-    fn drop(&mut self) {
-        RUNNING.fetch_sub(1, Ordering::SeqCst);
-    }
-}
+static LEAVES: Gauge = Gauge::new();
 
 #[task(env = ONE_AT_A_TIME)]
 async fn leaf(x: u64) -> u64 {
-    let _running = Running::enter();
+    let _running = LEAVES.enter();
     tokio::time::sleep(Duration::from_millis(5)).await;
     x
 }
 
 #[task(env = ONE_AT_A_TIME)]
 fn sync_leaf(x: u64) -> u64 {
-    let _running = Running::enter();
+    let _running = LEAVES.enter();
     std::thread::sleep(Duration::from_millis(5));
     x
 }
@@ -62,19 +49,16 @@ async fn top() -> Result<Vec<u64>, TaskError> {
 fn nested_tasks_in_an_environment_of_one_finish_one_at_a_time() {
     let out = flyte::run(top()).unwrap();
     assert_eq!(out, vec![7, 5, 6, 7, 8]);
-    assert_eq!(PEAK.load(Ordering::SeqCst), 1, "leaves ran side by side");
+    assert_eq!(LEAVES.take_peak(), 1, "leaves ran side by side");
 }
 
 static TWO: TaskEnvironment = TaskEnvironment::new("two_slots").concurrency(2);
-static TWO_RUNNING: AtomicUsize = AtomicUsize::new(0);
-static TWO_PEAK: AtomicUsize = AtomicUsize::new(0);
+static SLOT_USERS: Gauge = Gauge::new();
 
 #[task(env = TWO)]
 async fn slot_user(x: u64) -> u64 {
-    let now = TWO_RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-    TWO_PEAK.fetch_max(now, Ordering::SeqCst);
+    let _running = SLOT_USERS.enter();
     tokio::time::sleep(Duration::from_millis(10)).await;
-    TWO_RUNNING.fetch_sub(1, Ordering::SeqCst);
     x
 }
 
@@ -92,7 +76,7 @@ async fn flyte_map_len() -> Result<usize, TaskError> {
 #[test]
 fn the_limit_holds_across_the_whole_run() {
     assert_eq!(flyte::run(two_maps()).unwrap(), 20);
-    let peak = TWO_PEAK.load(Ordering::SeqCst);
+    let peak = SLOT_USERS.take_peak();
     assert_eq!(
         peak, 2,
         "peak {peak} with a limit of 2 across two maps of 10"

@@ -77,5 +77,8 @@ fn sync_tasks_never_block_the_async_workers() {
         Ok(ticked)
     }
     let ticked = flyte::run(mixed()).unwrap();
-    assert!(ticked < Duration::from_millis(350), "the ticker was stalled: {ticked:?}");
+    assert!(
+        ticked < Duration::from_millis(350),
+        "the ticker was stalled: {ticked:?}"
+    );
 }
