@@ -3,7 +3,8 @@
 //! then a 10,000,000-item lazy map's peak memory.
 //!
 //! Run: `cargo bench --bench map_vs_joinset` (add `-- --quick` to skip the
-//! memory run). Prints medians of alternating rounds and their ratio.
+//! memory run, `-- --flyte-only` to run only flyte's map, for a profiler).
+//! Prints medians of alternating rounds and their ratio.
 
 use flyte::prelude::*;
 use futures_util::StreamExt;
@@ -65,6 +66,15 @@ fn rss_kib(field: &str) -> Option<u64> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--flyte-only") {
+        // For profilers: flyte's map alone, many times.
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        for _ in 0..20 {
+            let outcome = runtime.block_on(flyte::Runner::new().run_async(flyte_map(ITEMS)));
+            assert_eq!(outcome.into_output().expect("map")[7], 14);
+        }
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -81,11 +91,20 @@ fn main() {
         .into_output()
         .expect("map");
 
-    let (mut flyte_times, mut hand_times) = (Vec::new(), Vec::new());
+    let (mut flyte_times, mut hand_times, mut worker_times) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let t = Instant::now();
         let out = runtime.block_on(hand_written(ITEMS));
         hand_times.push(t.elapsed());
+        assert_eq!(out[7], 14);
+
+        // The same loop, spawned so that it runs on a worker thread as
+        // flyte's root action does.
+        let t = Instant::now();
+        let out = runtime
+            .block_on(runtime.spawn(hand_written(ITEMS)))
+            .expect("no panics");
+        worker_times.push(t.elapsed());
         assert_eq!(out[7], 14);
 
         let t = Instant::now();
@@ -96,22 +115,27 @@ fn main() {
         flyte_times.push(t.elapsed());
         assert_eq!(out[7], 14);
     }
-    let (f, h) = (median(flyte_times), median(hand_times));
+    let (f, h, w) = (
+        median(flyte_times),
+        median(hand_times),
+        median(worker_times),
+    );
     let per_item = |d: Duration| d.as_nanos() as f64 / ITEMS as f64;
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!(
         "map of a trivial task, {ITEMS} items, concurrency {CONCURRENCY}, median of {ROUNDS}:"
     );
+    for (label, d) in [
+        ("hand-written JoinSet + Semaphore, in block_on", h),
+        ("hand-written, spawned onto a worker", w),
+        ("flyte::map (with run tree)", f),
+    ] {
+        println!("  {label:<46} {d:>10.2?}  ({:.0} ns/item)", per_item(d));
+    }
     println!(
-        "  hand-written JoinSet + Semaphore: {h:>10.2?}  ({:.0} ns/item)",
-        per_item(h)
-    );
-    println!(
-        "  flyte::map (with run tree):       {f:>10.2?}  ({:.0} ns/item)",
-        per_item(f)
-    );
-    println!(
-        "  ratio flyte / hand-written: {:.2}x",
-        f.as_secs_f64() / h.as_secs_f64()
+        "  ratio flyte / hand-written: {:.2}x (in block_on), {:.2}x (on a worker)",
+        ratio(f, h),
+        ratio(f, w)
     );
 }
 

@@ -92,6 +92,49 @@ impl bincode::enc::write::Writer for HashWriter<'_> {
     }
 }
 
+/// A fixed buffer on the stack that refuses to grow: small values are
+/// encoded here without allocating.
+pub(crate) struct StackBuffer {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl Default for StackBuffer {
+    fn default() -> Self {
+        StackBuffer {
+            bytes: [0; 128],
+            len: 0,
+        }
+    }
+}
+
+impl StackBuffer {
+    pub(crate) fn filled(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl bincode::enc::write::Writer for &mut StackBuffer {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        let end = self.len + bytes.len();
+        let slot = self
+            .bytes
+            .get_mut(self.len..end)
+            .ok_or(bincode::error::EncodeError::UnexpectedEnd)?;
+        slot.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Encodes `value` into `buffer`; fails when it does not fit.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buffer: &mut StackBuffer,
+) -> Result<(), bincode::error::EncodeError> {
+    bincode::serde::encode_into_writer(value, buffer, config())
+}
+
 /// Encodes `value` straight into `hasher`.
 ///
 /// A value bincode cannot encode is hashed by its type name and the

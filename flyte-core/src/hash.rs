@@ -1,17 +1,23 @@
 //! Deterministic ids: input hashes and action ids.
 
-use crate::codec::encode_into_hasher;
+use crate::codec::{encode_into, encode_into_hasher, StackBuffer};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64, Xxh3};
 
 /// A 128-bit hash of a task's encoded inputs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct InputHash(pub u128);
 
 impl InputHash {
-    /// Hashes the bincode encoding of `inputs` (no allocation).
+    /// Hashes the bincode encoding of `inputs`. Small inputs are encoded
+    /// into a stack buffer and hashed in one shot; larger ones stream into
+    /// the hasher. Neither allocates.
     pub fn of<T: Serialize + ?Sized>(inputs: &T) -> Self {
+        let mut buffer = StackBuffer::default();
+        if encode_into(inputs, &mut buffer).is_ok() {
+            return InputHash(xxh3_128(buffer.filled()));
+        }
         let mut hasher = Xxh3::new();
         encode_into_hasher(inputs, &mut hasher);
         InputHash(hasher.digest128())
@@ -45,13 +51,14 @@ impl ActionId {
     }
 
     fn derive(parent: u128, task: &str, inputs: InputHash, seq: u64) -> Self {
-        let mut hasher = Xxh3::new();
-        hasher.update(&parent.to_le_bytes());
-        hasher.update(&(task.len() as u64).to_le_bytes());
-        hasher.update(task.as_bytes());
-        hasher.update(&inputs.0.to_le_bytes());
-        hasher.update(&seq.to_le_bytes());
-        ActionId(hasher.digest128())
+        // Fixed-size parts in one stack buffer, hashed in one shot; the task
+        // name enters through its own 64-bit hash.
+        let mut bytes = [0_u8; 48];
+        bytes[..16].copy_from_slice(&parent.to_le_bytes());
+        bytes[16..24].copy_from_slice(&xxh3_64(task.as_bytes()).to_le_bytes());
+        bytes[24..40].copy_from_slice(&inputs.0.to_le_bytes());
+        bytes[40..].copy_from_slice(&seq.to_le_bytes());
+        ActionId(xxh3_128(&bytes))
     }
 }
 

@@ -40,7 +40,8 @@ pub(crate) async fn run_action<T: Send + 'static>(
     let action = Action::start(call.def, &call, place);
     let result = action.run(call).await;
     if let Some(wait) = wait {
-        wait.end().await;
+        // Boxed: the common path (no limits) keeps a small future.
+        Box::pin(wait.end()).await;
     }
     result
 }
@@ -116,7 +117,6 @@ impl Action {
         call: TaskCall<T>,
     ) -> Result<T, TaskError> {
         let timeout = call.def.timeout_for(call.timeout);
-        let backoff = call.def.backoff_for(call.backoff);
         let mut body = call.body;
         let mut attempt = 1;
         let result = loop {
@@ -126,7 +126,10 @@ impl Action {
             let result = self.attempt(body.execute().into_kind(), timeout).await;
             match (result, spare) {
                 (Err(e), Some(Ok(next))) if e.is_retryable() => {
-                    tokio::time::sleep(self.backoff_delay(&backoff, attempt)).await;
+                    // Boxed, like every rare wait here, so that the future of
+                    // an action that needs none stays small.
+                    let backoff = call.def.backoff_for(call.backoff);
+                    Box::pin(tokio::time::sleep(self.backoff_delay(&backoff, attempt))).await;
                     body = next;
                     attempt += 1;
                 }
@@ -153,12 +156,15 @@ impl Action {
         timeout: Option<Duration>,
     ) -> Result<T, TaskError> {
         if let Some(slot) = &self.scope.slot {
-            slot.acquire().await;
+            Box::pin(slot.acquire()).await;
         }
         if let Some(limits) = &self.limits {
-            limits.admit().await;
+            Box::pin(limits.admit()).await;
         }
-        let result = run_attempt(execution, &self.scope, timeout).await;
+        // Boxed: an attempt's future is large, and keeping it out of the
+        // action's own future keeps every spawned map item small enough for
+        // the allocator's fast path (measured: ~1.1 KB -> see BENCHMARKS.md).
+        let result = Box::pin(run_attempt(execution, &self.scope, timeout)).await;
         if let Some(slot) = &self.scope.slot {
             slot.release();
         }
@@ -267,7 +273,7 @@ async fn run_attempt<T: Send + 'static>(
             // current `.await`, and its children are cancelled with it.
             let guarded = scope.clone().enter(AssertUnwindSafe(fut).catch_unwind());
             let caught = match timeout {
-                Some(limit) => tokio::time::timeout(limit, guarded)
+                Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
                     .await
                     .map_err(|_| timeout_error(limit))?,
                 None => guarded.await,
@@ -285,7 +291,7 @@ async fn run_attempt<T: Send + 'static>(
             // be stopped, so it is told (`is_cancelled`, and any `.wait()` it
             // is in returns `Cancelled`) and its late result is dropped.
             let joined = match timeout {
-                Some(limit) => match tokio::time::timeout(limit, handle).await {
+                Some(limit) => match Box::pin(tokio::time::timeout(limit, handle)).await {
                     Ok(joined) => joined,
                     Err(_) => {
                         attempt_cancel.cancel();

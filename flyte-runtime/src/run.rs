@@ -7,7 +7,7 @@ use crate::registry::registry;
 use crate::signals;
 use crate::tree::{ActionNode, ActionStatus};
 use crate::wait;
-use flyte_core::{ActionId, TaskError};
+use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -144,8 +144,40 @@ impl Runner {
     }
 }
 
-/// Runs `call` as the root of `run`, until it ends or the run is stopped.
+/// Runs `call` as the root of `run` on a runtime worker (not on the thread
+/// that awaits it, which for `flyte::run` is the caller's own thread): work
+/// the root spawns then starts on the worker's local queue, and memory is
+/// allocated and freed on the same threads. Dropping the returned future
+/// aborts the root, which cancels the run.
 async fn run_in<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> RunOutcome<T> {
+    let task = call.def.name();
+    let id = ActionId::root(task, call.body.input_hash());
+    let mut root = AbortOnDrop(tokio::spawn(run_root(run, call)));
+    match (&mut root.0).await {
+        Ok(outcome) => outcome,
+        // Task panics are caught inside the root, and it is aborted only by
+        // dropping this future; a failed join is a bug in flyte itself.
+        Err(e) => failed(
+            task,
+            id,
+            TaskError::new(
+                ErrorKind::Runtime,
+                format!("the run's root stopped unexpectedly: {e}"),
+            ),
+        ),
+    }
+}
+
+/// Aborts the spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> RunOutcome<T> {
     let action = Action::start(call.def, &call, Place::Root(run.clone()));
     let root = action.cell().clone();
     let task = call.def.name();
@@ -167,9 +199,14 @@ async fn run_in<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> Ru
 /// The outcome of a run that could not start.
 fn refused<T: 'static>(call: TaskCall<T>, error: TaskError) -> RunOutcome<T> {
     let task = call.def.name();
+    failed(task, ActionId::root(task, call.body.input_hash()), error)
+}
+
+/// The outcome of a run whose root could not run.
+fn failed<T>(task: &str, id: ActionId, error: TaskError) -> RunOutcome<T> {
     let now = SystemTime::now();
     let root = ActionNode {
-        id: ActionId::root(task, call.body.input_hash()),
+        id,
         task: task.to_owned(),
         group: None,
         status: ActionStatus::Failed,
