@@ -3,7 +3,7 @@
 
 use crate::call::{ExecutionKind, TaskCall};
 use crate::cancel::CancelSignal;
-use crate::context::{RunShared, Scope};
+use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::limits::EnvLimits;
 use crate::tree::{ActionCell, ActionStatus, FanOutCell};
 use flyte_core::{panic_message, ActionId, Backoff, ErrorKind, TaskDef, TaskError};
@@ -19,9 +19,8 @@ pub(crate) enum Place {
     Root(Arc<RunShared>),
     /// Awaited directly by the action of `Scope`.
     Direct(Scope),
-    /// Item `index` of a `map` or `gather` run by the action of `parent`.
+    /// Item `index` of a `map` or `gather` (the fan-out knows its run).
     Item {
-        parent: Scope,
         fan_out: Arc<FanOutCell>,
         index: usize,
     },
@@ -51,7 +50,8 @@ pub(crate) async fn run_action<T: Send + 'static>(
 pub(crate) struct Action {
     scope: Scope,
     limits: Option<Arc<EnvLimits>>,
-    fan_out: Option<(Arc<FanOutCell>, usize)>,
+    /// The input index, when the action is a fan-out item.
+    index: Option<usize>,
     max_attempts: u32,
     finished: bool,
 }
@@ -64,47 +64,66 @@ impl Action {
     ) -> Action {
         let task = def.name();
         let input = call.body.input_hash();
-        let (run, id, group, parent_cell, fan_out) = match place {
-            Place::Root(run) => (run, ActionId::root(task, input), None, None, None),
+        let (run, id, group, parent_cell, index) = match place {
+            Place::Root(run) => (
+                RunRef::Run(run),
+                ActionId::root(task, input),
+                None,
+                None,
+                None,
+            ),
             Place::Direct(parent) => {
                 // The TaskDef's address tells tasks apart without hashing the name.
                 let seq = parent
                     .action
                     .next_seq(def as *const TaskDef as usize, input.0);
                 let id = ActionId::child(parent.action.id, task, input, seq);
-                (parent.run, id, parent.group, Some(parent.action), None)
+                let parent_cell = Arc::clone(&parent.action);
+                (
+                    parent.run.clone(),
+                    id,
+                    parent.group.clone(),
+                    Some(parent_cell),
+                    None,
+                )
             }
-            Place::Item {
-                parent,
-                fan_out,
-                index,
-            } => {
+            Place::Item { fan_out, index } => {
                 let id = ActionId::child(fan_out.id, task, input, index as u64);
                 fan_out.item_started();
-                (parent.run, id, parent.group, None, Some((fan_out, index)))
+                let group = fan_out.group().clone();
+                (RunRef::FanOut(fan_out), id, group, None, Some(index))
             }
         };
         let cell = Arc::new(ActionCell::new(id, task, group));
         if let Some(parent) = parent_cell {
             parent.add_child(Arc::clone(&cell));
         }
-        run.action_started();
+        if index.is_none() {
+            // Items are counted by their fan-out instead.
+            run.action_started();
+        }
         let limits = run.limits_for(def.env());
         let slot = limits.as_ref().and_then(|l| l.slot());
         Action {
             // A task's own children start outside any group.
-            scope: Scope {
+            scope: Scope::new(ScopeData {
                 run,
                 action: cell,
                 group: None,
                 slot,
                 attempt_cancel: None,
-            },
+            }),
             limits,
-            fan_out,
+            index,
             max_attempts: def.retries_for(call.retries).saturating_add(1),
             finished: false,
         }
+    }
+
+    /// The fan-out and index, when this action is an item.
+    fn item(&self) -> Option<(&Arc<FanOutCell>, usize)> {
+        let index = self.index?;
+        self.scope.run.fan_out().map(|f| (f, index))
     }
 
     pub(crate) fn cell(&self) -> &Arc<ActionCell> {
@@ -196,8 +215,8 @@ impl Action {
         } else {
             e
         };
-        match &self.fan_out {
-            Some((_, index)) => e.with_index(*index),
+        match self.index {
+            Some(index) => e.with_index(index),
             None => e,
         }
     }
@@ -210,7 +229,7 @@ impl Action {
             Err(_) => ActionStatus::Failed,
         };
         let cell = &self.scope.action;
-        match &self.fan_out {
+        match self.item() {
             // A successful item's record is dropped right away: only count it.
             Some((fan_out, _)) if status == ActionStatus::Succeeded => {
                 fan_out.item_finished(status, cell)
@@ -219,9 +238,11 @@ impl Action {
                 cell.finish(status, result.as_ref().err().cloned());
                 fan_out.item_finished(status, cell);
             }
-            None => cell.finish(status, result.as_ref().err().cloned()),
+            None => {
+                cell.finish(status, result.as_ref().err().cloned());
+                self.scope.run.action_ended();
+            }
         }
-        self.scope.run.action_ended();
     }
 }
 
@@ -235,10 +256,10 @@ impl Drop for Action {
         let attempt = cell.attempt.load(Ordering::Relaxed);
         let error = self.describe(TaskError::cancelled(), attempt);
         cell.finish(ActionStatus::Cancelled, Some(error));
-        if let Some((fan_out, _)) = &self.fan_out {
-            fan_out.item_finished(ActionStatus::Cancelled, cell);
+        match self.item() {
+            Some((fan_out, _)) => fan_out.item_finished(ActionStatus::Cancelled, cell),
+            None => self.scope.run.action_ended(),
         }
-        self.scope.run.action_ended();
     }
 }
 
@@ -282,10 +303,10 @@ async fn run_attempt<T: Send + 'static>(
         }
         ExecutionKind::Blocking(run) => {
             let attempt_cancel = Arc::new(CancelSignal::default());
-            let thread_scope = Scope {
+            let thread_scope = Scope::new(ScopeData {
                 attempt_cancel: Some(Arc::clone(&attempt_cancel)),
-                ..scope.clone()
-            };
+                ..ScopeData::clone(scope)
+            });
             let handle = tokio::task::spawn_blocking(move || thread_scope.enter_sync(run));
             // At the deadline the caller gets the timeout; the thread cannot
             // be stopped, so it is told (`is_cancelled`, and any `.wait()` it

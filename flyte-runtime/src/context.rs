@@ -6,12 +6,12 @@
 use crate::cancel::CancelSignal;
 use crate::limits::{LimitTable, Slot};
 use crate::signals::Stop;
-use crate::tree::ActionCell;
+use crate::tree::{ActionCell, FanOutCell};
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
@@ -26,6 +26,10 @@ pub(crate) struct RunShared {
     /// Set to stop the whole run (Ctrl-C, SIGTERM).
     pub(crate) cancel: CancelSignal,
     stopped_by: Mutex<Option<Stop>>,
+    /// Every fan-out of the run, to tell when all their items have ended
+    /// (items do not touch `live`, which would be one more contended counter
+    /// per item).
+    fan_outs: Mutex<Vec<Weak<FanOutCell>>>,
 }
 
 impl RunShared {
@@ -38,7 +42,24 @@ impl RunShared {
             limits: LimitTable::default(),
             cancel: CancelSignal::default(),
             stopped_by: Mutex::new(None),
+            fan_outs: Mutex::new(Vec::new()),
         })
+    }
+
+    pub(crate) fn add_fan_out(&self, cell: &Arc<FanOutCell>) {
+        self.fan_outs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(cell));
+    }
+
+    fn all_items_ended(&self) -> bool {
+        self.fan_outs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .all(|cell| cell.all_items_ended())
     }
 
     /// Stops the whole run because of `signal`.
@@ -73,9 +94,14 @@ impl RunShared {
         loop {
             let idle = self.idle.notified();
             if self.live.load(Ordering::Acquire) == 0 {
-                return;
+                break;
             }
             idle.await;
+        }
+        // Items only update their fan-out's counters; those left to record
+        // a cancellation do so within a scheduler tick, so poll briefly.
+        while !self.all_items_ended() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
 }
@@ -95,9 +121,16 @@ fn new_run_id() -> String {
 }
 
 /// The scope code runs in: the run, the current action and group.
+///
+/// One `Arc` per action: cloning it (for the task-local, for a child's
+/// parent) touches only this action's counter, never one shared by every
+/// item of a map.
 #[derive(Debug, Clone)]
-pub(crate) struct Scope {
-    pub(crate) run: Arc<RunShared>,
+pub(crate) struct Scope(Arc<ScopeData>);
+
+#[derive(Debug, Clone)]
+pub(crate) struct ScopeData {
+    pub(crate) run: RunRef,
     pub(crate) action: Arc<ActionCell>,
     pub(crate) group: Option<Arc<str>>,
     /// The action's place under its environment's concurrency limit.
@@ -105,6 +138,49 @@ pub(crate) struct Scope {
     /// Set when this attempt of a sync task timed out (its thread cannot be
     /// stopped, but it can notice).
     pub(crate) attempt_cancel: Option<Arc<CancelSignal>>,
+}
+
+impl std::ops::Deref for Scope {
+    type Target = ScopeData;
+    fn deref(&self) -> &ScopeData {
+        &self.0
+    }
+}
+
+/// How an action reaches its run: directly, or, for a map item, through its
+/// fan-out (which holds the run), so that an item holds one shared `Arc`.
+#[derive(Debug, Clone)]
+pub(crate) enum RunRef {
+    Run(Arc<RunShared>),
+    FanOut(Arc<FanOutCell>),
+}
+
+impl std::ops::Deref for RunRef {
+    type Target = RunShared;
+    fn deref(&self) -> &RunShared {
+        match self {
+            RunRef::Run(run) => run,
+            RunRef::FanOut(fan_out) => &fan_out.run,
+        }
+    }
+}
+
+impl RunRef {
+    /// The fan-out this action is an item of.
+    pub(crate) fn fan_out(&self) -> Option<&Arc<FanOutCell>> {
+        match self {
+            RunRef::FanOut(fan_out) => Some(fan_out),
+            RunRef::Run(_) => None,
+        }
+    }
+
+    /// The run itself, to hand to a new fan-out.
+    pub(crate) fn shared(&self) -> Arc<RunShared> {
+        match self {
+            RunRef::Run(run) => Arc::clone(run),
+            RunRef::FanOut(fan_out) => Arc::clone(&fan_out.run),
+        }
+    }
 }
 
 tokio::task_local! {
@@ -116,6 +192,10 @@ thread_local! {
 }
 
 impl Scope {
+    pub(crate) fn new(data: ScopeData) -> Self {
+        Scope(Arc::new(data))
+    }
+
     /// The scope of the calling code, if it runs inside an action.
     pub(crate) fn current() -> Option<Scope> {
         CURRENT
@@ -174,10 +254,10 @@ impl Scope {
             Some(outer) => format!("{outer}/{name}").into(),
             None => name.into(),
         };
-        Scope {
+        Scope::new(ScopeData {
             group: Some(group),
-            ..self.clone()
-        }
+            ..ScopeData::clone(self)
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::action::{run_action, Place};
 use crate::call::TaskCall;
-use crate::context::{RunShared, Scope};
+use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::limits::ChildWait;
 use crate::tree::{ActionCell, FanOutCell, FanOutKind};
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
@@ -135,9 +135,11 @@ where
             let parent = Scope::current().unwrap_or_else(ephemeral_scope);
             *parent_wait = parent.slot.as_ref().map(|slot| slot.begin_wait());
             let group = parent.group.clone();
+            let run = parent.run.shared();
             let cell = parent.action.add_fan_out(|seq| {
-                FanOutCell::new(ActionId::fan_out(parent.action.id, seq), kind, group)
+                FanOutCell::new(run, ActionId::fan_out(parent.action.id, seq), kind, group)
             });
+            cell.run.add_fan_out(&cell);
             (parent, cell)
         })
     }
@@ -185,11 +187,10 @@ where
     fn launch(&mut self, item: Src::Item) {
         let index = self.next_index;
         self.next_index += 1;
-        let (parent, cell) = self.start().clone();
+        let cell = Arc::clone(&self.start().1);
         match std::panic::catch_unwind(AssertUnwindSafe(|| (self.make)(item))) {
             Ok(call) => {
                 let place = Place::Item {
-                    parent,
                     fan_out: cell,
                     index,
                 };
@@ -206,13 +207,13 @@ where
 }
 
 fn ephemeral_scope() -> Scope {
-    Scope {
-        run: RunShared::new(None),
+    Scope::new(ScopeData {
+        run: RunRef::Run(RunShared::new(None)),
         action: Arc::new(ActionCell::new(ActionId(0), "ephemeral", None)),
         group: None,
         slot: None,
         attempt_cancel: None,
-    }
+    })
 }
 
 impl<Src, F, T> Stream for FanOut<Src, F, T>
@@ -284,6 +285,6 @@ where
 
 fn ephemeral_scope_with_cell(kind: FanOutKind) -> (Scope, Arc<FanOutCell>) {
     let scope = ephemeral_scope();
-    let cell = Arc::new(FanOutCell::new(ActionId(0), kind, None));
+    let cell = Arc::new(FanOutCell::new(scope.run.shared(), ActionId(0), kind, None));
     (scope, cell)
 }

@@ -10,6 +10,7 @@
 //! item's record and its subtree are dropped as soon as it finishes.
 
 use crate::cancel::CancelSignal;
+use crate::context::RunShared;
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -216,6 +217,8 @@ impl ActionCell {
 /// The live record of one `map` or `gather`.
 #[derive(Debug)]
 pub(crate) struct FanOutCell {
+    /// The run the fan-out's items belong to (they reach it through here).
+    pub(crate) run: Arc<RunShared>,
     pub(crate) id: ActionId,
     kind: FanOutKind,
     group: Option<Arc<str>>,
@@ -227,8 +230,14 @@ pub(crate) struct FanOutCell {
 }
 
 impl FanOutCell {
-    pub(crate) fn new(id: ActionId, kind: FanOutKind, group: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(
+        run: Arc<RunShared>,
+        id: ActionId,
+        kind: FanOutKind,
+        group: Option<Arc<str>>,
+    ) -> Self {
         FanOutCell {
+            run,
             id,
             kind,
             group,
@@ -238,6 +247,19 @@ impl FanOutCell {
             cancelled: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The group label the fan-out ran in.
+    pub(crate) fn group(&self) -> &Option<Arc<str>> {
+        &self.group
+    }
+
+    /// Whether every started item has recorded how it ended.
+    pub(crate) fn all_items_ended(&self) -> bool {
+        let ended = self.succeeded.load(Ordering::Acquire)
+            + self.failed.load(Ordering::Acquire)
+            + self.cancelled.load(Ordering::Acquire);
+        ended >= self.started.load(Ordering::Acquire)
     }
 
     pub(crate) fn item_started(&self) {
