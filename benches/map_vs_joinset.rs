@@ -66,12 +66,18 @@ fn rss_kib(field: &str) -> Option<u64> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--peers") {
+        peers_workload();
+        return;
+    }
     if std::env::args().any(|a| a == "--flyte-only") {
         // For profilers: flyte's map alone, many times.
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        for _ in 0..20 {
+        for round in 0..20 {
+            let t = Instant::now();
             let outcome = runtime.block_on(flyte::Runner::new().run_async(flyte_map(ITEMS)));
             assert_eq!(outcome.into_output().expect("map")[7], 14);
+            println!("round {round}: {:.2?}", t.elapsed());
         }
         return;
     }
@@ -136,6 +142,24 @@ fn main() {
         "  ratio flyte / hand-written: {:.2}x (in block_on), {:.2}x (on a worker)",
         ratio(f, h),
         ratio(f, w)
+    );
+}
+
+/// The workload of `bench/peers/peers.py`: 10,000 items of `x * 2` at
+/// concurrency 64, median of 5, per item.
+fn peers_workload() {
+    const PEER_ITEMS: u64 = 10_000;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = flyte::run(flyte_map(PEER_ITEMS)).expect("map");
+        times.push(t.elapsed());
+        assert_eq!(out[7], 14);
+    }
+    let per_item = median(times).as_secs_f64() / PEER_ITEMS as f64 * 1e6;
+    println!(
+        "  {:<36} {per_item:10.2} us/item",
+        "flyte-rs flyte::map (flyte::run)"
     );
 }
 

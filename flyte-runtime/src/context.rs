@@ -26,9 +26,9 @@ pub(crate) struct RunShared {
     /// Set to stop the whole run (Ctrl-C, SIGTERM).
     pub(crate) cancel: CancelSignal,
     stopped_by: Mutex<Option<Stop>>,
-    /// Every fan-out of the run, to tell when all their items have ended
-    /// (items do not touch `live`, which would be one more contended counter
-    /// per item).
+    /// Fan-outs dropped while items were still in flight, to tell when
+    /// those items have ended (items do not touch `live`, which would be one
+    /// more contended counter per item).
     fan_outs: Mutex<Vec<Weak<FanOutCell>>>,
 }
 

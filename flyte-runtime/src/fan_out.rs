@@ -139,7 +139,6 @@ where
             let cell = parent.action.add_fan_out(|seq| {
                 FanOutCell::new(run, ActionId::fan_out(parent.action.id, seq), kind, group)
             });
-            cell.run.add_fan_out(&cell);
             (parent, cell)
         })
     }
@@ -201,6 +200,18 @@ where
                 let e =
                     TaskError::new(ErrorKind::Panic, panic_message(&*payload)).with_index(index);
                 self.ready.push_back((index, Err(e)));
+            }
+        }
+    }
+}
+
+impl<Src, F, T> Drop for FanOut<Src, F, T> {
+    fn drop(&mut self) {
+        // Items still in flight are aborted as the JoinSet drops, and record
+        // their cancellation a moment later: the run waits for them.
+        if !self.in_flight.is_empty() {
+            if let Some((_, cell)) = &self.started {
+                cell.run.add_fan_out(cell);
             }
         }
     }
