@@ -143,6 +143,11 @@ where
         })
     }
 
+    /// How many items were started so far (indexes `0..launched()`).
+    pub(crate) fn launched(&self) -> usize {
+        self.next_index
+    }
+
     /// Aborts every item in flight and waits until each has recorded its
     /// cancellation (prompt: an aborted item stops at its next `.await`),
     /// then takes the parent's slot back.
@@ -271,19 +276,23 @@ where
         if let Some(done) = this.ready.pop_front() {
             return Poll::Ready(Some(done));
         }
-        match this.in_flight.poll_join_next(cx) {
-            Poll::Ready(Some(Ok(done))) => Poll::Ready(Some(done)),
-            // Items are only aborted by `cancel_all`, which drains them itself;
-            // a panic inside an item is caught in `run_action`.
-            Poll::Ready(Some(Err(join_error))) => Poll::Ready(Some((
-                usize::MAX,
-                Err(TaskError::new(
-                    ErrorKind::Runtime,
-                    format!("a fan-out item stopped unexpectedly: {join_error}"),
-                )),
-            ))),
-            Poll::Ready(None) if this.source_done => this.poll_reacquire(cx).map(|()| None),
-            Poll::Ready(None) | Poll::Pending => {
+        // `Ready(())`: nothing is in flight.
+        let drained = loop {
+            match this.in_flight.poll_join_next(cx) {
+                Poll::Ready(Some(Ok(done))) => return Poll::Ready(Some(done)),
+                // Items are aborted only by `cancel_all` (which drains them
+                // itself) and panics are caught in `run_action`, so a failed
+                // join means the runtime is shutting down. The item recorded
+                // its cancellation; its index is unknown here, so collectors
+                // compare what came back with `launched()`.
+                Poll::Ready(Some(Err(_))) => continue,
+                Poll::Ready(None) => break Poll::Ready(()),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        match drained {
+            Poll::Ready(()) if this.source_done => this.poll_reacquire(cx).map(|()| None),
+            _ => {
                 if budget == 0 {
                     // More input is ready; let other tasks run first.
                     cx.waker().wake_by_ref();

@@ -277,11 +277,23 @@ where
                     }
                 }
             }
-            // Every index below the count was filled: each started item
-            // yields exactly once, and an error returned above.
-            Ok(slots.into_iter().flatten().collect())
+            complete(slots, fan_out.launched())
         }))
     }
+}
+
+/// The outputs in input order, if every launched item returned one.
+fn complete<T>(mut slots: Vec<Option<T>>, launched: usize) -> Result<Vec<T>, TaskError> {
+    slots.resize_with(launched, || None);
+    slots
+        .into_iter()
+        .collect::<Option<Vec<T>>>()
+        .ok_or_else(|| {
+            TaskError::new(
+                ErrorKind::Cancelled,
+                "map items stopped before finishing (is the tokio runtime shutting down?)",
+            )
+        })
 }
 
 fn put<T>(slots: &mut Vec<Option<T>>, index: usize, value: T) {
@@ -291,16 +303,19 @@ fn put<T>(slots: &mut Vec<Option<T>>, index: usize, value: T) {
     slots[index] = Some(value);
 }
 
-/// Settles every item in input order: the output of
-/// `fan_out` sorted by index.
-async fn settle<S, T>(mut fan_out: S) -> Vec<Result<T, TaskError>>
+/// Settles every item in input order; an item that never returned (the
+/// runtime shut down under it) is a `Cancelled` error in its place.
+async fn settle<Src, F, T>(mut fan_out: FanOut<Src, F, T>) -> Vec<Result<T, TaskError>>
 where
-    S: Stream<Item = (usize, Result<T, TaskError>)> + Unpin,
+    Src: Source,
+    F: FnMut(Src::Item) -> TaskCall<T> + Send + Unpin + 'static,
+    T: Send + 'static,
 {
     let mut slots: Vec<Option<Result<T, TaskError>>> = Vec::new();
     while let Some((index, result)) = fan_out.next().await {
         put(&mut slots, index, result);
     }
+    slots.resize_with(fan_out.launched(), || None);
     slots
         .into_iter()
         .map(|slot| slot.unwrap_or_else(|| Err(TaskError::cancelled())))
@@ -491,6 +506,9 @@ mod tests {
 
     #[test]
     fn ratio_counts_successes() {
+        assert_eq!(complete(vec![Some(1), Some(2)], 2).unwrap(), vec![1, 2]);
+        let err = complete(vec![Some(1)], 2).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
         let ok = check_ratio(vec![Ok(1), Err(TaskError::cancelled()), Ok(3), Ok(4)], 0.75).unwrap();
         assert_eq!(ok, vec![Some(1), None, Some(3), Some(4)]);
         let err = check_ratio(vec![Ok(1), Err(TaskError::cancelled())], 0.75).unwrap_err();
