@@ -6,6 +6,7 @@ mod common;
 use common::Gauge;
 use flyte::prelude::*;
 use futures_util::StreamExt;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -278,4 +279,50 @@ fn a_task_may_return_settled_results() {
     let err = out[1].as_ref().unwrap_err();
     assert_eq!((err.kind(), err.index()), (ErrorKind::User, Some(1)));
     assert!(err.to_string().contains("item -1 is bad"), "{err}");
+}
+
+#[task(env = ENV)]
+async fn sleeps_long(x: u64) -> u64 {
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    x
+}
+
+/// Runs `collect` on a second runtime while the map's items run on a first
+/// one, which is shut down under them after 100ms.
+fn with_items_runtime_shut_down<R: Send + 'static>(
+    collect: impl std::future::Future<Output = R> + Send + 'static,
+) -> R {
+    let items = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = items.handle().clone();
+    let caller = std::thread::spawn(move || {
+        let driver = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        driver.block_on(async move {
+            let _items_runtime = handle.enter(); // items spawn on `items`
+            collect.await
+        })
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    items.shutdown_background();
+    caller.join().unwrap()
+}
+
+#[test]
+fn a_runtime_shut_down_mid_map_is_an_error_not_a_short_vec() {
+    let result = with_items_runtime_shut_down(flyte::map(sleeps_long, 0..4).into_future());
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+
+    let settled =
+        with_items_runtime_shut_down(flyte::map(sleeps_long, 0..4).collect_errors().into_future());
+    assert_eq!(settled.len(), 4);
+    assert!(settled
+        .iter()
+        .all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Cancelled));
 }
