@@ -281,14 +281,25 @@ fn a_task_may_return_settled_results() {
     assert!(err.to_string().contains("item -1 is bad"), "{err}");
 }
 
+/// Slow on its first poll (so it moves to a task of its own), then long.
 #[task(env = ENV)]
 async fn sleeps_long(x: u64) -> u64 {
+    spin(Duration::from_millis(1));
     tokio::time::sleep(Duration::from_secs(30)).await;
     x
 }
 
-/// Runs `collect` on a second runtime while the map's items run on a first
-/// one, which is shut down under them after 100ms.
+/// Busy CPU work, without yielding.
+fn spin(for_how_long: Duration) {
+    let until = Instant::now() + for_how_long;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// Runs `collect` on a second runtime while the map's items (on tasks of
+/// their own, being slow) run on a first one, shut down under them after
+/// 100ms.
 fn with_items_runtime_shut_down<R: Send + 'static>(
     collect: impl std::future::Future<Output = R> + Send + 'static,
 ) -> R {
@@ -325,4 +336,25 @@ fn a_runtime_shut_down_mid_map_is_an_error_not_a_short_vec() {
     assert!(settled
         .iter()
         .all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Cancelled));
+}
+
+static CPU_ITEMS: Gauge = Gauge::new();
+
+#[task(env = ENV)]
+async fn cpu_heavy(x: u64) -> u64 {
+    let _running = CPU_ITEMS.enter();
+    spin(Duration::from_millis(40)); // CPU work with no await in between
+    x
+}
+
+#[test]
+fn cpu_heavy_async_items_still_run_in_parallel() {
+    let started = Instant::now();
+    let out = flyte::map(cpu_heavy, 0..12).concurrency(4).wait().unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(out, (0..12).collect::<Vec<_>>());
+    // Polled inline, 12 x 40ms would take 480ms on one thread; once the map
+    // sees slow items it spawns them across both workers.
+    assert!(CPU_ITEMS.take_peak() >= 2, "items never overlapped");
+    assert!(elapsed < Duration::from_millis(420), "{elapsed:?}");
 }

@@ -5,19 +5,21 @@
 use crate::action::{run_action, Place};
 use crate::call::TaskCall;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
+use crate::item::Item;
 use crate::limits::ChildWait;
 use crate::tree::{ActionCell, FanOutCell, FanOutKind};
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
 use futures_core::Stream;
-use futures_util::FutureExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
 /// Most items started in one poll, so an endless fast input cannot starve
@@ -83,7 +85,9 @@ pub(crate) struct FanOut<Src, F, T> {
     reacquire: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     stagger: Option<Duration>,
     next_launch: Option<Pin<Box<Sleep>>>,
-    in_flight: JoinSet<(usize, Result<T, TaskError>)>,
+    in_flight: FuturesUnordered<Item<T>>,
+    /// Set once an item proves slow: later items are spawned directly.
+    slow: Arc<AtomicBool>,
     /// Results that did not come from a spawned action (a panicking input
     /// closure, no runtime to run on).
     ready: VecDeque<(usize, Result<T, TaskError>)>,
@@ -91,8 +95,8 @@ pub(crate) struct FanOut<Src, F, T> {
     source_done: bool,
 }
 
-// Nothing in a FanOut is pinned structurally: items live in the JoinSet's
-// own heap tasks and results are moved out by value.
+// Nothing in a FanOut is pinned structurally: item bodies are boxed, and
+// results are moved out by value.
 impl<Src, F, T> Unpin for FanOut<Src, F, T> {}
 
 impl<Src, F, T> FanOut<Src, F, T>
@@ -119,7 +123,8 @@ where
             reacquire: None,
             stagger,
             next_launch: None,
-            in_flight: JoinSet::new(),
+            in_flight: FuturesUnordered::new(),
+            slow: Arc::new(AtomicBool::new(false)),
             ready: VecDeque::new(),
             next_index: 0,
             source_done: false,
@@ -153,8 +158,13 @@ where
     /// then takes the parent's slot back.
     pub(crate) async fn cancel_all(&mut self) {
         self.source_done = true;
-        self.in_flight.abort_all();
-        while self.in_flight.join_next().await.is_some() {}
+        // Inline items are dropped here, recording their cancellation at
+        // once; spawned ones are aborted and awaited until they have.
+        let items = std::mem::take(&mut self.in_flight);
+        let aborted: Vec<_> = items.into_iter().filter_map(Item::abort).collect();
+        for handle in aborted {
+            let _ = handle.await;
+        }
         if let Some(wait) = self.parent_wait.take() {
             wait.end().await;
         }
@@ -198,8 +208,8 @@ where
                     fan_out: cell,
                     index,
                 };
-                self.in_flight
-                    .spawn(run_action(call, place).map(move |r| (index, r)));
+                let body = Box::pin(run_action(call, place));
+                self.in_flight.push(Item::new(index, body, &self.slow));
             }
             Err(payload) => {
                 let e =
@@ -212,9 +222,9 @@ where
 
 impl<Src, F, T> Drop for FanOut<Src, F, T> {
     fn drop(&mut self) {
-        // Items still in flight are aborted as the JoinSet drops, and record
+        // Spawned items still in flight are aborted as they drop, and record
         // their cancellation a moment later: the run waits for them.
-        if !self.in_flight.is_empty() {
+        if self.in_flight.iter().any(Item::is_spawned) {
             if let Some((_, cell)) = &self.started {
                 cell.run.add_fan_out(cell);
             }
@@ -277,18 +287,10 @@ where
             return Poll::Ready(Some(done));
         }
         // `Ready(())`: nothing is in flight.
-        let drained = loop {
-            match this.in_flight.poll_join_next(cx) {
-                Poll::Ready(Some(Ok(done))) => return Poll::Ready(Some(done)),
-                // Items are aborted only by `cancel_all` (which drains them
-                // itself) and panics are caught in `run_action`, so a failed
-                // join means the runtime is shutting down. The item recorded
-                // its cancellation; its index is unknown here, so collectors
-                // compare what came back with `launched()`.
-                Poll::Ready(Some(Err(_))) => continue,
-                Poll::Ready(None) => break Poll::Ready(()),
-                Poll::Pending => break Poll::Pending,
-            }
+        let drained = match this.in_flight.poll_next_unpin(cx) {
+            Poll::Ready(Some(done)) => return Poll::Ready(Some(done)),
+            Poll::Ready(None) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
         };
         match drained {
             Poll::Ready(()) if this.source_done => this.poll_reacquire(cx).map(|()| None),

@@ -9,6 +9,7 @@ mod context;
 mod fan_out;
 mod gather;
 mod group;
+mod item;
 mod limits;
 mod map;
 mod registry;
