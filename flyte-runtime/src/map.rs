@@ -27,6 +27,13 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// See [`Map::collect_errors`], [`Map::as_completed`] and
 /// [`Map::min_success_ratio`] for the other forms.
 ///
+/// How items run: a sync task runs on a blocking thread. An async task is
+/// polled by the map's own task while it is quick (no spawn, no thread hop:
+/// the common case of I/O-bound items, and why a map costs less than a
+/// hand-written `JoinSet` loop); once an item spends more than 100 µs of CPU
+/// in one poll, it moves to a tokio task of its own and the map spawns its
+/// later items, so CPU-heavy async items run in parallel across workers.
+///
 /// # Examples
 ///
 /// ```
