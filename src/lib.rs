@@ -57,7 +57,7 @@ pub use flyte_runtime::{
     current, gather, group, map, map_stream, registry, run, ActionNode, ActionStatus, AsCompleted,
     CallFuture, Context, FanOutKind, FanOutSummary, Gather, GatherSettled, Gatherable, IterSource,
     Map, MapFuture, MapRatio, MapSettled, Registry, RunOutcome, Runner, Source, StreamSource,
-    TaskCall, TaskInfo, MAX_KEPT_FAILURES,
+    TaskCall, TaskInfo, MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES,
 };
 
 /// What a task file needs: `use flyte::prelude::*;`.

@@ -211,3 +211,29 @@ fn fail_fast_reaches_through_sync_tasks_blocked_in_wait() {
         "first sync child fails"
     );
 }
+
+#[test]
+fn a_long_loop_of_direct_calls_keeps_a_bounded_number_of_records() {
+    #[task(env = ENV)]
+    async fn many_calls(n: u64) -> u64 {
+        let mut ok = 0;
+        for x in 0..n {
+            if even_only(x).await.is_ok() {
+                ok += 1;
+            }
+        }
+        ok
+    }
+    let outcome = Runner::new().run(many_calls(2_500));
+    let root = outcome.actions().clone();
+    assert_eq!(outcome.into_output().unwrap(), 1_250);
+    // The first 1,000 children are kept; after them only failures are
+    // (750 of the last 1,500 calls fail), and the rest are counted.
+    assert_eq!(flyte::MAX_KEPT_CHILDREN, 1_000);
+    assert_eq!(root.children.len(), 1_750);
+    assert!(root.children[1_000..]
+        .iter()
+        .all(|c| c.status == ActionStatus::Failed));
+    let more = root.more_children;
+    assert_eq!((more.succeeded, more.failed, more.cancelled), (750, 750, 0));
+}

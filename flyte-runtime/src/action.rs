@@ -52,6 +52,8 @@ pub(crate) struct Action {
     limits: Option<Arc<EnvLimits>>,
     /// The input index, when the action is a fan-out item.
     index: Option<usize>,
+    /// The parent, when it counts this child instead of keeping its record.
+    counted_by: Option<Arc<ActionCell>>,
     max_attempts: u32,
     finished: bool,
 }
@@ -95,9 +97,7 @@ impl Action {
             }
         };
         let cell = Arc::new(ActionCell::new(id, task, group));
-        if let Some(parent) = parent_cell {
-            parent.add_child(Arc::clone(&cell));
-        }
+        let counted_by = parent_cell.filter(|parent| !parent.add_child(&cell));
         if index.is_none() {
             // Items are counted by their fan-out instead.
             run.action_started();
@@ -115,6 +115,7 @@ impl Action {
             }),
             limits,
             index,
+            counted_by,
             max_attempts: def.retries_for(call.retries).saturating_add(1),
             finished: false,
         }
@@ -243,6 +244,9 @@ impl Action {
                 self.scope.run.action_ended();
             }
         }
+        if let Some(parent) = &self.counted_by {
+            parent.count_child(status, cell);
+        }
     }
 }
 
@@ -259,6 +263,9 @@ impl Drop for Action {
         match self.item() {
             Some((fan_out, _)) => fan_out.item_finished(ActionStatus::Cancelled, cell),
             None => self.scope.run.action_ended(),
+        }
+        if let Some(parent) = &self.counted_by {
+            parent.count_child(ActionStatus::Cancelled, cell);
         }
     }
 }

@@ -29,4 +29,7 @@ pub use group::group;
 pub use map::{map, map_stream, AsCompleted, Completed, Map, MapFuture, MapRatio, MapSettled};
 pub use registry::{registry, Registry, TaskInfo};
 pub use run::{run, RunOutcome, Runner};
-pub use tree::{ActionNode, ActionStatus, FanOutKind, FanOutSummary, MAX_KEPT_FAILURES};
+pub use tree::{
+    ActionNode, ActionStatus, ChildCounts, FanOutKind, FanOutSummary, MAX_KEPT_CHILDREN,
+    MAX_KEPT_FAILURES,
+};

@@ -5,7 +5,7 @@ use crate::call::TaskCall;
 use crate::context::{RunShared, Scope};
 use crate::registry::registry;
 use crate::signals;
-use crate::tree::{ActionNode, ActionStatus};
+use crate::tree::{ActionNode, ActionStatus, ChildCounts};
 use crate::wait;
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::fmt;
@@ -215,6 +215,7 @@ fn failed<T>(task: &str, id: ActionId, error: TaskError) -> RunOutcome<T> {
         ended_at: Some(now),
         error: Some(error.clone()),
         children: Vec::new(),
+        more_children: ChildCounts::default(),
         fan_outs: Vec::new(),
     };
     RunOutcome {

@@ -7,7 +7,9 @@
 //! Memory stays bounded in long runs: a `map` or `gather` does not keep a
 //! record per item. It keeps counts by status and the records of the first
 //! [`MAX_KEPT_FAILURES`] failed items ([`FanOutSummary`]); a successful
-//! item's record and its subtree are dropped as soon as it finishes.
+//! item's record and its subtree are dropped as soon as it finishes. An
+//! action keeps the records of its first [`MAX_KEPT_CHILDREN`] direct
+//! children, then of failed ones only, and counts the rest.
 
 use crate::cancel::CancelSignal;
 use crate::context::RunShared;
@@ -21,6 +23,11 @@ use std::time::SystemTime;
 /// How many failed items' records one fan-out keeps; later failures are
 /// only counted.
 pub const MAX_KEPT_FAILURES: usize = 1_000;
+
+/// How many direct children's records one action keeps; later ones are
+/// counted in [`ActionNode::more_children`] (failed ones are still kept, up
+/// to [`MAX_KEPT_FAILURES`] more).
+pub const MAX_KEPT_CHILDREN: usize = 1_000;
 
 /// The state of an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,10 +73,26 @@ pub struct ActionNode {
     pub ended_at: Option<SystemTime>,
     /// The error, when it failed or was cancelled.
     pub error: Option<TaskError>,
-    /// Actions it awaited directly, in the order they started.
+    /// Actions it awaited directly, in the order they started: the first
+    /// [`MAX_KEPT_CHILDREN`], then only failed ones.
     pub children: Vec<ActionNode>,
+    /// Direct children past the first [`MAX_KEPT_CHILDREN`], by how they
+    /// ended (failed ones are also in `children`, while there is room).
+    pub more_children: ChildCounts,
     /// The `map`s and `gather`s it ran, in the order they started.
     pub fan_outs: Vec<FanOutSummary>,
+}
+
+/// Counts of actions by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChildCounts {
+    /// Succeeded.
+    pub succeeded: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Cancelled.
+    pub cancelled: u64,
 }
 
 /// What one `map` or `gather` did: counts by status and the failed items.
@@ -129,6 +152,9 @@ pub(crate) struct ActionCell {
 struct CellState {
     ended: Option<Ended>,
     children: Vec<Arc<ActionCell>>,
+    /// Of `children`, how many are failures kept past the cap.
+    kept_failures: usize,
+    more_children: ChildCounts,
     fan_outs: Vec<Arc<FanOutCell>>,
     /// Calls made so far per (task, input hash): the sequence number in ids.
     seq: HashMap<(usize, u128), u64>,
@@ -169,8 +195,36 @@ impl ActionCell {
         seq
     }
 
-    pub(crate) fn add_child(&self, child: Arc<ActionCell>) {
-        lock(&self.state).children.push(child);
+    /// Keeps `child`'s record, or, past [`MAX_KEPT_CHILDREN`], returns
+    /// false: the child then reports how it ended with
+    /// [`ActionCell::count_child`].
+    pub(crate) fn add_child(&self, child: &Arc<ActionCell>) -> bool {
+        let mut state = lock(&self.state);
+        if state.children.len() - state.kept_failures < MAX_KEPT_CHILDREN {
+            state.children.push(Arc::clone(child));
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Counts a direct child past the cap; keeps its record if it failed
+    /// and there is room.
+    pub(crate) fn count_child(&self, status: ActionStatus, child: &Arc<ActionCell>) {
+        let mut state = lock(&self.state);
+        let counts = &mut state.more_children;
+        match status {
+            ActionStatus::Succeeded => counts.succeeded += 1,
+            ActionStatus::Cancelled => counts.cancelled += 1,
+            ActionStatus::Failed => {
+                counts.failed += 1;
+                if state.kept_failures < MAX_KEPT_FAILURES {
+                    state.kept_failures += 1;
+                    state.children.push(Arc::clone(child));
+                }
+            }
+            ActionStatus::Running => {}
+        }
     }
 
     /// Registers a new fan-out and returns its position among this action's
@@ -209,6 +263,7 @@ impl ActionCell {
             ended_at,
             error,
             children: state.children.iter().map(|c| c.snapshot()).collect(),
+            more_children: state.more_children,
             fan_outs: state.fan_outs.iter().map(|f| f.snapshot()).collect(),
         }
     }
