@@ -55,9 +55,10 @@ pub use flyte_macros::task;
 #[doc(inline)]
 pub use flyte_runtime::{
     current, gather, group, map, map_stream, registry, run, ActionNode, ActionStatus, AsCompleted,
-    CallFuture, Context, FanOutKind, FanOutSummary, Gather, GatherSettled, Gatherable, IterSource,
-    Map, MapFuture, MapRatio, MapSettled, Registry, RunOutcome, Runner, Source, StreamSource,
-    TaskCall, TaskInfo, MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES,
+    CallFuture, Context, FanOutKind, FanOutSummary, FanOutTotals, Gather, GatherSettled,
+    Gatherable, IterSource, Map, MapFuture, MapRatio, MapSettled, Registry, RunOutcome, Runner,
+    Source, StreamSource, TaskCall, TaskInfo, MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES,
+    MAX_KEPT_FAN_OUTS,
 };
 
 /// What a task file needs: `use flyte::prelude::*;`.

@@ -237,3 +237,29 @@ fn a_long_loop_of_direct_calls_keeps_a_bounded_number_of_records() {
     let more = root.more_children;
     assert_eq!((more.succeeded, more.failed, more.cancelled), (750, 750, 0));
 }
+
+#[test]
+fn a_long_loop_of_gathers_keeps_a_bounded_number_of_summaries() {
+    #[task(env = ENV)]
+    async fn many_gathers(n: u64) -> Result<u64, TaskError> {
+        let mut total = 0;
+        for x in 0..n {
+            let (a, b) = flyte::gather((even_only(2 * x), even_only(2 * x + 2))).await?;
+            total += a + b;
+        }
+        Ok(total)
+    }
+    let outcome = Runner::new().run(many_gathers(1_500));
+    let root = outcome.actions().clone();
+    outcome.into_output().unwrap();
+    assert_eq!(root.fan_outs.len(), flyte::MAX_KEPT_FAN_OUTS);
+    let more = root.more_fan_outs;
+    assert_eq!(
+        (more.fan_outs, more.started, more.succeeded),
+        (500, 1_000, 1_000)
+    );
+    assert_eq!((more.failed, more.cancelled), (0, 0));
+    // Ids stay distinct past the cap.
+    let last = &root.fan_outs[999];
+    assert_ne!(last.id, root.fan_outs[998].id);
+}

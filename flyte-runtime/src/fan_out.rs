@@ -88,6 +88,9 @@ pub(crate) struct FanOut<Src, F, T> {
     in_flight: FuturesUnordered<Item<T>>,
     /// Set once an item proves slow: later items are spawned directly.
     slow: Arc<AtomicBool>,
+    /// The parent that adds this fan-out to its totals when it ends (its
+    /// summary is not kept: the parent has run too many).
+    fold_into: Option<Arc<ActionCell>>,
     /// Results that did not come from a spawned action (a panicking input
     /// closure, no runtime to run on).
     ready: VecDeque<(usize, Result<T, TaskError>)>,
@@ -125,6 +128,7 @@ where
             next_launch: None,
             in_flight: FuturesUnordered::new(),
             slow: Arc::new(AtomicBool::new(false)),
+            fold_into: None,
             ready: VecDeque::new(),
             next_index: 0,
             source_done: false,
@@ -136,14 +140,18 @@ where
     fn start(&mut self) -> &(Scope, Arc<FanOutCell>) {
         let kind = self.kind;
         let parent_wait = &mut self.parent_wait;
+        let fold_into = &mut self.fold_into;
         self.started.get_or_insert_with(|| {
             let parent = Scope::current().unwrap_or_else(ephemeral_scope);
             *parent_wait = parent.slot.as_ref().map(|slot| slot.begin_wait());
             let group = parent.group.clone();
             let run = parent.run.shared();
-            let cell = parent.action.add_fan_out(|seq| {
+            let (cell, kept) = parent.action.add_fan_out(|seq| {
                 FanOutCell::new(run, ActionId::fan_out(parent.action.id, seq), kind, group)
             });
+            if !kept {
+                *fold_into = Some(Arc::clone(&parent.action));
+            }
             (parent, cell)
         })
     }
@@ -228,6 +236,9 @@ impl<Src, F, T> Drop for FanOut<Src, F, T> {
             if let Some((_, cell)) = &self.started {
                 cell.run.add_fan_out(cell);
             }
+        }
+        if let (Some(parent), Some((_, cell))) = (&self.fold_into, &self.started) {
+            parent.fold_fan_out(cell);
         }
     }
 }

@@ -30,6 +30,6 @@ pub use map::{map, map_stream, AsCompleted, Completed, Map, MapFuture, MapRatio,
 pub use registry::{registry, Registry, TaskInfo};
 pub use run::{run, RunOutcome, Runner};
 pub use tree::{
-    ActionNode, ActionStatus, ChildCounts, FanOutKind, FanOutSummary, MAX_KEPT_CHILDREN,
-    MAX_KEPT_FAILURES,
+    ActionNode, ActionStatus, ChildCounts, FanOutKind, FanOutSummary, FanOutTotals,
+    MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
 };

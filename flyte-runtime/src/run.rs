@@ -5,7 +5,7 @@ use crate::call::TaskCall;
 use crate::context::{RunShared, Scope};
 use crate::registry::registry;
 use crate::signals;
-use crate::tree::{ActionNode, ActionStatus, ChildCounts};
+use crate::tree::{ActionNode, ActionStatus, ChildCounts, FanOutTotals};
 use crate::wait;
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::fmt;
@@ -217,6 +217,7 @@ fn failed<T>(task: &str, id: ActionId, error: TaskError) -> RunOutcome<T> {
         children: Vec::new(),
         more_children: ChildCounts::default(),
         fan_outs: Vec::new(),
+        more_fan_outs: FanOutTotals::default(),
     };
     RunOutcome {
         run_id: String::new(),

@@ -24,6 +24,10 @@ use std::time::SystemTime;
 /// only counted.
 pub const MAX_KEPT_FAILURES: usize = 1_000;
 
+/// How many `map`/`gather` summaries one action keeps; later fan-outs are
+/// folded into [`ActionNode::more_fan_outs`].
+pub const MAX_KEPT_FAN_OUTS: usize = 1_000;
+
 /// How many direct children's records one action keeps; later ones are
 /// counted in [`ActionNode::more_children`] (failed ones are still kept, up
 /// to [`MAX_KEPT_FAILURES`] more).
@@ -81,6 +85,24 @@ pub struct ActionNode {
     pub more_children: ChildCounts,
     /// The `map`s and `gather`s it ran, in the order they started.
     pub fan_outs: Vec<FanOutSummary>,
+    /// The fan-outs past the first [`MAX_KEPT_FAN_OUTS`], added up.
+    pub more_fan_outs: FanOutTotals,
+}
+
+/// Fan-outs added up: how many, and their items by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FanOutTotals {
+    /// Fan-outs counted.
+    pub fan_outs: u64,
+    /// Items started.
+    pub started: u64,
+    /// Items that succeeded.
+    pub succeeded: u64,
+    /// Items that failed.
+    pub failed: u64,
+    /// Items cancelled.
+    pub cancelled: u64,
 }
 
 /// Counts of actions by how they ended.
@@ -156,6 +178,9 @@ struct CellState {
     kept_failures: usize,
     more_children: ChildCounts,
     fan_outs: Vec<Arc<FanOutCell>>,
+    /// Fan-outs started so far (the sequence number in their ids).
+    fan_out_seq: u64,
+    more_fan_outs: FanOutTotals,
     /// Calls made so far per (task, input hash): the sequence number in ids.
     seq: HashMap<(usize, u128), u64>,
 }
@@ -229,11 +254,34 @@ impl ActionCell {
 
     /// Registers a new fan-out and returns its position among this action's
     /// fan-outs (used in its id).
-    pub(crate) fn add_fan_out(&self, make: impl FnOnce(u64) -> FanOutCell) -> Arc<FanOutCell> {
+    /// Registers a new fan-out, made from its sequence number under this
+    /// action. Returns it, and whether its summary is kept (past
+    /// [`MAX_KEPT_FAN_OUTS`] it is folded in with [`ActionCell::fold_fan_out`]
+    /// when it ends).
+    pub(crate) fn add_fan_out(
+        &self,
+        make: impl FnOnce(u64) -> FanOutCell,
+    ) -> (Arc<FanOutCell>, bool) {
         let mut state = lock(&self.state);
-        let cell = Arc::new(make(state.fan_outs.len() as u64));
-        state.fan_outs.push(Arc::clone(&cell));
-        cell
+        let cell = Arc::new(make(state.fan_out_seq));
+        state.fan_out_seq += 1;
+        let kept = state.fan_outs.len() < MAX_KEPT_FAN_OUTS;
+        if kept {
+            state.fan_outs.push(Arc::clone(&cell));
+        }
+        (cell, kept)
+    }
+
+    /// Adds an ended fan-out whose summary is not kept to the totals.
+    pub(crate) fn fold_fan_out(&self, fan_out: &FanOutCell) {
+        let summary = fan_out.snapshot();
+        let mut state = lock(&self.state);
+        let totals = &mut state.more_fan_outs;
+        totals.fan_outs += 1;
+        totals.started += summary.started;
+        totals.succeeded += summary.succeeded;
+        totals.failed += summary.failed;
+        totals.cancelled += summary.cancelled;
     }
 
     pub(crate) fn finish(&self, status: ActionStatus, error: Option<TaskError>) {
@@ -265,6 +313,7 @@ impl ActionCell {
             children: state.children.iter().map(|c| c.snapshot()).collect(),
             more_children: state.more_children,
             fan_outs: state.fan_outs.iter().map(|f| f.snapshot()).collect(),
+            more_fan_outs: state.more_fan_outs,
         }
     }
 }
