@@ -28,6 +28,10 @@ pub const MAX_KEPT_FAILURES: usize = 1_000;
 /// folded into [`ActionNode::more_fan_outs`].
 pub const MAX_KEPT_FAN_OUTS: usize = 1_000;
 
+/// How many distinct (task, inputs) keys one action numbers its direct
+/// calls by; past it, calls are numbered by order.
+const MAX_SEQ_KEYS: usize = 100_000;
+
 /// How many direct children's records one action keeps; later ones are
 /// counted in [`ActionNode::more_children`] (failed ones are still kept, up
 /// to [`MAX_KEPT_FAILURES`] more).
@@ -183,6 +187,8 @@ struct CellState {
     more_fan_outs: FanOutTotals,
     /// Calls made so far per (task, input hash): the sequence number in ids.
     seq: HashMap<(usize, u128), u64>,
+    /// Direct calls made so far, for ids past [`MAX_SEQ_KEYS`] keys.
+    calls: u64,
 }
 
 #[derive(Debug)]
@@ -211,13 +217,27 @@ impl ActionCell {
         }
     }
 
-    /// The sequence number of the next direct call with this key.
+    /// The sequence number of the next direct call with this key: how many
+    /// calls with the same task and inputs came before it. Past
+    /// [`MAX_SEQ_KEYS`] distinct keys, new keys are numbered by call order
+    /// instead (above 2^32, so the two never collide), which keeps memory
+    /// bounded and ids unique and deterministic.
     pub(crate) fn next_seq(&self, task_key: usize, input: u128) -> u64 {
         let mut state = lock(&self.state);
-        let n = state.seq.entry((task_key, input)).or_insert(0);
-        let seq = *n;
-        *n += 1;
-        seq
+        state.calls += 1;
+        let calls = state.calls;
+        let room = state.seq.len() < MAX_SEQ_KEYS;
+        match state.seq.get_mut(&(task_key, input)) {
+            Some(n) => {
+                *n += 1;
+                *n - 1
+            }
+            None if room => {
+                state.seq.insert((task_key, input), 1);
+                0
+            }
+            None => (1 << 32) + calls,
+        }
     }
 
     /// Keeps `child`'s record, or, past [`MAX_KEPT_CHILDREN`], returns
@@ -398,5 +418,27 @@ impl FanOutCell {
             cancelled: self.cancelled.load(Ordering::Relaxed),
             failures: lock(&self.failures).iter().map(|c| c.snapshot()).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_count_per_key_then_by_order_past_the_bound() {
+        let cell = ActionCell::new(ActionId(1), "t", None);
+        assert_eq!(cell.next_seq(1, 7), 0);
+        assert_eq!(cell.next_seq(1, 7), 1);
+        assert_eq!(cell.next_seq(2, 7), 0);
+        for key in 0..MAX_SEQ_KEYS as u128 {
+            cell.next_seq(3, key);
+        }
+        // Known keys keep counting; new keys are numbered by call order.
+        assert_eq!(cell.next_seq(1, 7), 2);
+        let a = cell.next_seq(9, 9);
+        let b = cell.next_seq(9, 9);
+        assert!(a > 1 << 32 && b > a);
+        assert_eq!(lock(&cell.state).seq.len(), MAX_SEQ_KEYS);
     }
 }
