@@ -6,12 +6,12 @@
 //! memory run, `-- --flyte-only` to run only flyte's map, for a profiler).
 //! Prints medians of alternating rounds and their ratio.
 
+mod baseline;
+
+use baseline::joinset_semaphore;
 use flyte::prelude::*;
 use futures_util::StreamExt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 const ITEMS: u64 = 200_000;
 const CONCURRENCY: usize = 64;
@@ -25,32 +25,6 @@ async fn trivial(x: u64) -> u64 {
 #[task]
 async fn flyte_map(n: u64) -> Result<Vec<u64>, TaskError> {
     flyte::map(trivial, 0..n).concurrency(CONCURRENCY).await
-}
-
-/// What a careful user writes by hand: bounded spawning, results in order.
-async fn hand_written(n: u64) -> Vec<u64> {
-    let semaphore = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut set = JoinSet::new();
-    let mut out = vec![0; n as usize];
-    for i in 0..n {
-        let permit = Arc::clone(&semaphore)
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        set.spawn(async move {
-            let _permit = permit;
-            (i, std::hint::black_box(i).wrapping_mul(2))
-        });
-        while let Some(done) = set.try_join_next() {
-            let (i, v) = done.expect("no panics");
-            out[i as usize] = v;
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        let (i, v) = done.expect("no panics");
-        out[i as usize] = v;
-    }
-    out
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -91,7 +65,7 @@ fn main() {
         lazy_map_memory(&runtime);
     }
     // Warm up both paths once.
-    runtime.block_on(hand_written(ITEMS));
+    runtime.block_on(joinset_semaphore(ITEMS, CONCURRENCY));
     runtime
         .block_on(runner.run_async(flyte_map(ITEMS)))
         .into_output()
@@ -100,7 +74,7 @@ fn main() {
     let (mut flyte_times, mut hand_times, mut worker_times) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let t = Instant::now();
-        let out = runtime.block_on(hand_written(ITEMS));
+        let out = runtime.block_on(joinset_semaphore(ITEMS, CONCURRENCY));
         hand_times.push(t.elapsed());
         assert_eq!(out[7], 14);
 
@@ -108,7 +82,7 @@ fn main() {
         // flyte's root action does.
         let t = Instant::now();
         let out = runtime
-            .block_on(runtime.spawn(hand_written(ITEMS)))
+            .block_on(runtime.spawn(joinset_semaphore(ITEMS, CONCURRENCY)))
             .expect("no panics");
         worker_times.push(t.elapsed());
         assert_eq!(out[7], 14);

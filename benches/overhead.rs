@@ -5,6 +5,9 @@
 //! `cargo bench --bench overhead -- map_trivial_async`. Figures and the
 //! machine they came from are in BENCHMARKS.md.
 
+mod baseline;
+
+use baseline::{buffer_unordered_spawned, joinset_semaphore};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use flyte::prelude::*;
 use futures_util::StreamExt;
@@ -93,40 +96,6 @@ async fn as_completed_count(n: u64) -> usize {
         .await
 }
 
-async fn joinset_semaphore(n: u64) -> Vec<u64> {
-    let semaphore = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut set = JoinSet::new();
-    let mut out = vec![0; n as usize];
-    for i in 0..n {
-        let permit = Arc::clone(&semaphore).acquire_owned().await.unwrap();
-        set.spawn(async move {
-            let _permit = permit;
-            (i, black_box(i).wrapping_mul(2))
-        });
-        while let Some(done) = set.try_join_next() {
-            let (i, v) = done.unwrap();
-            out[i as usize] = v;
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        let (i, v) = done.unwrap();
-        out[i as usize] = v;
-    }
-    out
-}
-
-async fn buffer_unordered_spawned(n: u64) -> Vec<u64> {
-    let mut out = vec![0; n as usize];
-    let mut results = futures_util::stream::iter(0..n)
-        .map(|i| tokio::spawn(async move { (i, black_box(i).wrapping_mul(2)) }))
-        .buffer_unordered(CONCURRENCY);
-    while let Some(done) = results.next().await {
-        let (i, v) = done.unwrap();
-        out[i as usize] = v;
-    }
-    out
-}
-
 async fn spawn_blocking_by_hand(n: u64, concurrency: usize, f: fn(u64) -> u64) -> usize {
     let semaphore = Arc::new(Semaphore::new(concurrency));
     let mut set = JoinSet::new();
@@ -165,14 +134,17 @@ fn map_trivial_async(c: &mut Criterion) {
         })
     });
     group.bench_function("joinset_semaphore_in_block_on", |b| {
-        b.iter(|| rt.block_on(joinset_semaphore(MAP_ITEMS)))
+        b.iter(|| rt.block_on(joinset_semaphore(MAP_ITEMS, CONCURRENCY)))
     });
     group.bench_function("joinset_semaphore_on_worker", |b| {
-        b.iter(|| rt.block_on(rt.spawn(joinset_semaphore(MAP_ITEMS))).unwrap())
+        b.iter(|| {
+            rt.block_on(rt.spawn(joinset_semaphore(MAP_ITEMS, CONCURRENCY)))
+                .unwrap()
+        })
     });
     group.bench_function("buffer_unordered_spawned_on_worker", |b| {
         b.iter(|| {
-            rt.block_on(rt.spawn(buffer_unordered_spawned(MAP_ITEMS)))
+            rt.block_on(rt.spawn(buffer_unordered_spawned(MAP_ITEMS, CONCURRENCY)))
                 .unwrap()
         })
     });
