@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 const ITEMS: u64 = 200_000;
 const CONCURRENCY: usize = 64;
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 
 #[task]
 async fn trivial(x: u64) -> u64 {
