@@ -133,3 +133,31 @@ fn json_that_does_not_fit_names_the_parameter() {
     assert!(err.message().contains("must be a JSON object"), "{err}");
     assert_eq!(err.task(), Some("reg_env.greet"));
 }
+
+#[task(env = ENV)]
+fn versioned_a(x: i64) -> i64 {
+    x + 1
+}
+
+/// The same code, written differently, with a comment.
+#[rustfmt::skip]
+#[task(env = ENV)]
+fn versioned_b( x : i64 )->i64 {
+    // one more
+    x+1
+}
+
+#[task(env = ENV)]
+fn versioned_c(x: i64) -> i64 {
+    x + 2
+}
+
+#[test]
+fn versions_follow_the_code_not_its_formatting() {
+    let reg = flyte::registry();
+    let version = |name| reg.task(name).unwrap().version();
+    let a = version("reg_env.versioned_a");
+    assert_eq!(a.len(), 32);
+    assert_eq!(a, version("reg_env.versioned_b"));
+    assert_ne!(a, version("reg_env.versioned_c"));
+}

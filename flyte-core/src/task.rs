@@ -18,6 +18,7 @@ pub struct TaskDef {
     retries: Option<u32>,
     timeout: Option<Duration>,
     backoff: Option<Backoff>,
+    version: &'static str,
     is_async: bool,
     file: &'static str,
     line: u32,
@@ -36,6 +37,7 @@ impl TaskDef {
         retries: Option<u32>,
         timeout: Option<Duration>,
         backoff: Option<Backoff>,
+        version: &'static str,
         is_async: bool,
         file: &'static str,
         line: u32,
@@ -48,6 +50,7 @@ impl TaskDef {
             retries,
             timeout,
             backoff,
+            version,
             is_async,
             file,
             line,
@@ -79,6 +82,13 @@ impl TaskDef {
     /// The parameter names, in order.
     pub fn params(&self) -> &'static [&'static str] {
         self.params
+    }
+
+    /// The code version, derived at compile time from the function's
+    /// signature and body as tokens: formatting, comments and docs do not
+    /// change it; any change to the code does. 32 hex digits.
+    pub fn version(&self) -> &'static str {
+        self.version
     }
 
     /// Whether the task is an `async fn` (otherwise it runs on a blocking thread).
@@ -142,7 +152,19 @@ mod tests {
         assert_eq!(def.retries_for(Some(0)), 0);
         assert_eq!(def.timeout_for(None), None);
         assert_eq!(def.location(), "f.rs:3");
-        let renamed = TaskDef::new(&ENV, "f", Some("g"), &[], None, None, None, true, "f.rs", 1);
+        let renamed = TaskDef::new(
+            &ENV,
+            "f",
+            Some("g"),
+            &[],
+            None,
+            None,
+            None,
+            "v1",
+            true,
+            "f.rs",
+            1,
+        );
         assert_eq!(renamed.name(), "env.g");
         assert_eq!(renamed.retries_for(None), 1);
         assert_eq!(renamed.backoff_for(None), Backoff::DEFAULT);

@@ -98,6 +98,7 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let is_async = task.is_async();
+    let version = code_version(item);
 
     let call_body = if is_async {
         quote!(__flyte_body(#(#idents),*).await)
@@ -173,6 +174,7 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 #retries,
                 #timeout,
                 #backoff,
+                #version,
                 #is_async,
                 ::core::file!(),
                 ::core::line!(),
@@ -224,5 +226,38 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
             #output_check
             ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
         }
+    }
+}
+
+/// The task's code version: a hash of its signature (without its name) and
+/// body as tokens, so formatting and comments do not change it, while any
+/// change to the code does. Attributes (docs, `#[task]` itself) are left out.
+fn code_version(item: &ItemFn) -> String {
+    let sig = &item.sig;
+    let (asyncness, inputs, output, block) =
+        (&sig.asyncness, &sig.inputs, &sig.output, &item.block);
+    let tokens = quote!(#asyncness fn (#inputs) #output #block).to_string();
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(tokens.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_version;
+
+    fn version(src: &str) -> String {
+        code_version(&syn::parse_str(src).unwrap())
+    }
+
+    #[test]
+    fn versions_ignore_names_formatting_and_comments_but_not_code() {
+        let base = version("fn f(x: i64) -> i64 { x * 2 }");
+        assert_eq!(base.len(), 32);
+        assert_eq!(
+            base,
+            version("/// docs\n#[inline] fn g( x : i64 )->i64 {\n  // a comment\n  x*2\n}")
+        );
+        assert_ne!(base, version("fn f(x: i64) -> i64 { x * 3 }"));
+        assert_ne!(base, version("fn f(x: i32) -> i64 { x * 2 }"));
+        assert_ne!(base, version("async fn f(x: i64) -> i64 { x * 2 }"));
     }
 }

@@ -103,6 +103,11 @@ impl TaskInfo {
     pub fn params(&self) -> &'static [&'static str] {
         self.def.params()
     }
+    /// Its code version (see [`TaskDef::version`]): changes with its code,
+    /// not with formatting or comments.
+    pub fn version(&self) -> &'static str {
+        self.def.version()
+    }
     /// Whether it is an `async fn`.
     pub fn is_async(&self) -> bool {
         self.def.is_async()
