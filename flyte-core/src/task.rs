@@ -143,6 +143,7 @@ mod tests {
             Some(4),
             None,
             None,
+            "v1",
             false,
             "f.rs",
             3,
@@ -152,6 +153,7 @@ mod tests {
         assert_eq!(def.retries_for(Some(0)), 0);
         assert_eq!(def.timeout_for(None), None);
         assert_eq!(def.location(), "f.rs:3");
+        assert_eq!(def.version(), "v1");
         let renamed = TaskDef::new(
             &ENV,
             "f",
