@@ -1,26 +1,45 @@
 //! Deterministic ids: input hashes and action ids.
 
-use crate::codec::{encode_into, encode_into_hasher, StackBuffer};
+use crate::codec::encode_canonical;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::fmt;
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64, Xxh3};
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
 
 /// A 128-bit hash of a task's encoded inputs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct InputHash(pub u128);
 
 impl InputHash {
-    /// Hashes the bincode encoding of `inputs`. Small inputs are encoded
-    /// into a stack buffer and hashed in one shot; larger ones stream into
-    /// the hasher. Neither allocates.
+    /// Hashes the [canonical](crate::codec::encode_canonical) encoding of
+    /// `inputs`: the same inputs give the same hash in every process, maps
+    /// included. The encoding goes into a buffer reused per thread.
+    ///
+    /// A value whose `Serialize` impl fails is hashed by its type name and
+    /// the error instead, so that hashing never fails; such inputs still
+    /// run, their calls only share ids more often.
     pub fn of<T: Serialize + ?Sized>(inputs: &T) -> Self {
-        let mut buffer = StackBuffer::default();
-        if encode_into(inputs, &mut buffer).is_ok() {
-            return InputHash(xxh3_128(buffer.filled()));
+        thread_local! {
+            static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        let mut hasher = Xxh3::new();
-        encode_into_hasher(inputs, &mut hasher);
-        InputHash(hasher.digest128())
+        BUFFER.with(|buffer| {
+            // A re-entrant call (a Serialize impl hashing inputs itself)
+            // gets a buffer of its own.
+            let mut own = Vec::new();
+            let mut shared = buffer.try_borrow_mut();
+            let bytes = match &mut shared {
+                Ok(shared) => shared,
+                Err(_) => &mut own,
+            };
+            bytes.clear();
+            if let Err(e) = encode_canonical(inputs, bytes) {
+                bytes.clear();
+                bytes.extend_from_slice(b"\0unencodable\0");
+                bytes.extend_from_slice(std::any::type_name::<T>().as_bytes());
+                bytes.extend_from_slice(e.to_string().as_bytes());
+            }
+            InputHash(xxh3_128(bytes))
+        })
     }
 }
 
@@ -77,6 +96,17 @@ impl fmt::Debug for ActionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_inputs_hash_the_same_whatever_their_order() {
+        use std::collections::HashMap;
+        let a: HashMap<String, u32> = (0..100).map(|i| (i.to_string(), i)).collect();
+        let mut b: HashMap<String, u32> = HashMap::new();
+        for i in (0..100).rev() {
+            b.insert(i.to_string(), i);
+        }
+        assert_eq!(InputHash::of(&(a,)), InputHash::of(&(b,)));
+    }
 
     #[test]
     fn ids_are_deterministic_and_distinguish_every_part() {

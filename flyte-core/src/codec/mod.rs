@@ -2,7 +2,13 @@
 //!
 //! Values are encoded with bincode 2 (serde mode, standard configuration).
 //! Local calls never encode; bytes are made only where something needs them:
-//! the registry, retries, hashing inputs for action ids.
+//! the registry and retries. Hashes of inputs (action ids, and cache keys)
+//! use the [canonical](encode_canonical) encoding, which is the same in
+//! every process even for `HashMap`s.
+
+mod canonical;
+
+pub use canonical::{encode_canonical, CanonicalError};
 
 use crate::error::{ErrorKind, TaskError};
 use serde::de::DeserializeOwned;
@@ -79,75 +85,6 @@ impl<'a> Reader<'a> {
                 format!("{} unexpected trailing bytes", self.rest.len()),
             ))
         }
-    }
-}
-
-/// Feeds the encoding of values into a hasher without allocating.
-pub(crate) struct HashWriter<'a>(pub(crate) &'a mut xxhash_rust::xxh3::Xxh3);
-
-impl bincode::enc::write::Writer for HashWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.update(bytes);
-        Ok(())
-    }
-}
-
-/// A fixed buffer on the stack that refuses to grow: small values are
-/// encoded here without allocating.
-pub(crate) struct StackBuffer {
-    bytes: [u8; 128],
-    len: usize,
-}
-
-impl Default for StackBuffer {
-    fn default() -> Self {
-        StackBuffer {
-            bytes: [0; 128],
-            len: 0,
-        }
-    }
-}
-
-impl StackBuffer {
-    pub(crate) fn filled(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
-impl bincode::enc::write::Writer for &mut StackBuffer {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        let end = self.len + bytes.len();
-        let slot = self
-            .bytes
-            .get_mut(self.len..end)
-            .ok_or(bincode::error::EncodeError::UnexpectedEnd)?;
-        slot.copy_from_slice(bytes);
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Encodes `value` into `buffer`; fails when it does not fit.
-pub(crate) fn encode_into<T: Serialize + ?Sized>(
-    value: &T,
-    buffer: &mut StackBuffer,
-) -> Result<(), bincode::error::EncodeError> {
-    bincode::serde::encode_into_writer(value, buffer, config())
-}
-
-/// Encodes `value` straight into `hasher`.
-///
-/// A value bincode cannot encode is hashed by its type name and the
-/// encoder's message instead, so that hashing never fails; such inputs can
-/// still run, they only share ids more often.
-pub(crate) fn encode_into_hasher<T: Serialize + ?Sized>(
-    value: &T,
-    hasher: &mut xxhash_rust::xxh3::Xxh3,
-) {
-    if let Err(e) = bincode::serde::encode_into_writer(value, HashWriter(hasher), config()) {
-        hasher.update(b"\0unencodable\0");
-        hasher.update(std::any::type_name::<T>().as_bytes());
-        hasher.update(e.to_string().as_bytes());
     }
 }
 
