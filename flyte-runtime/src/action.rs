@@ -314,7 +314,22 @@ async fn run_attempt<T: Send + 'static>(
                 attempt_cancel: Some(Arc::clone(&attempt_cancel)),
                 ..ScopeData::clone(scope)
             });
-            let handle = tokio::task::spawn_blocking(move || thread_scope.enter_sync(run));
+            let (send, handle) = tokio::sync::oneshot::channel();
+            let runtime = tokio::runtime::Handle::current();
+            crate::sync_pool::submit(Box::new(move || {
+                // The task may `.wait()` on children: it needs the runtime.
+                let _runtime = runtime.enter();
+                let out =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)));
+                // The caller may have stopped waiting (timeout, cancel).
+                let _ = send.send(out);
+            }))
+            .map_err(|e| {
+                TaskError::new(
+                    ErrorKind::Runtime,
+                    format!("cannot start a thread for a sync task: {e}"),
+                )
+            })?;
             // At the deadline the caller gets the timeout; the thread cannot
             // be stopped, so it is told (`is_cancelled`, and any `.wait()` it
             // is in returns `Cancelled`) and its late result is dropped.
@@ -329,8 +344,9 @@ async fn run_attempt<T: Send + 'static>(
                 None => handle.await,
             };
             match joined {
-                Ok(result) => result,
-                Err(e) if e.is_panic() => Err(panic_error(&*e.into_panic())),
+                Ok(Ok(result)) => result,
+                Ok(Err(payload)) => Err(panic_error(&*payload)),
+                // The job was dropped unrun: the pool is gone (process exit).
                 Err(_) => Err(TaskError::cancelled()),
             }
         }

@@ -15,6 +15,7 @@ mod map;
 mod registry;
 mod run;
 mod signals;
+mod sync_pool;
 mod tree;
 mod wait;
 
