@@ -1,6 +1,6 @@
 //! The engine under `map`, `map_stream` and `gather`: pulls inputs lazily,
 //! keeps at most `limit` actions in flight, yields `(index, result)` as each
-//! finishes.
+//! finishes. How each item runs is in [`crate::item`].
 
 use crate::action::{run_action, Place};
 use crate::call::TaskCall;
@@ -72,7 +72,10 @@ where
 
 /// The running fan-out. A `Stream` of `(index, result)` in completion order.
 ///
-/// Dropping it aborts every item in flight (each is recorded as cancelled).
+/// Items are [`Item`]s: polled inline by whoever polls the fan-out, or on
+/// tokio tasks of their own once they prove slow. Dropping the fan-out
+/// cancels every item in flight (inline ones at once, spawned ones by
+/// abort); each is recorded as cancelled.
 pub(crate) struct FanOut<Src, F, T> {
     source: Src,
     make: F,
@@ -91,8 +94,8 @@ pub(crate) struct FanOut<Src, F, T> {
     /// The parent that adds this fan-out to its totals when it ends (its
     /// summary is not kept: the parent has run too many).
     fold_into: Option<Arc<ActionCell>>,
-    /// Results that did not come from a spawned action (a panicking input
-    /// closure, no runtime to run on).
+    /// Results that did not come from an action (a panicking input closure,
+    /// no runtime to run on).
     ready: VecDeque<(usize, Result<T, TaskError>)>,
     next_index: usize,
     source_done: bool,
