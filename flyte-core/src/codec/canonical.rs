@@ -279,85 +279,49 @@ impl<'a> ser::Serializer for Canonical<'a> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<(), CanonicalError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        Seq::end(self)
-    }
+/// The serde traits whose items are positional: each is an element.
+macro_rules! positional {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Seq<'_> {
+            type Ok = ();
+            type Error = CanonicalError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), CanonicalError> {
+                Seq::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_element<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<(), CanonicalError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        Seq::end(self)
-    }
+/// The serde traits whose fields are named: each is written with its name.
+macro_rules! named {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Seq<'_> {
+            type Ok = ();
+            type Error = CanonicalError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), CanonicalError> {
+                self.named(key, value)
+            }
+            fn end(self) -> Result<(), CanonicalError> {
+                Seq::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        Seq::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Seq<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        Seq::end(self)
-    }
-}
-
-impl ser::SerializeStruct for Seq<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CanonicalError> {
-        self.named(key, value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        Seq::end(self)
-    }
-}
-
-impl ser::SerializeStructVariant for Seq<'_> {
-    type Ok = ();
-    type Error = CanonicalError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), CanonicalError> {
-        self.named(key, value)
-    }
-    fn end(self) -> Result<(), CanonicalError> {
-        Seq::end(self)
-    }
-}
+positional!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+named!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Map<'_> {
     type Ok = ();
