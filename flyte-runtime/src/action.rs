@@ -182,8 +182,8 @@ impl Action {
             Box::pin(limits.admit()).await;
         }
         // Boxed: an attempt's future is large, and keeping it out of the
-        // action's own future keeps every spawned map item small enough for
-        // the allocator's fast path (measured: ~1.1 KB -> see BENCHMARKS.md).
+        // action's own future keeps each map item's allocation small (the
+        // measured effect is in BENCHMARKS.md).
         let result = Box::pin(run_attempt(execution, &self.scope, timeout)).await;
         if let Some(slot) = &self.scope.slot {
             slot.release();
