@@ -141,6 +141,15 @@ struct Map<'a> {
     entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// `serialize_*` for integers: the type's tag, then its little-endian bytes.
+macro_rules! integers {
+    ($($method:ident: $ty:ty = $tag:ident),*) => {$(
+        fn $method(mut self, v: $ty) -> Result<(), CanonicalError> {
+            self.put(tag::$tag, &v.to_le_bytes())
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for Canonical<'a> {
     type Ok = ();
     type Error = CanonicalError;
@@ -155,36 +164,18 @@ impl<'a> ser::Serializer for Canonical<'a> {
     fn serialize_bool(mut self, v: bool) -> Result<(), CanonicalError> {
         self.put(tag::BOOL, &[u8::from(v)])
     }
-    fn serialize_i8(mut self, v: i8) -> Result<(), CanonicalError> {
-        self.put(tag::I8, &v.to_le_bytes())
-    }
-    fn serialize_i16(mut self, v: i16) -> Result<(), CanonicalError> {
-        self.put(tag::I16, &v.to_le_bytes())
-    }
-    fn serialize_i32(mut self, v: i32) -> Result<(), CanonicalError> {
-        self.put(tag::I32, &v.to_le_bytes())
-    }
-    fn serialize_i64(mut self, v: i64) -> Result<(), CanonicalError> {
-        self.put(tag::I64, &v.to_le_bytes())
-    }
-    fn serialize_i128(mut self, v: i128) -> Result<(), CanonicalError> {
-        self.put(tag::I128, &v.to_le_bytes())
-    }
-    fn serialize_u8(mut self, v: u8) -> Result<(), CanonicalError> {
-        self.put(tag::U8, &v.to_le_bytes())
-    }
-    fn serialize_u16(mut self, v: u16) -> Result<(), CanonicalError> {
-        self.put(tag::U16, &v.to_le_bytes())
-    }
-    fn serialize_u32(mut self, v: u32) -> Result<(), CanonicalError> {
-        self.put(tag::U32, &v.to_le_bytes())
-    }
-    fn serialize_u64(mut self, v: u64) -> Result<(), CanonicalError> {
-        self.put(tag::U64, &v.to_le_bytes())
-    }
-    fn serialize_u128(mut self, v: u128) -> Result<(), CanonicalError> {
-        self.put(tag::U128, &v.to_le_bytes())
-    }
+    integers!(
+        serialize_i8: i8 = I8,
+        serialize_i16: i16 = I16,
+        serialize_i32: i32 = I32,
+        serialize_i64: i64 = I64,
+        serialize_i128: i128 = I128,
+        serialize_u8: u8 = U8,
+        serialize_u16: u16 = U16,
+        serialize_u32: u32 = U32,
+        serialize_u64: u64 = U64,
+        serialize_u128: u128 = U128
+    );
     fn serialize_f32(mut self, v: f32) -> Result<(), CanonicalError> {
         self.put(tag::F32, &v.to_bits().to_le_bytes())
     }
