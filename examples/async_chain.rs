@@ -33,7 +33,9 @@ async fn pipeline(id: u32) -> Result<usize, TaskError> {
 }
 
 fn main() -> Result<(), TaskError> {
-    let outcome = Runner::new().name("chain").run(pipeline(42));
+    // A named run started again under its name resumes (see the `resume`
+    // example); this demo is not recorded, so it runs afresh every time.
+    let outcome = Runner::new().name("chain").persist(false).run(pipeline(42));
     println!("run {} ({:?}):", outcome.run_id(), outcome.name());
     for child in &outcome.actions().children {
         println!("  {} -> {:?}", child.task, child.status);

@@ -15,7 +15,7 @@ struct MissingEmail {
 
 #[task(env = ENV)]
 fn validate(id: u32) -> Result<u32, MissingEmail> {
-    if id % 4 == 0 {
+    if id.is_multiple_of(4) {
         Err(MissingEmail { id })
     } else {
         Ok(id)

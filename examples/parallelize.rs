@@ -97,9 +97,7 @@ async fn enrich_all(count: u64) -> Report {
 fn main() -> Result<(), TaskError> {
     let count = 5_000;
     let started = Instant::now();
-    let outcome = flyte::Runner::new()
-        .name("enrich-documents")
-        .run(enrich_all(count));
+    let outcome = flyte::Runner::new().run(enrich_all(count));
     let elapsed = started.elapsed();
     let map = &outcome.actions().fan_outs[0];
     println!(

@@ -43,10 +43,10 @@ async fn call_service(request: u32) -> Result<String, TaskError> {
         if request == 13 {
             return Err(TaskError::non_retryable(ServiceError::NotFound(request)));
         }
-        if attempt == 1 && request % 7 == 0 {
+        if attempt == 1 && request.is_multiple_of(7) {
             tokio::time::sleep(Duration::from_secs(60)).await; // the timeout ends this
         }
-        if attempt == 1 && request % 3 == 0 {
+        if attempt == 1 && request.is_multiple_of(3) {
             return Err(TaskError::user(ServiceError::Unavailable));
         }
         Ok(format!("record {request}"))
@@ -103,7 +103,7 @@ async fn long_job(items: u64) -> Result<u64, TaskError> {
 
 fn long_mode() -> Result<(), TaskError> {
     println!("run started: press Ctrl-C to cancel");
-    let outcome = Runner::new().name("long").run(long_job(10_000));
+    let outcome = Runner::new().run(long_job(10_000));
     let map = outcome.actions().fan_outs.first();
     eprintln!(
         "run {} ended: {:?}; items started {}, cancelled {}",
@@ -120,7 +120,7 @@ fn main() -> Result<(), TaskError> {
         return long_mode();
     }
     let started = Instant::now();
-    let outcome = Runner::new().name("sync-records").run(sync_all(30));
+    let outcome = Runner::new().run(sync_all(30));
     let results = outcome.output().map_err(Clone::clone)?;
     for (i, result) in results.iter().enumerate() {
         if let Err(e) = result {

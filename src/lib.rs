@@ -48,23 +48,24 @@
 
 #[doc(inline)]
 pub use flyte_core::{
-    codec, ActionId, Backoff, ErrorKind, InvalidEnvName, RateLimit, TaskEnvironment, TaskError,
+    codec, ActionId, Backoff, Cache, ErrorKind, InvalidEnvName, RateLimit, TaskEnvironment,
+    TaskError,
 };
 #[doc(inline)]
 pub use flyte_macros::task;
 #[doc(inline)]
 pub use flyte_runtime::{
-    current, gather, group, map, map_stream, registry, run, ActionNode, ActionStatus, AsCompleted,
-    CallFuture, Context, FanOutKind, FanOutSummary, FanOutTotals, Gather, GatherSettled,
-    Gatherable, IterSource, Map, MapFuture, MapRatio, MapSettled, Registry, RunOutcome, Runner,
-    Source, StreamSource, TaskCall, TaskInfo, MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES,
-    MAX_KEPT_FAN_OUTS,
+    current, gather, group, map, map_stream, registry, run, store, ActionNode, ActionStatus,
+    AsCompleted, CallFuture, Context, FanOutKind, FanOutSummary, FanOutTotals, Gather,
+    GatherSettled, Gatherable, IterSource, Map, MapFuture, MapRatio, MapSettled, Origin, Registry,
+    RunOutcome, Runner, Source, StreamSource, TaskCall, TaskInfo, MAX_KEPT_CHILDREN,
+    MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
 };
 
 /// What a task file needs: `use flyte::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]
-    pub use crate::{task, Backoff, ErrorKind, TaskCall, TaskEnvironment, TaskError};
+    pub use crate::{task, Backoff, Cache, ErrorKind, TaskCall, TaskEnvironment, TaskError};
 }
 
 /// Support for the code `#[task]` generates. Not public API.

@@ -57,7 +57,7 @@ fn run_returns_the_output() {
 
 #[test]
 fn the_context_tells_run_action_task_and_attempt() {
-    let outcome = Runner::new().name("nightly").run(parent());
+    let outcome = Runner::new().name("nightly").persist(false).run(parent());
     let run_id = outcome.run_id().to_owned();
     assert!(run_id.starts_with('r') && run_id.len() == 21, "{run_id}");
     assert_eq!(outcome.name(), Some("nightly"));

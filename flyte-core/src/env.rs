@@ -1,6 +1,7 @@
 //! [`TaskEnvironment`]: the settings a group of tasks shares.
 
 use crate::backoff::Backoff;
+use crate::cache::Cache;
 use std::fmt;
 use std::time::Duration;
 
@@ -52,6 +53,7 @@ pub struct TaskEnvironment {
     backoff: Option<Backoff>,
     concurrency: Option<usize>,
     rate_limit: Option<RateLimit>,
+    cache: Option<Cache>,
 }
 
 /// At most `count` task starts in any window of length `per`.
@@ -113,6 +115,7 @@ impl TaskEnvironment {
             backoff: None,
             concurrency: None,
             rate_limit: None,
+            cache: None,
         })
     }
 
@@ -166,6 +169,14 @@ impl TaskEnvironment {
         self
     }
 
+    /// Whether the outputs of this environment's tasks are cached (see
+    /// [`Cache`]), unless a task says otherwise with `#[task(cache = ...)]`.
+    #[must_use]
+    pub const fn cache(mut self, cache: Cache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// The environment's name.
     pub const fn name(&self) -> &'static str {
         self.name
@@ -195,6 +206,11 @@ impl TaskEnvironment {
     pub const fn rate_limit_setting(&self) -> Option<RateLimit> {
         self.rate_limit
     }
+
+    /// The cache setting of this environment, if any.
+    pub const fn cache_setting(&self) -> Option<Cache> {
+        self.cache
+    }
 }
 
 impl fmt::Debug for TaskEnvironment {
@@ -206,6 +222,7 @@ impl fmt::Debug for TaskEnvironment {
             .field("backoff", &self.backoff)
             .field("concurrency", &self.concurrency)
             .field("rate_limit", &self.rate_limit)
+            .field("cache", &self.cache)
             .finish()
     }
 }

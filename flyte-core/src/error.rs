@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Runtime,
     /// A `map` with `min_success_ratio` had too few successful items.
     TooFewSuccesses,
+    /// The run store under `FLYTE_HOME` could not be opened, read or
+    /// written, or a run to resume was not found in it.
+    Store,
 }
 
 impl ErrorKind {
@@ -45,6 +48,7 @@ impl ErrorKind {
             ErrorKind::Config => "config",
             ErrorKind::Runtime => "runtime",
             ErrorKind::TooFewSuccesses => "too_few_successes",
+            ErrorKind::Store => "store",
         }
     }
 }

@@ -1,10 +1,11 @@
-//! Runtime-free types of flyte: [`TaskEnvironment`] and its [`Backoff`], task metadata
+//! Runtime-free types of flyte: [`TaskEnvironment`] with its [`Backoff`] and [`Cache`], task metadata
 //! ([`TaskDef`]), the error type [`TaskError`], the [`codec`] and the
 //! deterministic ids of [`hash`].
 //!
 //! Users depend on the `flyte` crate, which re-exports what they need.
 
 mod backoff;
+mod cache;
 pub mod codec;
 mod env;
 mod error;
@@ -12,6 +13,7 @@ pub mod hash;
 mod task;
 
 pub use backoff::Backoff;
+pub use cache::{Cache, UnknownCache};
 pub use env::{is_valid_env_name, InvalidEnvName, RateLimit, TaskEnvironment, DEFAULT_ENV};
 pub use error::{panic_message, ErrorKind, TaskError};
 pub use hash::{ActionId, InputHash};

@@ -1,6 +1,7 @@
 //! [`TaskDef`]: the static description of one `#[task]` function.
 
 use crate::backoff::Backoff;
+use crate::cache::Cache;
 use crate::env::TaskEnvironment;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct TaskDef {
     is_async: bool,
     file: &'static str,
     line: u32,
+    cache: Option<Cache>,
+    cache_version: Option<&'static str>,
     full_name: OnceLock<String>,
 }
 
@@ -54,8 +57,21 @@ impl TaskDef {
             is_async,
             file,
             line,
+            cache: None,
+            cache_version: None,
             full_name: OnceLock::new(),
         }
+    }
+
+    /// The task's own cache setting and version, from
+    /// `#[task(cache = ..., cache_version = ...)]`. Called by the code
+    /// `#[task]` generates.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn with_cache(mut self, cache: Option<Cache>, version: Option<&'static str>) -> Self {
+        self.cache = cache;
+        self.cache_version = version;
+        self
     }
 
     /// The task's name, `"<env>.<fn>"` (or `"<env>.<name>"` with `name = ...`).
@@ -119,6 +135,20 @@ impl TaskDef {
             .unwrap_or(Backoff::DEFAULT)
     }
 
+    /// The cache setting in force: the task's, else the environment's, else
+    /// [`Cache::Disable`].
+    pub fn cache(&self) -> Cache {
+        self.cache
+            .or(self.env.cache_setting())
+            .unwrap_or(Cache::Disable)
+    }
+
+    /// The version cached outputs are filed under: `cache_version = "..."`
+    /// when given, else the [code version](TaskDef::version).
+    pub fn cache_version(&self) -> &'static str {
+        self.cache_version.unwrap_or(self.version)
+    }
+
     /// The per-attempt time limit in force for a call, most specific first.
     pub fn timeout_for(&self, call_override: Option<Duration>) -> Option<Duration> {
         call_override
@@ -170,6 +200,40 @@ mod tests {
         assert_eq!(renamed.name(), "env.g");
         assert_eq!(renamed.retries_for(None), 1);
         assert_eq!(renamed.backoff_for(None), Backoff::DEFAULT);
+        assert_eq!(renamed.cache(), Cache::Disable);
+        assert_eq!(renamed.cache_version(), "v1");
+        static CACHED: TaskEnvironment = TaskEnvironment::new("cached").cache(Cache::Auto);
+        let pinned = TaskDef::new(
+            &CACHED,
+            "f",
+            None,
+            &[],
+            None,
+            None,
+            None,
+            "v1",
+            true,
+            "f.rs",
+            1,
+        )
+        .with_cache(None, Some("v2"));
+        assert_eq!(pinned.cache(), Cache::Auto);
+        assert_eq!(pinned.cache_version(), "v2");
+        let off = TaskDef::new(
+            &CACHED,
+            "f",
+            None,
+            &[],
+            None,
+            None,
+            None,
+            "v1",
+            true,
+            "f.rs",
+            1,
+        )
+        .with_cache(Some(Cache::Disable), None);
+        assert_eq!(off.cache(), Cache::Disable);
         let fixed = Backoff::fixed(Duration::from_millis(1));
         assert_eq!(renamed.backoff_for(Some(fixed)), fixed);
     }

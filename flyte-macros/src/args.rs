@@ -5,7 +5,8 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Path, Token};
 
-const VALID_KEYS: &str = "`env`, `name`, `retries`, `timeout`, `backoff`";
+const VALID_KEYS: &str =
+    "`env`, `name`, `retries`, `timeout`, `backoff`, `cache`, `cache_version`, `cache_ignore`";
 
 /// The parsed attribute arguments.
 #[derive(Default)]
@@ -17,6 +18,11 @@ pub(crate) struct Args {
     pub(crate) timeout: Option<(u64, LitStr)>,
     /// A constant expression of type `Backoff`.
     pub(crate) backoff: Option<Expr>,
+    /// `"auto"`, `"override"` or `"disable"`, as the variant's name.
+    pub(crate) cache: Option<Ident>,
+    pub(crate) cache_version: Option<LitStr>,
+    /// Parameters left out of the cache key.
+    pub(crate) cache_ignore: Option<Vec<Ident>>,
 }
 
 /// One `key = value` pair, before its value is checked.
@@ -71,6 +77,21 @@ impl Args {
                     .map_err(|why| syn::Error::new_spanned(&lit, why))?;
                 Ok((millis, lit))
             }),
+            "cache" => set_once(&mut self.cache, &key, || {
+                let lit = string_literal(&key, value)?;
+                cache_variant(&lit)
+            }),
+            "cache_version" => set_once(&mut self.cache_version, &key, || {
+                let lit = string_literal(&key, value)?;
+                if lit.value().trim().is_empty() {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        "`cache_version` cannot be empty: e.g. `cache_version = \"v2\"`",
+                    ));
+                }
+                Ok(lit)
+            }),
+            "cache_ignore" => set_once(&mut self.cache_ignore, &key, || ignored_params(value)),
             _ => Err(syn::Error::new_spanned(
                 &key,
                 format!("unknown key `{key}`: the valid keys are {VALID_KEYS}"),
@@ -114,6 +135,43 @@ fn string_literal(key: &Ident, value: Expr) -> syn::Result<LitStr> {
             format!("`{key}` takes a string literal, e.g. `{key} = \"...\"`"),
         )),
     }
+}
+
+fn cache_variant(lit: &LitStr) -> syn::Result<Ident> {
+    let variant = match lit.value().as_str() {
+        "auto" => "Auto",
+        "override" => "Override",
+        "disable" => "Disable",
+        _ => {
+            return Err(syn::Error::new_spanned(
+                lit,
+                "`cache` is one of \"auto\" (reuse stored outputs), \"override\" (always \
+                 run and store) or \"disable\"",
+            ))
+        }
+    };
+    Ok(Ident::new(variant, lit.span()))
+}
+
+/// `[a, b]`: parameter names, checked against the function later.
+fn ignored_params(value: Expr) -> syn::Result<Vec<Ident>> {
+    let help =
+        "`cache_ignore` takes a list of parameter names, e.g. `cache_ignore = [verbose, client]`";
+    let Expr::Array(array) = value else {
+        return Err(syn::Error::new_spanned(value, help));
+    };
+    array
+        .elems
+        .iter()
+        .map(|elem| match elem {
+            Expr::Path(p) if p.qself.is_none() => p
+                .path
+                .get_ident()
+                .cloned()
+                .ok_or_else(|| syn::Error::new_spanned(elem, help)),
+            other => Err(syn::Error::new_spanned(other, help)),
+        })
+        .collect()
 }
 
 fn retries(value: Expr) -> syn::Result<u32> {

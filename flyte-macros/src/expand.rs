@@ -29,7 +29,15 @@ pub(crate) fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let args = Args::parse(attr);
     let task = Task::from_item(&item_fn);
-    let checked = valid::check(&task);
+    let mut checked = valid::check(&task);
+    if let Ok(args) = &args {
+        if let Err(e) = valid::check_args(args, &task) {
+            match &mut checked {
+                Err(all) => all.combine(e),
+                Ok(()) => checked = Err(e),
+            }
+        }
+    }
     match (args, checked) {
         (Ok(args), Ok(())) => generate(&args, &task),
         (args, checked) => {
@@ -99,6 +107,15 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
     };
     let is_async = task.is_async();
     let version = code_version(item);
+    let cache = match &args.cache {
+        Some(variant) => quote!(::core::option::Option::Some(::flyte::Cache::#variant)),
+        None => quote!(::core::option::Option::None),
+    };
+    let cache_version = match &args.cache_version {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let cache_key = cache_key_fn(args, &idents, &tys);
 
     let call_body = if is_async {
         quote!(__flyte_body(#(#idents),*).await)
@@ -178,7 +195,10 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 #is_async,
                 ::core::file!(),
                 ::core::line!(),
-            );
+            )
+            .with_cache(#cache, #cache_version);
+
+            #cache_key
 
             fn __flyte_execute(
                 __flyte_inputs: (#(#tys,)*),
@@ -194,7 +214,7 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 #(#read_params)*
                 __flyte_reader.finish()?;
                 ::core::result::Result::Ok(
-                    ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
+                    ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute, __flyte_cache_key)
                         .encode_output(),
                 )
             }
@@ -209,7 +229,7 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 #(#read_params)*
                 __flyte_reader.finish()?;
                 ::core::result::Result::Ok(
-                    ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
+                    ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute, __flyte_cache_key)
                         .json_output(),
                 )
             }
@@ -224,7 +244,44 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
 
             #(#input_checks)*
             #output_check
-            ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute)
+            ::flyte::__private::TaskCall::new(&__FLYTE_TASK, (#(#idents,)*), __flyte_execute, __flyte_cache_key)
+        }
+    }
+}
+
+/// `__flyte_cache_key`: the canonical encoding of the inputs that enter the
+/// cache key (all but `cache_ignore`). A `HashSet` parameter is refused when
+/// caching is on: serde shows it as a plain sequence in iteration order, so
+/// its encoding differs between processes and would make a key that misses.
+fn cache_key_fn(args: &Args, idents: &[&syn::Ident], tys: &[&syn::Type]) -> TokenStream {
+    let ignored = args.cache_ignore.as_deref().unwrap_or_default();
+    let mut kept = Vec::new();
+    let mut refusals = Vec::new();
+    for (i, (ident, ty)) in idents.iter().zip(tys).enumerate() {
+        if ignored.iter().any(|name| name == *ident) {
+            continue;
+        }
+        let index = syn::Index::from(i);
+        let ty_text = quote!(#ty).to_string();
+        if ty_text.contains("HashSet") {
+            let name = ident.to_string();
+            refusals.push(quote! {
+                return ::core::result::Result::Err(
+                    ::flyte::__private::unordered_input(&__FLYTE_TASK, #name, #ty_text),
+                );
+            });
+        } else {
+            kept.push(quote!(&__flyte_inputs.#index));
+        }
+    }
+    let inputs_ty = quote!((#(#tys,)*));
+    quote! {
+        #[allow(unreachable_code, unused_variables)]
+        fn __flyte_cache_key(
+            __flyte_inputs: &#inputs_ty,
+        ) -> ::core::result::Result<::std::vec::Vec<u8>, ::flyte::TaskError> {
+            #(#refusals)*
+            ::flyte::__private::cache_key_bytes(&(#(#kept,)*))
         }
     }
 }

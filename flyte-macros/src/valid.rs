@@ -1,11 +1,44 @@
 //! Every rule a task function must follow; all violations are reported at once.
 
+use crate::args::Args;
 use crate::ast::{Output, Task};
 use quote::ToTokens;
 use syn::{FnArg, Safety, Type};
 
 /// The most parameters a task may take (serde encodes tuples up to 16).
 const MAX_PARAMS: usize = 16;
+
+/// Checks the attribute's arguments against the function: every name in
+/// `cache_ignore` must be a parameter, named once.
+pub(crate) fn check_args(args: &Args, task: &Task<'_>) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    let names: Vec<String> = task
+        .params
+        .iter()
+        .filter_map(|p| p.ident.map(|i| i.to_string()))
+        .collect();
+    let ignored = args.cache_ignore.as_deref().unwrap_or_default();
+    for (i, ident) in ignored.iter().enumerate() {
+        let name = ident.to_string();
+        if !names.contains(&name) {
+            errors.push(
+                ident,
+                format!(
+                    "`cache_ignore` names `{name}`, which is not a parameter of this task; \
+                     the parameters are: {}",
+                    if names.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            );
+        } else if ignored[..i].iter().any(|earlier| *earlier == name) {
+            errors.push(ident, format!("`{name}` is named twice in `cache_ignore`"));
+        }
+    }
+    errors.finish()
+}
 
 /// Checks `task`, returning every violation combined into one error.
 pub(crate) fn check(task: &Task<'_>) -> syn::Result<()> {

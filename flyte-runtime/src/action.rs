@@ -1,12 +1,14 @@
 //! Running one action: its id, its attempts under the environment's limits,
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
-use crate::call::{ExecutionKind, TaskCall};
+use crate::cache::{self, CacheKey};
+use crate::call::{ExecutionKind, KeptOutput, TaskCall};
 use crate::cancel::CancelSignal;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::limits::EnvLimits;
-use crate::tree::{ActionCell, ActionStatus, FanOutCell};
-use flyte_core::{panic_message, ActionId, Backoff, ErrorKind, TaskDef, TaskError};
+use crate::store::{ActionRow, Write};
+use crate::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
+use flyte_core::{panic_message, ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -54,6 +56,8 @@ pub(crate) struct Action {
     index: Option<usize>,
     /// The parent, when it counts this child instead of keeping its record.
     counted_by: Option<Arc<ActionCell>>,
+    /// The action that started this one (for the store).
+    parent: Option<ActionId>,
     max_attempts: u32,
     finished: bool,
 }
@@ -66,10 +70,11 @@ impl Action {
     ) -> Action {
         let task = def.name();
         let input = call.body.input_hash();
-        let (run, id, group, parent_cell, index) = match place {
+        let (run, id, group, parent_cell, index, parent) = match place {
             Place::Root(run) => (
                 RunRef::Run(run),
                 ActionId::root(task, input),
+                None,
                 None,
                 None,
                 None,
@@ -87,13 +92,22 @@ impl Action {
                     parent.group.clone(),
                     Some(parent_cell),
                     None,
+                    Some(parent.action.id),
                 )
             }
             Place::Item { fan_out, index } => {
                 let id = ActionId::child(fan_out.id, task, input, index as u64);
                 fan_out.item_started();
                 let group = fan_out.group().clone();
-                (RunRef::FanOut(fan_out), id, group, None, Some(index))
+                let parent = Some(fan_out.parent);
+                (
+                    RunRef::FanOut(fan_out),
+                    id,
+                    group,
+                    None,
+                    Some(index),
+                    parent,
+                )
             }
         };
         let cell = Arc::new(ActionCell::new(id, task, group));
@@ -116,6 +130,7 @@ impl Action {
             limits,
             index,
             counted_by,
+            parent,
             max_attempts: def.retries_for(call.retries).saturating_add(1),
             finished: false,
         }
@@ -136,14 +151,84 @@ impl Action {
         mut self,
         call: TaskCall<T>,
     ) -> Result<T, TaskError> {
+        let cache = call.def.cache();
+        if cache != Cache::Disable || self.scope.run.durability.recording.is_some() {
+            // Boxed: the common path (no store) keeps a small future.
+            return Box::pin(self.run_durably(call, cache)).await;
+        }
+        let (result, _) = self.attempts(call, false).await;
+        self.finish(&result, None);
+        result
+    }
+
+    /// [`Action::run`] for an action that may replay a recorded output, take
+    /// one from the cache, or must leave its output in the store.
+    async fn run_durably<T: Send + 'static>(
+        mut self,
+        call: TaskCall<T>,
+        cache: Cache,
+    ) -> Result<T, TaskError> {
+        let def = call.def;
+        let run = self.scope.run.shared();
+        let durability = &run.durability;
+        let id = self.scope.action.id;
+        if let Some(recording) = durability.recording.as_ref().filter(|r| r.resuming) {
+            if let Some(output) = recording.replay(id, def.name(), &*call.body) {
+                // Its row from the earlier execution stands as it is.
+                self.scope.action.set_origin(Origin::Replayed);
+                let result = Ok(output);
+                self.finish(&result, None);
+                return result;
+            }
+        }
+        let key = match cache {
+            Cache::Disable => None,
+            _ => match CacheKey::of(def, &*call.body) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    let result = Err(self.describe(e, 1));
+                    self.finish(&result, None);
+                    return result;
+                }
+            },
+        };
+        let store = key.and_then(|_| durability.cache_store());
+        if let (Cache::Auto, Some(key), Some(store)) = (cache, key, store) {
+            if let Some((output, bytes)) = cache::recall(store, key, def.name(), &*call.body) {
+                self.scope.action.set_origin(Origin::Cached);
+                let result = Ok(output);
+                self.finish(&result, Some(bytes));
+                return result;
+            }
+        }
+        let output_type = call.body.output_type();
+        let (result, bytes) = self.attempts(call, true).await;
+        if let (Ok(_), Some(key), Some(store), Some(bytes)) = (&result, key, store, &bytes) {
+            cache::keep(store, key, def, output_type, bytes.clone());
+        }
+        self.finish(&result, bytes);
+        result
+    }
+
+    /// Every attempt allowed; with `keep_output`, also the encoded output of
+    /// the attempt that succeeded.
+    async fn attempts<T: Send + 'static>(
+        &mut self,
+        call: TaskCall<T>,
+        keep_output: bool,
+    ) -> (Result<T, TaskError>, Option<Vec<u8>>) {
         let timeout = call.def.timeout_for(call.timeout);
         let mut body = call.body;
         let mut attempt = 1;
-        let result = loop {
+        let (result, kept) = loop {
             self.scope.action.attempt.store(attempt, Ordering::Relaxed);
             // Another attempt needs the inputs again: copy them first.
             let spare = (attempt < self.max_attempts).then(|| body.duplicate());
-            let result = self.attempt(body.execute().into_kind(), timeout).await;
+            // One slot per attempt: a timed-out sync attempt that ends late
+            // cannot leave its output as another attempt's.
+            let kept = keep_output.then(KeptOutput::default);
+            let execution = body.execute(kept.clone()).into_kind();
+            let result = self.attempt(execution, timeout).await;
             match (result, spare) {
                 (Err(e), Some(Ok(next))) if e.is_retryable() => {
                     // Boxed, like every rare wait here, so that the future of
@@ -159,14 +244,16 @@ impl Action {
                         e.message(),
                         copy_error.message()
                     );
-                    break Err(TaskError::new(e.kind(), why));
+                    break (Err(TaskError::new(e.kind(), why)), None);
                 }
-                (result, _) => break result,
+                (result, _) => break (result, kept),
             }
         };
-        let result = result.map_err(|e| self.describe(e, attempt));
-        self.finish(&result);
-        result
+        let bytes = match (&result, kept) {
+            (Ok(_), Some(kept)) => kept.lock().unwrap_or_else(|p| p.into_inner()).take(),
+            _ => None,
+        };
+        (result.map_err(|e| self.describe(e, attempt)), bytes)
     }
 
     /// One attempt, inside the environment's concurrency and rate limits.
@@ -222,7 +309,7 @@ impl Action {
         }
     }
 
-    fn finish<T>(&mut self, result: &Result<T, TaskError>) {
+    fn finish<T>(&mut self, result: &Result<T, TaskError>, output: Option<Vec<u8>>) {
         self.finished = true;
         let status = match result {
             Ok(_) => ActionStatus::Succeeded,
@@ -247,6 +334,38 @@ impl Action {
         if let Some(parent) = &self.counted_by {
             parent.count_child(status, cell);
         }
+        self.record(status, result.as_ref().err(), output);
+    }
+
+    /// Writes how the action ended to the store, when the run is recorded
+    /// (a replayed action's row from the earlier execution stands).
+    fn record(&self, status: ActionStatus, error: Option<&TaskError>, output: Option<Vec<u8>>) {
+        let Some(recording) = &self.scope.run.durability.recording else {
+            return;
+        };
+        let cell = &self.scope.action;
+        let origin = cell.origin();
+        if origin == Origin::Replayed {
+            return;
+        }
+        let item = self
+            .item()
+            .map(|(fan_out, index)| (fan_out.id, index as u64));
+        recording.store.write(Write::Action(Box::new(ActionRow {
+            run: recording.seq,
+            id: cell.id,
+            parent: self.parent,
+            item,
+            task: cell.task,
+            group: cell.group.clone(),
+            status,
+            attempts: cell.attempt.load(Ordering::Relaxed),
+            started_at: cell.started_at,
+            ended_at: std::time::SystemTime::now(),
+            error: error.cloned(),
+            origin,
+            output,
+        })));
     }
 }
 
@@ -259,7 +378,7 @@ impl Drop for Action {
         cell.cancel.cancel();
         let attempt = cell.attempt.load(Ordering::Relaxed);
         let error = self.describe(TaskError::cancelled(), attempt);
-        cell.finish(ActionStatus::Cancelled, Some(error));
+        cell.finish(ActionStatus::Cancelled, Some(error.clone()));
         match self.item() {
             Some((fan_out, _)) => fan_out.item_finished(ActionStatus::Cancelled, cell),
             None => self.scope.run.action_ended(),
@@ -267,6 +386,7 @@ impl Drop for Action {
         if let Some(parent) = &self.counted_by {
             parent.count_child(ActionStatus::Cancelled, cell);
         }
+        self.record(ActionStatus::Cancelled, Some(&error), None);
     }
 }
 

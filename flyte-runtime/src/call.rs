@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,6 +46,31 @@ impl<T: 'static> Execution<T> {
         self.0
     }
 
+    /// This execution, also encoding a successful output into `kept` (for
+    /// the cache and the run store). An output that cannot be encoded is
+    /// not kept, with a warning; the task still succeeds.
+    fn keeping_output(self, kept: KeptOutput) -> Execution<T>
+    where
+        T: Serialize + Send,
+    {
+        let keep = move |out: &T| match codec::encode(out) {
+            Ok(bytes) => *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes),
+            Err(e) => tracing::warn!("an output was not stored: {}", e.message()),
+        };
+        match self.0 {
+            ExecutionKind::Async(fut) => Execution::from_future(async move {
+                let out = fut.await?;
+                keep(&out);
+                Ok(out)
+            }),
+            ExecutionKind::Blocking(run) => Execution::blocking(move || {
+                let out = run()?;
+                keep(&out);
+                Ok(out)
+            }),
+        }
+    }
+
     fn map<U: 'static>(self, f: fn(T) -> Result<U, TaskError>) -> Execution<U> {
         match self.0 {
             ExecutionKind::Async(fut) => {
@@ -55,24 +81,38 @@ impl<T: 'static> Execution<T> {
     }
 }
 
+/// Where an attempt leaves its output's encoding, when someone needs the
+/// bytes (the cache, the run store).
+pub(crate) type KeptOutput = Arc<Mutex<Option<Vec<u8>>>>;
+
 /// A task's inputs with the function that runs it, behind one type per output.
 pub(crate) trait Body<T>: Send + 'static {
     fn input_hash(&self) -> InputHash;
     /// A second body with the same inputs (for another attempt), made by
     /// encoding and decoding them: inputs need not be `Clone`.
     fn duplicate(&self) -> Result<Box<dyn Body<T>>, TaskError>;
-    fn execute(self: Box<Self>) -> Execution<T>;
+    /// The canonical encoding of the inputs in the cache key.
+    fn cache_inputs(&self) -> Result<Vec<u8>, TaskError>;
+    /// The task's output type, as Rust names it (part of the cache key).
+    fn output_type(&self) -> &'static str;
+    /// The inputs, encoded as the registry reads them (stored with a run).
+    fn encode_inputs(&self) -> Result<Vec<u8>, TaskError>;
+    /// An output stored earlier, decoded.
+    fn decode_output(&self, bytes: &[u8]) -> Result<T, TaskError>;
+    /// The attempt; with `kept`, its output is also encoded there.
+    fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<T>;
 }
 
 struct Inputs<In, T> {
     inputs: In,
     exec: fn(In) -> Execution<T>,
+    cache_key: fn(&In) -> Result<Vec<u8>, TaskError>,
 }
 
 impl<In, T> Body<T> for Inputs<In, T>
 where
     In: Serialize + DeserializeOwned + Send + 'static,
-    T: 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
 {
     fn input_hash(&self) -> InputHash {
         InputHash::of(&self.inputs)
@@ -83,11 +123,32 @@ where
         Ok(Box::new(Inputs {
             inputs: codec::decode::<In>(&bytes)?,
             exec: self.exec,
+            cache_key: self.cache_key,
         }))
     }
 
-    fn execute(self: Box<Self>) -> Execution<T> {
-        (self.exec)(self.inputs)
+    fn cache_inputs(&self) -> Result<Vec<u8>, TaskError> {
+        (self.cache_key)(&self.inputs)
+    }
+
+    fn output_type(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    fn encode_inputs(&self) -> Result<Vec<u8>, TaskError> {
+        codec::encode(&self.inputs)
+    }
+
+    fn decode_output(&self, bytes: &[u8]) -> Result<T, TaskError> {
+        codec::decode(bytes)
+    }
+
+    fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<T> {
+        let execution = (self.exec)(self.inputs);
+        match kept {
+            Some(kept) => execution.keeping_output(kept),
+            None => execution,
+        }
     }
 }
 
@@ -109,8 +170,24 @@ impl<T: 'static, U: 'static> Body<U> for Mapped<T, U> {
         }))
     }
 
-    fn execute(self: Box<Self>) -> Execution<U> {
-        self.inner.execute().map(self.f)
+    fn cache_inputs(&self) -> Result<Vec<u8>, TaskError> {
+        self.inner.cache_inputs()
+    }
+
+    fn output_type(&self) -> &'static str {
+        self.inner.output_type()
+    }
+
+    fn encode_inputs(&self) -> Result<Vec<u8>, TaskError> {
+        self.inner.encode_inputs()
+    }
+
+    fn decode_output(&self, bytes: &[u8]) -> Result<U, TaskError> {
+        self.inner.decode_output(bytes).and_then(self.f)
+    }
+
+    fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<U> {
+        self.inner.execute(kept).map(self.f)
     }
 }
 
@@ -160,13 +237,23 @@ impl<T: Send + 'static> TaskCall<T> {
     /// A call of the task `def` with `inputs` (a tuple of its parameters).
     /// Called by the code `#[task]` generates.
     #[doc(hidden)]
-    pub fn new<In>(def: &'static TaskDef, inputs: In, exec: fn(In) -> Execution<T>) -> Self
+    pub fn new<In>(
+        def: &'static TaskDef,
+        inputs: In,
+        exec: fn(In) -> Execution<T>,
+        cache_key: fn(&In) -> Result<Vec<u8>, TaskError>,
+    ) -> Self
     where
         In: Serialize + DeserializeOwned + Send + 'static,
+        T: Serialize + DeserializeOwned,
     {
         TaskCall {
             def,
-            body: Box::new(Inputs { inputs, exec }),
+            body: Box::new(Inputs {
+                inputs,
+                exec,
+                cache_key,
+            }),
             retries: None,
             timeout: None,
             backoff: None,
@@ -293,7 +380,15 @@ impl<T: Send + 'static> IntoFuture for TaskCall<T> {
             match Scope::current() {
                 Some(parent) => run_action(self, Place::Direct(parent)).await,
                 // Awaited outside any run: an ephemeral run of its own.
-                None => run_action(self, Place::Root(RunShared::new(None))).await,
+                None => {
+                    let run = RunShared::new(None);
+                    let result = run_action(self, Place::Root(Arc::clone(&run))).await;
+                    // Cached outputs reach the disk before the caller goes on.
+                    if let Err(e) = run.durability.close().await {
+                        tracing::warn!("cached outputs may be lost: {}", e.message());
+                    }
+                    result
+                }
             }
         }))
     }

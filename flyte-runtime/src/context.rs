@@ -5,6 +5,7 @@
 
 use crate::cancel::CancelSignal;
 use crate::limits::{LimitTable, Slot};
+use crate::record::Durability;
 use crate::signals::Stop;
 use crate::tree::{ActionCell, FanOutCell};
 use flyte_core::{ActionId, ErrorKind, TaskError};
@@ -30,12 +31,19 @@ pub(crate) struct RunShared {
     /// those items have ended (items do not touch `live`, which would be one
     /// more contended counter per item).
     fan_outs: Mutex<Vec<Weak<FanOutCell>>>,
+    /// The store: the run's record, the cache.
+    pub(crate) durability: Durability,
 }
 
 impl RunShared {
+    /// An unrecorded run (an ephemeral one, or persistence off).
     pub(crate) fn new(name: Option<String>) -> Arc<Self> {
+        RunShared::with(new_run_id(), name, Durability::default())
+    }
+
+    pub(crate) fn with(id: String, name: Option<String>, durability: Durability) -> Arc<Self> {
         Arc::new(RunShared {
-            id: new_run_id(),
+            id,
             name,
             live: AtomicUsize::new(0),
             idle: Notify::new(),
@@ -43,6 +51,7 @@ impl RunShared {
             cancel: CancelSignal::default(),
             stopped_by: Mutex::new(None),
             fan_outs: Mutex::new(Vec::new()),
+            durability,
         })
     }
 
@@ -107,7 +116,7 @@ impl RunShared {
 }
 
 /// A run id: `r` and 20 hex digits, unique across processes and time.
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -150,7 +150,13 @@ where
             let group = parent.group.clone();
             let run = parent.run.shared();
             let (cell, kept) = parent.action.add_fan_out(|seq| {
-                FanOutCell::new(run, ActionId::fan_out(parent.action.id, seq), kind, group)
+                FanOutCell::new(
+                    run,
+                    ActionId::fan_out(parent.action.id, seq),
+                    parent.action.id,
+                    kind,
+                    group,
+                )
             });
             if !kept {
                 *fold_into = Some(Arc::clone(&parent.action));
@@ -321,6 +327,12 @@ where
 
 fn ephemeral_scope_with_cell(kind: FanOutKind) -> (Scope, Arc<FanOutCell>) {
     let scope = ephemeral_scope();
-    let cell = Arc::new(FanOutCell::new(scope.run.shared(), ActionId(0), kind, None));
+    let cell = Arc::new(FanOutCell::new(
+        scope.run.shared(),
+        ActionId(0),
+        ActionId(0),
+        kind,
+        None,
+    ));
     (scope, cell)
 }

@@ -3,6 +3,7 @@
 //! this one.
 
 mod action;
+mod cache;
 mod call;
 mod cancel;
 mod context;
@@ -12,9 +13,11 @@ mod group;
 mod item;
 mod limits;
 mod map;
+mod record;
 mod registry;
 mod run;
 mod signals;
+pub mod store;
 mod sync_pool;
 mod tree;
 mod wait;
@@ -31,6 +34,6 @@ pub use map::{map, map_stream, AsCompleted, Completed, Map, MapFuture, MapRatio,
 pub use registry::{registry, Registry, TaskInfo};
 pub use run::{run, RunOutcome, Runner};
 pub use tree::{
-    ActionNode, ActionStatus, ChildCounts, FanOutKind, FanOutSummary, FanOutTotals,
+    ActionNode, ActionStatus, ChildCounts, FanOutKind, FanOutSummary, FanOutTotals, Origin,
     MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
 };

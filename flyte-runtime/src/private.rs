@@ -23,6 +23,33 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> TaskValue for T {}
 /// Checks `T` is a [`TaskValue`] where the macro names the type.
 pub const fn assert_task_value<T: TaskValue>() {}
 
+/// The canonical encoding of the inputs that make a task's cache key.
+pub fn cache_key_bytes<T: Serialize>(kept: &T) -> Result<Vec<u8>, TaskError> {
+    let mut bytes = Vec::new();
+    flyte_core::codec::encode_canonical(kept, &mut bytes).map_err(|e| {
+        TaskError::new(
+            flyte_core::ErrorKind::Input,
+            format!("the inputs cannot be encoded for the cache key: {e}"),
+        )
+    })?;
+    Ok(bytes)
+}
+
+/// The error of a cached task with a parameter whose encoding depends on
+/// iteration order.
+pub fn unordered_input(def: &TaskDef, param: &str, ty: &str) -> TaskError {
+    TaskError::new(
+        flyte_core::ErrorKind::Input,
+        format!(
+            "task {} is cached, but its parameter `{param}: {ty}` has no stable encoding \
+             (a HashSet is serialized in iteration order, which differs between processes): \
+             use a BTreeSet, or leave it out of the key with `cache_ignore = [{param}]`",
+            def.name()
+        ),
+    )
+    .into_non_retryable()
+}
+
 /// The environment a task binds to, checked to be a `TaskEnvironment`.
 pub const fn env_ref(env: &'static TaskEnvironment) -> &'static TaskEnvironment {
     env

@@ -2,13 +2,18 @@
 
 use crate::action::{Action, Place};
 use crate::call::TaskCall;
-use crate::context::{RunShared, Scope};
+use crate::context::{new_run_id, RunShared, Scope};
+use crate::record::Durability;
 use crate::registry::registry;
 use crate::signals;
-use crate::tree::{ActionNode, ActionStatus, ChildCounts, FanOutTotals};
+use crate::store::{LockState, NewRun, RunEnd, RunRecord, Store, Write};
+use crate::tree::{ActionNode, ActionStatus, ChildCounts, FanOutTotals, Origin};
 use crate::wait;
-use flyte_core::{ActionId, ErrorKind, TaskError};
+use flyte_core::{codec, ActionId, ErrorKind, TaskError};
+use serde::de::DeserializeOwned;
 use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::runtime::Handle;
@@ -50,7 +55,13 @@ pub fn run<T: Send + 'static>(call: TaskCall<T>) -> Result<T, TaskError> {
     Runner::new().run(call).into_output()
 }
 
-/// Starts runs with options: a name, and the action tree afterwards.
+/// Starts runs with options: a name, where the store is, whether the run is
+/// recorded; and gives the action tree afterwards.
+///
+/// Runs are recorded in the [store](crate::store) under `FLYTE_HOME`
+/// (default `./.flyte/`): the run, each action as it ends, and each output.
+/// A named run, started again under the same name, resumes: what succeeded
+/// before is replayed from the store, the rest runs.
 ///
 /// # Examples
 ///
@@ -69,34 +80,80 @@ pub fn run<T: Send + 'static>(call: TaskCall<T>) -> Result<T, TaskError> {
 ///     step(a).await
 /// }
 ///
-/// let outcome = flyte::Runner::new().name("nightly").run(main_task(1));
+/// # let home = std::env::temp_dir().join(format!("flyte-doc-runner-{}", std::process::id()));
+/// let runner = flyte::Runner::new().name("nightly").home(&home);
+/// let outcome = runner.run(main_task(1));
 /// println!("run {} made {} actions", outcome.run_id(), outcome.actions().iter().count());
 /// assert_eq!(outcome.actions().children.len(), 2);
 /// assert_eq!(outcome.into_output()?, 3);
 ///
-/// // Inside async code:
+/// // The same name again: the run resumes, and its recorded output is replayed.
+/// let again = runner.run(main_task(1));
+/// assert_eq!(again.actions().origin, flyte::Origin::Replayed);
+/// assert_eq!(again.into_output()?, 3);
+///
+/// // Inside async code, and without a record:
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let outcome = flyte::Runner::new().name("nightly").run_async(main_task(1)).await;
+/// let outcome = flyte::Runner::new()
+///     .name("nightly")
+///     .persist(false)
+///     .run_async(main_task(1))
+///     .await;
+/// assert_eq!(outcome.actions().children.len(), 2);
 /// assert_eq!(outcome.into_output()?, 3);
 /// # Ok::<(), TaskError>(())
 /// # })?;
+/// # std::fs::remove_dir_all(&home).ok();
 /// # Ok::<(), TaskError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct Runner {
     name: Option<String>,
+    persist: bool,
+    home: Option<PathBuf>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner {
+            name: None,
+            persist: true,
+            home: None,
+        }
+    }
 }
 
 impl Runner {
-    /// A runner with no name.
+    /// A runner with no name, recording its runs in the default store.
     pub fn new() -> Self {
         Runner::default()
     }
 
     /// Names the runs it starts (`flyte::current().run_name()`).
+    ///
+    /// A name is a run's durable identity: running under a name the store
+    /// already holds *resumes* that run (as [`Runner::resume`] does) instead
+    /// of starting a new one, so the same call under the same name does only
+    /// the work that did not succeed before. The call must be the same (same
+    /// root task and inputs); another call under a used name is refused.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Whether the runs are recorded in the store (default: on). Off, a run
+    /// keeps nothing on disk and cannot be resumed; cached tasks still use
+    /// the cache.
+    pub fn persist(mut self, on: bool) -> Self {
+        self.persist = on;
+        self
+    }
+
+    /// The store's directory for these runs, instead of `FLYTE_HOME`
+    /// (default `./.flyte`).
+    pub fn home(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.home = Some(dir.into());
         self
     }
 
@@ -106,26 +163,7 @@ impl Runner {
     /// holds an [`ErrorKind::Runtime`](flyte_core::ErrorKind::Runtime)
     /// error): use [`Runner::run_async`] there.
     pub fn run<T: Send + 'static>(&self, call: TaskCall<T>) -> RunOutcome<T> {
-        if Scope::in_sync_task() {
-            // A sync task starting a run of its own, on its blocking thread.
-            if let Ok(handle) = Handle::try_current() {
-                return handle.block_on(self.run_async(call));
-            }
-        }
-        if Handle::try_current().is_ok() {
-            return refused(call, wait::would_block_error("Runner::run"));
-        }
-        match wait::global() {
-            Ok(runtime) => runtime.block_on(async {
-                if let Err(e) = registry().check() {
-                    return refused(call, e);
-                }
-                let run = RunShared::new(self.name.clone());
-                let _watched = signals::watch(&run);
-                run_in(run, call).await
-            }),
-            Err(e) => refused(call, e),
-        }
+        self.block_on(|| self.start(call, |call| self.open_run(call), true))
     }
 
     /// Runs `call` as the root of a new run, for callers already in async code.
@@ -137,11 +175,217 @@ impl Runner {
     ///
     /// Dropping the future cancels the run's actions.
     pub async fn run_async<T: Send + 'static>(&self, call: TaskCall<T>) -> RunOutcome<T> {
+        self.start(call, |call| self.open_run(call), false).await
+    }
+
+    /// Executes the recorded run `run_id` again, blocking this thread: the
+    /// actions that succeeded before return their recorded output without
+    /// running (matched by their deterministic ids); failed, cancelled and
+    /// never-started ones run. The root call is rebuilt from the task name
+    /// and inputs stored with the run, through the [registry](crate::registry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    ///
+    /// #[task]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// # let home = std::env::temp_dir().join(format!("flyte-doc-resume-{}", std::process::id()));
+    /// let runner = flyte::Runner::new().home(&home);
+    /// let first = runner.run(square(7));
+    /// let again = runner.resume::<u64>(first.run_id());
+    /// assert_eq!(again.run_id(), first.run_id());
+    /// assert_eq!(again.actions().origin, flyte::Origin::Replayed);
+    /// assert_eq!(again.into_output()?, 49);
+    /// # std::fs::remove_dir_all(&home).ok();
+    /// # Ok::<(), TaskError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// In the outcome: [`ErrorKind::Store`](flyte_core::ErrorKind::Store)
+    /// when the run is not in the store or the store cannot be used;
+    /// [`ErrorKind::Config`](flyte_core::ErrorKind::Config) when the run is
+    /// going on in another process; [`ErrorKind::Input`](flyte_core::ErrorKind::Input)
+    /// when the output is not a `T`; else the root task's error.
+    pub fn resume<T: DeserializeOwned + Send + 'static>(&self, run_id: &str) -> RunOutcome<T> {
+        let outcome = self.block_on(|| async {
+            match self.stored_call(run_id) {
+                Ok((call, store, seq, run)) => {
+                    let reopen = |_: &TaskCall<Vec<u8>>| reopen(store, seq, run.id, run.name);
+                    self.start(call, reopen, true).await
+                }
+                Err(e) => failed("", ActionId(0), e),
+            }
+        });
+        outcome.map_output(|bytes| codec::decode(&bytes))
+    }
+
+    /// Runs `start()` to its end from sync code, on the global runtime (or
+    /// on the current one, from a sync task's thread).
+    fn block_on<T, F>(&self, start: impl FnOnce() -> F) -> RunOutcome<T>
+    where
+        F: Future<Output = RunOutcome<T>>,
+    {
+        if Scope::in_sync_task() {
+            // A sync task starting a run of its own, on its blocking thread.
+            if let Ok(handle) = Handle::try_current() {
+                return handle.block_on(start());
+            }
+        }
+        if Handle::try_current().is_ok() {
+            return failed("", ActionId(0), wait::would_block_error("Runner::run"));
+        }
+        match wait::global() {
+            Ok(runtime) => runtime.block_on(start()),
+            Err(e) => failed("", ActionId(0), e),
+        }
+    }
+
+    /// Opens the run `call` is the root of, and runs it.
+    async fn start<T: Send + 'static>(
+        &self,
+        call: TaskCall<T>,
+        open: impl FnOnce(&TaskCall<T>) -> Result<Arc<RunShared>, TaskError>,
+        watch_signals: bool,
+    ) -> RunOutcome<T> {
         if let Err(e) = registry().check() {
             return refused(call, e);
         }
-        run_in(RunShared::new(self.name.clone()), call).await
+        let run = match open(&call) {
+            Ok(run) => run,
+            Err(e) => return refused(call, e),
+        };
+        let _watched = watch_signals.then(|| signals::watch(&run));
+        run_in(run, call).await
     }
+
+    /// The run `call` becomes: a new one, or the recorded one it resumes.
+    fn open_run<T: 'static>(&self, call: &TaskCall<T>) -> Result<Arc<RunShared>, TaskError> {
+        if !self.persist {
+            let durability = Durability::unrecorded(self.home.clone());
+            return Ok(RunShared::with(new_run_id(), self.name.clone(), durability));
+        }
+        let store = self.store()?;
+        let root_task = call.def.name();
+        let root_action = ActionId::root(root_task, call.body.input_hash());
+        if let Some(name) = &self.name {
+            if let Some((seq, earlier)) = store.run_head("name", name)? {
+                if earlier.root_action != root_action {
+                    return Err(TaskError::new(
+                        ErrorKind::Config,
+                        format!(
+                            "run name {name:?} belongs to run {} of task {} with other inputs: \
+                             a name resumes the same call; pick another name for this one",
+                            earlier.id, earlier.root_task
+                        ),
+                    ));
+                }
+                return reopen(store, seq, earlier.id, earlier.name);
+            }
+        }
+        let id = new_run_id();
+        let lock = match store.lock_run(&id)? {
+            LockState::Taken(lock) => lock,
+            LockState::Held => unreachable_lock(&id)?,
+        };
+        // Inputs that do not encode only make the run impossible to resume by id.
+        let inputs = call.body.encode_inputs().ok();
+        let seq = store
+            .insert_run(&NewRun {
+                id: &id,
+                name: self.name.as_deref(),
+                root_task,
+                root_action,
+                inputs: inputs.as_deref(),
+            })
+            .map_err(|e| match &self.name {
+                Some(name) => TaskError::new(
+                    ErrorKind::Config,
+                    format!("cannot start a run named {name:?} (another process may have just started one): {e}"),
+                ),
+                None => e.into(),
+            })?;
+        let durability = Durability::recorded(store, seq, false, lock);
+        Ok(RunShared::with(id, self.name.clone(), durability))
+    }
+
+    /// The root call of recorded run `run_id`, rebuilt from the registry.
+    #[allow(clippy::type_complexity)]
+    fn stored_call(
+        &self,
+        run_id: &str,
+    ) -> Result<(TaskCall<Vec<u8>>, Store, i64, RunRecord), TaskError> {
+        let store = self.store()?;
+        let not_found = || {
+            TaskError::new(
+                ErrorKind::Store,
+                format!(
+                    "no run {run_id:?} in the store at {} (list the runs with \
+                     flyte::store::Store::runs)",
+                    store.home().display()
+                ),
+            )
+        };
+        let (seq, run) = store.run_head("id", run_id)?.ok_or_else(not_found)?;
+        let inputs = store.run_inputs(seq)?.ok_or_else(|| {
+            TaskError::new(
+                ErrorKind::Store,
+                format!("run {run_id} was stored without its inputs (they did not encode): it cannot be resumed"),
+            )
+        })?;
+        let call = registry().call_bytes(&run.root_task, &inputs)?;
+        if ActionId::root(&run.root_task, call.body.input_hash()) != run.root_action {
+            return Err(TaskError::new(
+                ErrorKind::Store,
+                format!("run {run_id}: its stored inputs no longer match its root action"),
+            ));
+        }
+        Ok((call, store, seq, run))
+    }
+
+    fn store(&self) -> Result<Store, TaskError> {
+        let opened = match &self.home {
+            Some(home) => Store::open(home),
+            None => Store::open_default(),
+        };
+        Ok(opened?)
+    }
+}
+
+/// Reopens recorded run `seq` for another execution.
+fn reopen(
+    store: Store,
+    seq: i64,
+    id: String,
+    name: Option<String>,
+) -> Result<Arc<RunShared>, TaskError> {
+    let lock = match store.lock_run(&id)? {
+        LockState::Taken(lock) => lock,
+        LockState::Held => {
+            return Err(TaskError::new(
+                ErrorKind::Config,
+                format!("run {id} is going on in another process: wait for it to end"),
+            ))
+        }
+    };
+    store.restart_run(seq)?;
+    Ok(RunShared::with(
+        id,
+        name,
+        Durability::recorded(store, seq, true, lock),
+    ))
+}
+
+fn unreachable_lock(id: &str) -> Result<crate::store::RunLock, TaskError> {
+    Err(TaskError::new(
+        ErrorKind::Runtime,
+        format!("the new run id {id} is already locked"),
+    ))
 }
 
 /// Runs `call` as the root of `run` on a runtime worker (not on the thread
@@ -188,6 +432,25 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
     };
     // Cancelled actions record themselves as tokio drops them.
     run.settled().await;
+    if let Some(recording) = &run.durability.recording {
+        let status = match &output {
+            Ok(_) => "succeeded",
+            Err(e) if e.kind() == ErrorKind::Cancelled => "cancelled",
+            Err(_) => "failed",
+        };
+        recording.store.write(Write::RunEnd(RunEnd {
+            seq: recording.seq,
+            status,
+            error: output.as_ref().err().cloned(),
+        }));
+    }
+    if let Err(e) = run.durability.close().await {
+        tracing::error!(
+            "run {}: its record may be incomplete: {}",
+            run.id,
+            e.message()
+        );
+    }
     RunOutcome {
         run_id: run.id.clone(),
         name: run.name.clone(),
@@ -214,6 +477,7 @@ fn failed<T>(task: &str, id: ActionId, error: TaskError) -> RunOutcome<T> {
         started_at: now,
         ended_at: Some(now),
         error: Some(error.clone()),
+        origin: Origin::Executed,
         children: Vec::new(),
         more_children: ChildCounts::default(),
         fan_outs: Vec::new(),
@@ -236,6 +500,15 @@ pub struct RunOutcome<T> {
 }
 
 impl<T> RunOutcome<T> {
+    fn map_output<U>(self, f: impl FnOnce(T) -> Result<U, TaskError>) -> RunOutcome<U> {
+        RunOutcome {
+            run_id: self.run_id,
+            name: self.name,
+            root: self.root,
+            output: self.output.and_then(f),
+        }
+    }
+
     /// The run's id (empty when the run was refused before it started).
     pub fn run_id(&self) -> &str {
         &self.run_id

@@ -16,7 +16,7 @@ use crate::context::RunShared;
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -51,6 +51,38 @@ pub enum ActionStatus {
     Cancelled,
 }
 
+/// Where a successful action's output came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The task ran (also the origin of actions that did not succeed).
+    #[default]
+    Executed,
+    /// Taken from the task cache (`cache = "auto"`): the task did not run.
+    Cached,
+    /// Recorded by an earlier execution of the same run and replayed on
+    /// resume: the task did not run.
+    Replayed,
+}
+
+impl Origin {
+    fn from_u8(n: u8) -> Origin {
+        match n {
+            1 => Origin::Cached,
+            2 => Origin::Replayed,
+            _ => Origin::Executed,
+        }
+    }
+
+    pub(crate) fn as_u8(self) -> u8 {
+        match self {
+            Origin::Executed => 0,
+            Origin::Cached => 1,
+            Origin::Replayed => 2,
+        }
+    }
+}
+
 /// Which fan-out made a group of actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -81,6 +113,8 @@ pub struct ActionNode {
     pub ended_at: Option<SystemTime>,
     /// The error, when it failed or was cancelled.
     pub error: Option<TaskError>,
+    /// Whether it ran, or its output came from the cache or a replay.
+    pub origin: Origin,
     /// Actions it awaited directly, in the order they started: the first
     /// [`MAX_KEPT_CHILDREN`], then only failed ones.
     pub children: Vec<ActionNode>,
@@ -139,6 +173,11 @@ pub struct FanOutSummary {
     pub failed: u64,
     /// Items cancelled before they finished.
     pub cancelled: u64,
+    /// Of the items that succeeded, those whose output came from the cache.
+    pub cached: u64,
+    /// Of the items that succeeded, those replayed from an earlier
+    /// execution of the run.
+    pub replayed: u64,
     /// Records of the first [`MAX_KEPT_FAILURES`] failed items, in the order
     /// they failed.
     pub failures: Vec<ActionNode>,
@@ -168,6 +207,8 @@ pub(crate) struct ActionCell {
     pub(crate) group: Option<Arc<str>>,
     pub(crate) started_at: SystemTime,
     pub(crate) attempt: AtomicU32,
+    /// An [`Origin`], as its number.
+    origin: AtomicU8,
     /// Set when the action is cancelled: sync code polls it, a sync task's
     /// `.wait()` is woken by it.
     pub(crate) cancel: CancelSignal,
@@ -212,6 +253,7 @@ impl ActionCell {
             group,
             started_at: SystemTime::now(),
             attempt: AtomicU32::new(0),
+            origin: AtomicU8::new(0),
             cancel: CancelSignal::default(),
             state: Mutex::new(CellState::default()),
         }
@@ -304,6 +346,14 @@ impl ActionCell {
         totals.cancelled += summary.cancelled;
     }
 
+    pub(crate) fn set_origin(&self, origin: Origin) {
+        self.origin.store(origin.as_u8(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn origin(&self) -> Origin {
+        Origin::from_u8(self.origin.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn finish(&self, status: ActionStatus, error: Option<TaskError>) {
         let mut state = lock(&self.state);
         if state.ended.is_none() {
@@ -330,6 +380,7 @@ impl ActionCell {
             started_at: self.started_at,
             ended_at,
             error,
+            origin: self.origin(),
             children: state.children.iter().map(|c| c.snapshot()).collect(),
             more_children: state.more_children,
             fan_outs: state.fan_outs.iter().map(|f| f.snapshot()).collect(),
@@ -344,12 +395,16 @@ pub(crate) struct FanOutCell {
     /// The run the fan-out's items belong to (they reach it through here).
     pub(crate) run: Arc<RunShared>,
     pub(crate) id: ActionId,
+    /// The action that ran the fan-out (the parent of its items in the store).
+    pub(crate) parent: ActionId,
     kind: FanOutKind,
     group: Option<Arc<str>>,
     started: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
+    cached: AtomicU64,
+    replayed: AtomicU64,
     failures: Mutex<Vec<Arc<ActionCell>>>,
 }
 
@@ -357,18 +412,22 @@ impl FanOutCell {
     pub(crate) fn new(
         run: Arc<RunShared>,
         id: ActionId,
+        parent: ActionId,
         kind: FanOutKind,
         group: Option<Arc<str>>,
     ) -> Self {
         FanOutCell {
             run,
             id,
+            parent,
             kind,
             group,
             started: AtomicU64::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
         }
     }
@@ -393,7 +452,14 @@ impl FanOutCell {
     /// Counts a finished item; keeps the record of a failed one.
     pub(crate) fn item_finished(&self, status: ActionStatus, cell: &Arc<ActionCell>) {
         let counter = match status {
-            ActionStatus::Succeeded => &self.succeeded,
+            ActionStatus::Succeeded => {
+                match cell.origin() {
+                    Origin::Cached => self.cached.fetch_add(1, Ordering::Relaxed),
+                    Origin::Replayed => self.replayed.fetch_add(1, Ordering::Relaxed),
+                    Origin::Executed => 0,
+                };
+                &self.succeeded
+            }
             ActionStatus::Failed => {
                 let mut kept = lock(&self.failures);
                 if kept.len() < MAX_KEPT_FAILURES {
@@ -416,6 +482,8 @@ impl FanOutCell {
             succeeded: self.succeeded.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             cancelled: self.cancelled.load(Ordering::Relaxed),
+            cached: self.cached.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
             failures: lock(&self.failures).iter().map(|c| c.snapshot()).collect(),
         }
     }

@@ -1,0 +1,117 @@
+//! What a run keeps in the store: its record (when persistence is on), the
+//! store its cached tasks use, and, on resume, the outputs it replays.
+
+use crate::call::Body;
+use crate::store::{RunLock, Store};
+use flyte_core::{ActionId, TaskError};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+/// A run's ties to the store.
+#[derive(Debug, Default)]
+pub(crate) struct Durability {
+    /// The store's directory; `None` for the default (`FLYTE_HOME`).
+    home: Option<PathBuf>,
+    /// Opened on first use by a cached task, when the run is not recorded.
+    cache_store: OnceLock<Option<Store>>,
+    /// Set when the run is recorded.
+    pub(crate) recording: Option<Recording>,
+}
+
+/// A recorded run.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    pub(crate) store: Store,
+    /// The run's number in the store.
+    pub(crate) seq: i64,
+    /// Whether the run executed before: succeeded actions replay.
+    pub(crate) resuming: bool,
+    /// Held while the run goes on; released once its end is on disk.
+    lock: Mutex<Option<RunLock>>,
+}
+
+impl Durability {
+    /// Not recorded; cached tasks use the store in `home` (default when `None`).
+    pub(crate) fn unrecorded(home: Option<PathBuf>) -> Durability {
+        Durability {
+            home,
+            ..Durability::default()
+        }
+    }
+
+    /// Recorded as run `seq` of `store`, holding its `lock`.
+    pub(crate) fn recorded(store: Store, seq: i64, resuming: bool, lock: RunLock) -> Durability {
+        Durability {
+            home: Some(store.home().to_owned()),
+            cache_store: OnceLock::new(),
+            recording: Some(Recording {
+                store,
+                seq,
+                resuming,
+                lock: Mutex::new(Some(lock)),
+            }),
+        }
+    }
+
+    /// The store cached tasks read and write; `None` (with a warning, once
+    /// per run) when it cannot be opened: the tasks then just run.
+    pub(crate) fn cache_store(&self) -> Option<&Store> {
+        if let Some(recording) = &self.recording {
+            return Some(&recording.store);
+        }
+        self.cache_store
+            .get_or_init(|| {
+                let opened = match &self.home {
+                    Some(home) => Store::open(home),
+                    None => Store::open_default(),
+                };
+                opened
+                    .map_err(|e| tracing::warn!("the task cache is off for this run: {e}"))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// Writes everything the run queued, then releases its lock.
+    pub(crate) async fn close(&self) -> Result<(), TaskError> {
+        if let Some(recording) = &self.recording {
+            recording.store.flush().await?;
+            recording
+                .lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+        } else if let Some(Some(store)) = self.cache_store.get() {
+            store.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Recording {
+    /// The output action `id` recorded in an earlier execution of this run,
+    /// decoded; `None` when it must execute (it did not succeed, or its
+    /// output no longer decodes, which is logged).
+    pub(crate) fn replay<T: 'static>(
+        &self,
+        id: ActionId,
+        task: &str,
+        body: &dyn Body<T>,
+    ) -> Option<T> {
+        let bytes = match self.store.recorded_output(self.seq, id) {
+            Ok(bytes) => bytes?,
+            Err(e) => {
+                tracing::warn!("task {task}: cannot read its recorded output ({e}); running it");
+                return None;
+            }
+        };
+        body.decode_output(&bytes)
+            .map_err(|e| {
+                tracing::warn!(
+                    "task {task}: its recorded output no longer decodes ({}); running it",
+                    e.message()
+                )
+            })
+            .ok()
+    }
+}

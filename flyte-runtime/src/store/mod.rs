@@ -1,0 +1,406 @@
+//! The run store: an embedded SQLite database that keeps runs, their
+//! actions and the task cache, under `FLYTE_HOME` (default `./.flyte/`).
+//!
+//! Runs started with [`Runner`](crate::Runner) (and [`run`](crate::run))
+//! are recorded here unless [`Runner::persist(false)`](crate::Runner::persist)
+//! says otherwise; cached tasks keep their outputs here. The database is
+//! created on first use and brought up to date by versioned migrations.
+//! Several processes may use one store at once (SQLite's WAL mode, with a
+//! busy timeout); a run whose process died is marked
+//! [`RunStatus::Killed`] the next time the store is opened.
+//!
+//! [`Store`] is the read API for tools: [`Store::runs`] lists runs,
+//! [`Store::run`] gets one with its actions.
+//!
+//! # Examples
+//!
+//! ```
+//! use flyte::prelude::*;
+//! use flyte::store::{RunStatus, Store};
+//!
+//! #[task]
+//! fn double(x: i64) -> i64 {
+//!     x * 2
+//! }
+//!
+//! # let home = std::env::temp_dir().join(format!("flyte-doc-store-{}", std::process::id()));
+//! let outcome = flyte::Runner::new().home(&home).run(double(21));
+//! assert_eq!(outcome.output().ok(), Some(&42));
+//!
+//! let store = Store::open(&home)?;
+//! let run = store.run(outcome.run_id())?.expect("the run was recorded");
+//! assert_eq!(run.status, RunStatus::Succeeded);
+//! assert_eq!(run.actions[0].task, "default.double");
+//! assert_eq!(run.actions[0].output::<i64>()?, Some(42));
+//! # std::fs::remove_dir_all(&home).ok();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod lock;
+mod read;
+mod schema;
+mod writer;
+
+pub(crate) use lock::{LockState, RunLock};
+pub use read::{ActionRecord, RunRecord, RunStatus};
+pub(crate) use writer::{ActionRow, CacheRow, RunEnd, Write, Writer};
+
+use crate::tree::{ActionStatus, Origin};
+use flyte_core::{ActionId, ErrorKind, TaskError};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The environment variable that names the store's directory.
+pub const FLYTE_HOME: &str = "FLYTE_HOME";
+
+/// How long a connection waits for another process's write to end.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the store could not be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file or directory of the store could not be made or opened.
+    #[error(
+        "cannot use {}: {source} (set FLYTE_HOME to a writable directory, \
+         or turn the store off with Runner::persist(false))",
+        path.display()
+    )]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// Why.
+        source: Arc<std::io::Error>,
+    },
+    /// The database file is damaged or is not a flyte store.
+    #[error(
+        "{} is damaged or not a flyte store ({reason}): move it away to start a \
+         new store there, or set FLYTE_HOME to another directory",
+        path.display()
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
+    /// The store was written by a newer flyte.
+    #[error(
+        "the store's schema is version {found}, newer than this flyte knows ({known}): \
+         upgrade flyte, or set FLYTE_HOME to another directory"
+    )]
+    NewerSchema {
+        /// The version in the file.
+        found: u32,
+        /// The newest version this build knows.
+        known: u32,
+    },
+    /// SQLite failed.
+    #[error("the flyte store failed: {0}")]
+    Sqlite(Arc<rusqlite::Error>),
+    /// The store's writer thread is gone (only at process exit).
+    #[error("the flyte store's writer has stopped")]
+    WriterStopped,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(Arc::new(e))
+    }
+}
+
+impl From<StoreError> for TaskError {
+    fn from(e: StoreError) -> Self {
+        TaskError::new(ErrorKind::Store, e.to_string())
+    }
+}
+
+/// A handle on one store directory. Cheap to clone; every handle on one
+/// directory in a process shares one writer.
+#[derive(Debug, Clone)]
+pub struct Store(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    home: PathBuf,
+    db: PathBuf,
+    locks: PathBuf,
+    /// Idle connections for reads (and the few synchronous writes).
+    readers: Mutex<Vec<Connection>>,
+    writer: Writer,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in directory `home`.
+    ///
+    /// Opening marks runs whose process died as [`RunStatus::Killed`].
+    ///
+    /// # Errors
+    ///
+    /// When the directory cannot be made, the database is damaged, or it was
+    /// written by a newer flyte; each error says what to do.
+    pub fn open(home: impl AsRef<Path>) -> Result<Store, StoreError> {
+        static OPEN: Mutex<Vec<Store>> = Mutex::new(Vec::new());
+        let home = home.as_ref();
+        std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
+            path: home.to_owned(),
+            source: source.into(),
+        })?;
+        let home = home.canonicalize().map_err(|source| StoreError::Io {
+            path: home.to_owned(),
+            source: source.into(),
+        })?;
+        let mut open = lock(&OPEN);
+        if let Some(store) = open.iter().find(|s| s.0.home == home) {
+            return Ok(store.clone());
+        }
+        let store = Store::open_new(home)?;
+        open.push(store.clone());
+        Ok(store)
+    }
+
+    /// Opens the store in `FLYTE_HOME`, or `./.flyte/` when it is not set.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`].
+    pub fn open_default() -> Result<Store, StoreError> {
+        Store::open(default_home())
+    }
+
+    fn open_new(home: PathBuf) -> Result<Store, StoreError> {
+        let db = home.join("flyte.db");
+        let locks = home.join("runs");
+        std::fs::create_dir_all(&locks).map_err(|source| StoreError::Io {
+            path: locks.clone(),
+            source: source.into(),
+        })?;
+        let mut conn = open_connection(&db)?;
+        schema::migrate(&mut conn).map_err(|e| damaged(&db, e))?;
+        let writer = Writer::start(db.clone())?;
+        let store = Store(Arc::new(Inner {
+            home,
+            db,
+            locks,
+            readers: Mutex::new(vec![conn]),
+            writer,
+        }));
+        store.mark_killed_runs()?;
+        Ok(store)
+    }
+
+    /// The store's directory.
+    pub fn home(&self) -> &Path {
+        &self.0.home
+    }
+
+    /// Runs `f` on an idle connection.
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
+        let conn = lock(&self.0.readers).pop();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => open_connection(&self.0.db)?,
+        };
+        let result = f(&conn);
+        lock(&self.0.readers).push(conn);
+        result.map_err(|e| damaged(&self.0.db, e.into()))
+    }
+
+    /// Runs recorded as running whose process is gone: marked killed.
+    fn mark_killed_runs(&self) -> Result<(), StoreError> {
+        let running: Vec<(i64, String)> = self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT seq, id FROM runs WHERE status = 'running'")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        for (seq, id) in running {
+            // Held: its process is alive. Taken: nobody holds it any more.
+            if let LockState::Taken(_released_on_drop) = RunLock::try_take(&self.0.locks, &id)? {
+                let error = TaskError::new(
+                    ErrorKind::Cancelled,
+                    format!(
+                        "run {id} was killed: its process ended before the run did \
+                         (resume it with Runner::resume)"
+                    ),
+                );
+                self.read(|conn| {
+                    // Only if still running: its process may have ended it
+                    // between the two reads.
+                    conn.execute(
+                        "UPDATE runs SET status = 'killed', error = ?2, ended_at = ?3
+                         WHERE seq = ?1 AND status = 'running'",
+                        params![seq, error_json(&error), millis(SystemTime::now())],
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn lock_run(&self, id: &str) -> Result<LockState, StoreError> {
+        RunLock::try_take(&self.0.locks, id)
+    }
+
+    /// Records a new run as running; returns its number in the store.
+    pub(crate) fn insert_run(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
+        self.read(|conn| {
+            conn.execute(
+                "INSERT INTO runs (id, name, root_task, root_action, status, inputs,
+                     started_at, pid)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7)",
+                params![
+                    run.id,
+                    run.name,
+                    run.root_task,
+                    run.root_action.0.to_be_bytes(),
+                    run.inputs,
+                    millis(SystemTime::now()),
+                    std::process::id(),
+                ],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+    }
+
+    /// Records run `seq` as running again, executed once more.
+    pub(crate) fn restart_run(&self, seq: i64) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.execute(
+                "UPDATE runs SET status = 'running', error = NULL, ended_at = NULL,
+                     executions = executions + 1, pid = ?2
+                 WHERE seq = ?1",
+                params![seq, std::process::id()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The output recorded for action `id` of run `seq`, if it succeeded.
+    pub(crate) fn recorded_output(
+        &self,
+        seq: i64,
+        id: ActionId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT output FROM actions
+                 WHERE run = ?1 AND id = ?2 AND status = 'succeeded' AND output IS NOT NULL",
+            )?
+            .query_row(params![seq, id.0.to_be_bytes()], |r| r.get(0))
+            .optional()
+        })
+    }
+
+    /// The cached value under `key`, if any.
+    pub(crate) fn cached(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT value FROM cache WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Queues a write for the writer thread.
+    pub(crate) fn write(&self, write: Write) {
+        self.0.writer.send(write);
+    }
+
+    /// Waits until every queued write is on disk.
+    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
+        self.0.writer.flush().await
+    }
+}
+
+/// A run to record.
+pub(crate) struct NewRun<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) root_task: &'a str,
+    pub(crate) root_action: ActionId,
+    pub(crate) inputs: Option<&'a [u8]>,
+}
+
+/// `FLYTE_HOME`, or `./.flyte` when it is not set.
+pub fn default_home() -> PathBuf {
+    std::env::var_os(FLYTE_HOME)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(".flyte"), PathBuf::from)
+}
+
+/// A connection set up for concurrent use by several processes.
+fn open_connection(db: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| damaged(db, e.into()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let setup = || -> rusqlite::Result<()> {
+        // WAL: readers and one writer at a time, across processes.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // In WAL mode NORMAL loses no committed data on a process crash,
+        // only possibly the last commits on a power cut.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    };
+    setup().map_err(|e| damaged(db, e.into()))?;
+    Ok(conn)
+}
+
+/// Tells a damaged file apart from other SQLite failures.
+fn damaged(db: &Path, e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Sqlite(inner)
+            if matches!(
+                inner.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            ) =>
+        {
+            StoreError::Damaged {
+                path: db.to_owned(),
+                reason: inner.to_string(),
+            }
+        }
+        _ => e,
+    }
+}
+
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn status_str(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Running => "running",
+        ActionStatus::Succeeded => "succeeded",
+        ActionStatus::Failed => "failed",
+        ActionStatus::Cancelled => "cancelled",
+    }
+}
+
+fn origin_str(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Executed => "executed",
+        Origin::Cached => "cached",
+        Origin::Replayed => "replayed",
+    }
+}
+
+/// Errors are stored as JSON, readable by tools in any language.
+fn error_json(e: &TaskError) -> String {
+    // A TaskError is plain data: strings, numbers and an enum.
+    serde_json::to_string(e).unwrap_or_else(|_| format!("{{\"message\":{:?}}}", e.message()))
+}

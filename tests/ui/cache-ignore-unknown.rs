@@ -1,0 +1,9 @@
+use flyte::prelude::*;
+
+#[task(cache = "auto", cache_ignore = [verbose, x, x])]
+fn f(x: i64, quiet: bool) -> i64 {
+    let _ = quiet;
+    x
+}
+
+fn main() {}
