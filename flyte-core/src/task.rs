@@ -135,10 +135,11 @@ impl TaskDef {
             .unwrap_or(Backoff::DEFAULT)
     }
 
-    /// The cache setting in force: the task's, else the environment's, else
-    /// [`Cache::Disable`].
-    pub fn cache(&self) -> Cache {
-        self.cache
+    /// The cache setting in force for a call: the call's override, else the
+    /// task's, else the environment's, else [`Cache::Disable`].
+    pub fn cache_for(&self, call_override: Option<Cache>) -> Cache {
+        call_override
+            .or(self.cache)
             .or(self.env.cache_setting())
             .unwrap_or(Cache::Disable)
     }
@@ -200,7 +201,7 @@ mod tests {
         assert_eq!(renamed.name(), "env.g");
         assert_eq!(renamed.retries_for(None), 1);
         assert_eq!(renamed.backoff_for(None), Backoff::DEFAULT);
-        assert_eq!(renamed.cache(), Cache::Disable);
+        assert_eq!(renamed.cache_for(None), Cache::Disable);
         assert_eq!(renamed.cache_version(), "v1");
         static CACHED: TaskEnvironment = TaskEnvironment::new("cached").cache(Cache::Auto);
         let pinned = TaskDef::new(
@@ -217,7 +218,7 @@ mod tests {
             1,
         )
         .with_cache(None, Some("v2"));
-        assert_eq!(pinned.cache(), Cache::Auto);
+        assert_eq!(pinned.cache_for(None), Cache::Auto);
         assert_eq!(pinned.cache_version(), "v2");
         let off = TaskDef::new(
             &CACHED,
@@ -233,7 +234,8 @@ mod tests {
             1,
         )
         .with_cache(Some(Cache::Disable), None);
-        assert_eq!(off.cache(), Cache::Disable);
+        assert_eq!(off.cache_for(None), Cache::Disable);
+        assert_eq!(off.cache_for(Some(Cache::Override)), Cache::Override);
         let fixed = Backoff::fixed(Duration::from_millis(1));
         assert_eq!(renamed.backoff_for(Some(fixed)), fixed);
     }

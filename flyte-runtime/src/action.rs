@@ -151,7 +151,7 @@ impl Action {
         mut self,
         call: TaskCall<T>,
     ) -> Result<T, TaskError> {
-        let cache = call.def.cache();
+        let cache = call.def.cache_for(call.cache);
         if cache != Cache::Disable || self.scope.run.durability.recording.is_some() {
             // Boxed: the common path (no store) keeps a small future.
             return Box::pin(self.run_durably(call, cache)).await;

@@ -3,7 +3,7 @@
 use crate::action::{run_action, Place};
 use crate::context::{RunShared, Scope};
 use crate::wait;
-use flyte_core::{codec, Backoff, InputHash, TaskDef, TaskError};
+use flyte_core::{codec, Backoff, Cache, InputHash, TaskDef, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
@@ -231,6 +231,7 @@ pub struct TaskCall<T> {
     pub(crate) retries: Option<u32>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) backoff: Option<Backoff>,
+    pub(crate) cache: Option<Cache>,
 }
 
 impl<T: Send + 'static> TaskCall<T> {
@@ -257,6 +258,7 @@ impl<T: Send + 'static> TaskCall<T> {
             retries: None,
             timeout: None,
             backoff: None,
+            cache: None,
         }
     }
 
@@ -275,6 +277,13 @@ impl<T: Send + 'static> TaskCall<T> {
     /// Overrides the wait between attempts for this call.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = Some(backoff);
+        self
+    }
+
+    /// Overrides the cache setting for this call, e.g.
+    /// `.cache(Cache::Override)` to run it and replace its cached output.
+    pub fn cache(mut self, cache: Cache) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -305,6 +314,7 @@ impl<T: Send + 'static> TaskCall<T> {
             retries: self.retries,
             timeout: self.timeout,
             backoff: self.backoff,
+            cache: self.cache,
         }
     }
 }
