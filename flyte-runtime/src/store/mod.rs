@@ -139,7 +139,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Store {
     /// Opens (creating if needed) the store in directory `home`.
     ///
-    /// Opening marks runs whose process died as [`RunStatus::Killed`].
+    /// Every open marks the runs whose process died as [`RunStatus::Killed`]
+    /// (a run's process holds a lock on a file under `home/runs/` while it
+    /// runs; the system drops it when the process dies, however it dies).
     ///
     /// # Errors
     ///
@@ -156,12 +158,18 @@ impl Store {
             path: home.to_owned(),
             source: source.into(),
         })?;
-        let mut open = lock(&OPEN);
-        if let Some(store) = open.iter().find(|s| s.0.home == home) {
-            return Ok(store.clone());
-        }
-        let store = Store::open_new(home)?;
-        open.push(store.clone());
+        let store = {
+            let mut open = lock(&OPEN);
+            match open.iter().find(|s| s.0.home == home) {
+                Some(store) => store.clone(),
+                None => {
+                    let store = Store::open_new(home)?;
+                    open.push(store.clone());
+                    store
+                }
+            }
+        };
+        store.mark_killed_runs()?;
         Ok(store)
     }
 
@@ -182,17 +190,15 @@ impl Store {
             source: source.into(),
         })?;
         let mut conn = open_connection(&db)?;
-        schema::migrate(&mut conn).map_err(|e| damaged(&db, e))?;
+        when_not_busy(|| schema::migrate(&mut conn)).map_err(|e| damaged(&db, e))?;
         let writer = Writer::start(db.clone())?;
-        let store = Store(Arc::new(Inner {
+        Ok(Store(Arc::new(Inner {
             home,
             db,
             locks,
             readers: Mutex::new(vec![conn]),
             writer,
-        }));
-        store.mark_killed_runs()?;
-        Ok(store)
+        })))
     }
 
     /// The store's directory.
@@ -351,8 +357,28 @@ fn open_connection(db: &Path) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(())
     };
-    setup().map_err(|e| damaged(db, e.into()))?;
+    when_not_busy(|| setup().map_err(StoreError::from)).map_err(|e| damaged(db, e))?;
     Ok(conn)
+}
+
+/// Runs `step` again while another process holds a lock SQLite does not
+/// wait for by itself (switching a new database to WAL, for one), up to
+/// [`BUSY_TIMEOUT`].
+fn when_not_busy<R>(mut step: impl FnMut() -> Result<R, StoreError>) -> Result<R, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match step() {
+            Err(StoreError::Sqlite(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Tells a damaged file apart from other SQLite failures.
