@@ -49,7 +49,11 @@ fn main() {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         for round in 0..20 {
             let t = Instant::now();
-            let outcome = runtime.block_on(flyte::Runner::new().run_async(flyte_map(ITEMS)));
+            let outcome = runtime.block_on(
+                flyte::Runner::new()
+                    .persist(false)
+                    .run_async(flyte_map(ITEMS)),
+            );
             assert_eq!(outcome.into_output().expect("map")[7], 14);
             println!("round {round}: {:.2?}", t.elapsed());
         }
@@ -59,7 +63,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let runner = flyte::Runner::new();
+    let runner = flyte::Runner::new().persist(false);
 
     if !quick {
         lazy_map_memory(&runtime);
@@ -126,7 +130,11 @@ fn peers_workload() {
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let out = flyte::run(flyte_map(PEER_ITEMS)).expect("map");
+        let out = flyte::Runner::new()
+            .persist(false)
+            .run(flyte_map(PEER_ITEMS))
+            .into_output()
+            .expect("map");
         times.push(t.elapsed());
         assert_eq!(out[7], 14);
     }

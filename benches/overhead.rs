@@ -128,9 +128,13 @@ fn map_trivial_async(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     group.bench_function("flyte_map", |b| {
         b.iter(|| {
-            rt.block_on(flyte::Runner::new().run_async(map_async(MAP_ITEMS)))
-                .into_output()
-                .unwrap()
+            rt.block_on(
+                flyte::Runner::new()
+                    .persist(false)
+                    .run_async(map_async(MAP_ITEMS)),
+            )
+            .into_output()
+            .unwrap()
         })
     });
     group.bench_function("joinset_semaphore_in_block_on", |b| {
@@ -158,9 +162,13 @@ fn map_sync_tasks(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function(BenchmarkId::new("flyte_map", cores), |b| {
         b.iter(|| {
-            rt.block_on(flyte::Runner::new().run_async(map_sync(10_000, cores, false)))
-                .into_output()
-                .unwrap()
+            rt.block_on(
+                flyte::Runner::new()
+                    .persist(false)
+                    .run_async(map_sync(10_000, cores, false)),
+            )
+            .into_output()
+            .unwrap()
         })
     });
     group.bench_function(BenchmarkId::new("spawn_blocking_by_hand", cores), |b| {
@@ -180,9 +188,13 @@ fn map_sync_tasks(c: &mut Criterion) {
     for concurrency in [1, cores] {
         group.bench_function(BenchmarkId::new("flyte_map", concurrency), |b| {
             b.iter(|| {
-                rt.block_on(flyte::Runner::new().run_async(map_sync(items, concurrency, true)))
-                    .into_output()
-                    .unwrap()
+                rt.block_on(flyte::Runner::new().persist(false).run_async(map_sync(
+                    items,
+                    concurrency,
+                    true,
+                )))
+                .into_output()
+                .unwrap()
             })
         });
         group.bench_function(
@@ -209,9 +221,13 @@ fn per_call(c: &mut Criterion) {
     group.bench_function("flyte_task_call_awaited", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
-            rt.block_on(flyte::Runner::new().run_async(call_loop(iters)))
-                .into_output()
-                .unwrap();
+            rt.block_on(
+                flyte::Runner::new()
+                    .persist(false)
+                    .run_async(call_loop(iters)),
+            )
+            .into_output()
+            .unwrap();
             start.elapsed()
         })
     });
@@ -234,9 +250,13 @@ fn per_call(c: &mut Criterion) {
     group.bench_function("flyte_gather_2_tuple", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
-            rt.block_on(flyte::Runner::new().run_async(gather_loop(iters)))
-                .into_output()
-                .unwrap();
+            rt.block_on(
+                flyte::Runner::new()
+                    .persist(false)
+                    .run_async(gather_loop(iters)),
+            )
+            .into_output()
+            .unwrap();
             start.elapsed()
         })
     });
@@ -251,9 +271,13 @@ fn as_completed(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10));
     group.bench_function("flyte_map_as_completed", |b| {
         b.iter(|| {
-            rt.block_on(flyte::Runner::new().run_async(as_completed_count(1_000_000)))
-                .into_output()
-                .unwrap()
+            rt.block_on(
+                flyte::Runner::new()
+                    .persist(false)
+                    .run_async(as_completed_count(1_000_000)),
+            )
+            .into_output()
+            .unwrap()
         })
     });
     group.finish();

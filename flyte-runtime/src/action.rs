@@ -172,7 +172,7 @@ impl Action {
         let run = self.scope.run.shared();
         let durability = &run.durability;
         let id = self.scope.action.id;
-        if let Some(recording) = durability.recording.as_ref().filter(|r| r.resuming) {
+        if let Some(recording) = &durability.recording {
             if let Some(output) = recording.replay(id, def.name(), &*call.body) {
                 // Its row from the earlier execution stands as it is.
                 self.scope.action.set_origin(Origin::Replayed);

@@ -4,6 +4,7 @@
 use crate::call::Body;
 use crate::store::{RunLock, Store};
 use flyte_core::{ActionId, TaskError};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -24,8 +25,8 @@ pub(crate) struct Recording {
     pub(crate) store: Store,
     /// The run's number in the store.
     pub(crate) seq: i64,
-    /// Whether the run executed before: succeeded actions replay.
-    pub(crate) resuming: bool,
+    /// On resume: the rows of the actions that succeeded before, by id.
+    replay: Option<HashMap<ActionId, i64>>,
     /// Held while the run goes on; released once its end is on disk.
     lock: Mutex<Option<RunLock>>,
 }
@@ -40,14 +41,20 @@ impl Durability {
     }
 
     /// Recorded as run `seq` of `store`, holding its `lock`.
-    pub(crate) fn recorded(store: Store, seq: i64, resuming: bool, lock: RunLock) -> Durability {
+    /// `replay`: on resume, where the succeeded actions' outputs are.
+    pub(crate) fn recorded(
+        store: Store,
+        seq: i64,
+        replay: Option<HashMap<ActionId, i64>>,
+        lock: RunLock,
+    ) -> Durability {
         Durability {
             home: Some(store.home().to_owned()),
             cache_store: OnceLock::new(),
             recording: Some(Recording {
                 store,
                 seq,
-                resuming,
+                replay,
                 lock: Mutex::new(Some(lock)),
             }),
         }
@@ -98,7 +105,8 @@ impl Recording {
         task: &str,
         body: &dyn Body<T>,
     ) -> Option<T> {
-        let bytes = match self.store.recorded_output(self.seq, id) {
+        let row = *self.replay.as_ref()?.get(&id)?;
+        let bytes = match self.store.output_at(row) {
             Ok(bytes) => bytes?,
             Err(e) => {
                 tracing::warn!("task {task}: cannot read its recorded output ({e}); running it");

@@ -310,7 +310,7 @@ impl Runner {
                 ),
                 None => e.into(),
             })?;
-        let durability = Durability::recorded(store, seq, false, lock);
+        let durability = Durability::recorded(store, seq, None, lock);
         Ok(RunShared::with(id, self.name.clone(), durability))
     }
 
@@ -373,11 +373,12 @@ fn reopen(
             ))
         }
     };
+    let replay = store.succeeded_actions(seq)?;
     store.restart_run(seq)?;
     Ok(RunShared::with(
         id,
         name,
-        Durability::recorded(store, seq, true, lock),
+        Durability::recorded(store, seq, Some(replay), lock),
     ))
 }
 

@@ -48,6 +48,7 @@ pub(crate) use writer::{ActionRow, CacheRow, RunEnd, Write, Writer};
 use crate::tree::{ActionStatus, Origin};
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -287,19 +288,29 @@ impl Store {
         Ok(())
     }
 
-    /// The output recorded for action `id` of run `seq`, if it succeeded.
-    pub(crate) fn recorded_output(
-        &self,
-        seq: i64,
-        id: ActionId,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Where the outputs of run `seq`'s succeeded actions are: their row
+    /// numbers, by action id.
+    pub(crate) fn succeeded_actions(&self, seq: i64) -> Result<HashMap<ActionId, i64>, StoreError> {
         self.read(|conn| {
-            conn.prepare_cached(
-                "SELECT output FROM actions
-                 WHERE run = ?1 AND id = ?2 AND status = 'succeeded' AND output IS NOT NULL",
-            )?
-            .query_row(params![seq, id.0.to_be_bytes()], |r| r.get(0))
-            .optional()
+            let mut stmt = conn.prepare(
+                "SELECT id, seq FROM actions
+                 WHERE run = ?1 AND status = 'succeeded' AND output IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([seq], |r| {
+                let id: [u8; 16] = r.get(0)?;
+                Ok((ActionId(u128::from_be_bytes(id)), r.get(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The output in action row `row`.
+    pub(crate) fn output_at(&self, row: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT output FROM actions WHERE seq = ?1")?
+                .query_row([row], |r| r.get(0))
+                .optional()
+                .map(Option::flatten)
         })
     }
 

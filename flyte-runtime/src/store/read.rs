@@ -70,7 +70,8 @@ pub struct RunRecord {
     pub ended_at: Option<SystemTime>,
     /// How many times it was executed (1, plus one per resume).
     pub executions: u32,
-    /// The actions that ended, in the order they ended (the root last).
+    /// The actions that ended, in the order they ended (the root last); for
+    /// an action that ran in several executions of the run, its latest.
     pub actions: Vec<ActionRecord>,
 }
 
@@ -198,7 +199,9 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT id, parent, fan_out, item, task, grp, status, attempts, started_at,
                         ended_at, error, origin, output
-                 FROM actions WHERE run = ?1 ORDER BY ended_at, started_at",
+                 FROM actions
+                 WHERE seq IN (SELECT max(seq) FROM actions WHERE run = ?1 GROUP BY id)
+                 ORDER BY seq",
             )?;
             let rows = stmt.query_map(params![seq], action_record)?;
             rows.collect()

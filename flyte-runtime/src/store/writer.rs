@@ -11,12 +11,16 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Writes waiting at most; past this, reporting blocks.
 const QUEUE: usize = 16_384;
 /// Writes per transaction at most.
-const BATCH: usize = 4_096;
+const BATCH: usize = 8_192;
+/// How long a batch waits for more writes before it is committed (unless a
+/// flush asks for it now): one commit per few milliseconds rather than per
+/// few rows, since each commit locks and writes the file.
+const LINGER: Duration = Duration::from_millis(5);
 /// How often a failing batch is tried before it is given up (with an
 /// error in the log); busy waits inside each try are SQLite's own.
 const TRIES: u32 = 8;
@@ -73,6 +77,9 @@ pub(crate) struct Writer(SyncSender<Write>);
 impl Writer {
     pub(crate) fn start(db: PathBuf) -> Result<Writer, StoreError> {
         let conn = open_connection(&db)?;
+        // The writer touches the pages of whole runs: keep up to 64 MiB of
+        // them in memory (SQLite's default is 2 MiB).
+        conn.pragma_update(None, "cache_size", -65_536)?;
         let (send, receive) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("flyte-store-writer".into())
@@ -103,12 +110,22 @@ impl Writer {
 fn write_loop(mut conn: Connection, receive: Receiver<Write>) {
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = receive.recv() {
+        let deadline = Instant::now() + LINGER;
+        let mut flush = matches!(first, Write::Flush(_));
         batch.push(first);
-        while batch.len() < BATCH {
-            match receive.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while batch.len() < BATCH && !flush {
+            let write = match receive.try_recv() {
+                Ok(write) => write,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    match receive.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                        Ok(write) => write,
+                        Err(_) => break, // lingered long enough (or disconnected)
+                    }
+                }
+            };
+            flush = matches!(write, Write::Flush(_));
+            batch.push(write);
         }
         let result = write_with_retries(&mut conn, &batch);
         for write in batch.drain(..) {
@@ -143,7 +160,7 @@ fn write_batch(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut action = tx.prepare_cached(
-            "INSERT OR REPLACE INTO actions (run, id, parent, fan_out, item, task, grp, status,
+            "INSERT INTO actions (run, id, parent, fan_out, item, task, grp, status,
                  attempts, started_at, ended_at, error, origin, output)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
