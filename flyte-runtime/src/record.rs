@@ -2,7 +2,7 @@
 //! store its cached tasks use, and, on resume, the outputs it replays.
 
 use crate::call::Body;
-use crate::store::{RunLock, Store};
+use crate::store::{ActionRecord, RunLock, Store};
 use flyte_core::{ActionId, TaskError};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,8 +25,11 @@ pub(crate) struct Recording {
     pub(crate) store: Store,
     /// The run's number in the store.
     pub(crate) seq: i64,
-    /// On resume: the rows of the actions that succeeded before, by id.
-    replay: Option<HashMap<ActionId, i64>>,
+    /// On resume: where the actions that succeeded before are, by id.
+    replay: Option<HashMap<ActionId, (i64, usize)>>,
+    /// The batch of actions read last: replayed items come in about the
+    /// order they were written, so most reads hit it.
+    last_batch: Mutex<Option<(i64, Vec<ActionRecord>)>>,
     /// Held while the run goes on; released once its end is on disk.
     lock: Mutex<Option<RunLock>>,
 }
@@ -45,7 +48,7 @@ impl Durability {
     pub(crate) fn recorded(
         store: Store,
         seq: i64,
-        replay: Option<HashMap<ActionId, i64>>,
+        replay: Option<HashMap<ActionId, (i64, usize)>>,
         lock: RunLock,
     ) -> Durability {
         Durability {
@@ -55,6 +58,7 @@ impl Durability {
                 store,
                 seq,
                 replay,
+                last_batch: Mutex::new(None),
                 lock: Mutex::new(Some(lock)),
             }),
         }
@@ -105,13 +109,22 @@ impl Recording {
         task: &str,
         body: &dyn Body<T>,
     ) -> Option<T> {
-        let row = *self.replay.as_ref()?.get(&id)?;
-        let bytes = match self.store.output_at(row) {
-            Ok(bytes) => bytes?,
-            Err(e) => {
-                tracing::warn!("task {task}: cannot read its recorded output ({e}); running it");
-                return None;
+        let (row, index) = *self.replay.as_ref()?.get(&id)?;
+        let bytes = {
+            let mut last = self.last_batch.lock().unwrap_or_else(|p| p.into_inner());
+            if last.as_ref().is_none_or(|(r, _)| *r != row) {
+                match self.store.batch_at(row) {
+                    Ok(batch) => *last = Some((row, batch)),
+                    Err(e) => {
+                        tracing::warn!(
+                            "task {task}: cannot read its recorded output ({e}); running it"
+                        );
+                        return None;
+                    }
+                }
             }
+            let batch = last.as_ref().map(|(_, batch)| batch);
+            batch?.get(index)?.output_bytes.clone()?
         };
         body.decode_output(&bytes)
             .map_err(|e| {

@@ -36,16 +36,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod actions;
 mod lock;
 mod read;
 mod schema;
 mod writer;
 
+pub(crate) use actions::ActionRow;
 pub(crate) use lock::{LockState, RunLock};
 pub use read::{ActionRecord, RunRecord, RunStatus};
-pub(crate) use writer::{ActionRow, CacheRow, RunEnd, Write, Writer};
+pub(crate) use writer::{CacheRow, RunEnd, Write, Writer};
 
-use crate::tree::{ActionStatus, Origin};
+use crate::tree::ActionStatus;
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
@@ -288,30 +290,56 @@ impl Store {
         Ok(())
     }
 
-    /// Where the outputs of run `seq`'s succeeded actions are: their row
-    /// numbers, by action id.
-    pub(crate) fn succeeded_actions(&self, seq: i64) -> Result<HashMap<ActionId, i64>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, seq FROM actions
-                 WHERE run = ?1 AND status = 'succeeded' AND output IS NOT NULL",
-            )?;
-            let rows = stmt.query_map([seq], |r| {
-                let id: [u8; 16] = r.get(0)?;
-                Ok((ActionId(u128::from_be_bytes(id)), r.get(1)?))
-            })?;
-            rows.collect()
-        })
+    /// Where the outputs of run `seq`'s succeeded actions are: their batch's
+    /// row and their place in it, by action id.
+    pub(crate) fn succeeded_actions(
+        &self,
+        seq: i64,
+    ) -> Result<HashMap<ActionId, (i64, usize)>, StoreError> {
+        let mut found = HashMap::new();
+        self.each_batch(seq, |row, actions| {
+            for (i, action) in actions.into_iter().enumerate() {
+                if action.status == ActionStatus::Succeeded && action.output_bytes.is_some() {
+                    found.insert(action.id, (row, i));
+                }
+            }
+        })?;
+        Ok(found)
     }
 
-    /// The output in action row `row`.
-    pub(crate) fn output_at(&self, row: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(|conn| {
-            conn.prepare_cached("SELECT output FROM actions WHERE seq = ?1")?
+    /// The actions in batch row `row`.
+    pub(crate) fn batch_at(&self, row: i64) -> Result<Vec<ActionRecord>, StoreError> {
+        let bytes: Vec<u8> = self.read(|conn| {
+            conn.prepare_cached("SELECT records FROM actions WHERE seq = ?1")?
                 .query_row([row], |r| r.get(0))
-                .optional()
-                .map(Option::flatten)
-        })
+        })?;
+        actions::decode_batch(&bytes).map_err(|e| self.undecodable(row, &e))
+    }
+
+    /// Calls `f` with each batch of run `seq`'s actions, in the order written.
+    fn each_batch(
+        &self,
+        seq: i64,
+        mut f: impl FnMut(i64, Vec<ActionRecord>),
+    ) -> Result<(), StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT seq, records FROM actions WHERE run = ?1 ORDER BY seq")?;
+            let rows = stmt.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        for (row, bytes) in rows {
+            let actions = actions::decode_batch(&bytes).map_err(|e| self.undecodable(row, &e))?;
+            f(row, actions);
+        }
+        Ok(())
+    }
+
+    fn undecodable(&self, row: i64, e: &TaskError) -> StoreError {
+        StoreError::Damaged {
+            path: self.0.db.clone(),
+            reason: format!("action batch {row} does not decode: {}", e.message()),
+        }
     }
 
     /// The cached value under `key`, if any.
@@ -417,23 +445,6 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
 
 fn time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-fn status_str(status: ActionStatus) -> &'static str {
-    match status {
-        ActionStatus::Running => "running",
-        ActionStatus::Succeeded => "succeeded",
-        ActionStatus::Failed => "failed",
-        ActionStatus::Cancelled => "cancelled",
-    }
-}
-
-fn origin_str(origin: Origin) -> &'static str {
-    match origin {
-        Origin::Executed => "executed",
-        Origin::Cached => "cached",
-        Origin::Replayed => "replayed",
-    }
 }
 
 /// Errors are stored as JSON, readable by tools in any language.

@@ -3,8 +3,9 @@
 use super::{time, Store, StoreError};
 use crate::tree::{ActionStatus, Origin};
 use flyte_core::{codec, ActionId, TaskError};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{OptionalExtension, Row};
 use serde::de::DeserializeOwned;
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 /// How a recorded run stands.
@@ -195,17 +196,14 @@ impl Store {
         let Some((seq, mut run)) = self.run_head(column, value)? else {
             return Ok(None);
         };
-        run.actions = self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, parent, fan_out, item, task, grp, status, attempts, started_at,
-                        ended_at, error, origin, output
-                 FROM actions
-                 WHERE seq IN (SELECT max(seq) FROM actions WHERE run = ?1 GROUP BY id)
-                 ORDER BY seq",
-            )?;
-            let rows = stmt.query_map(params![seq], action_record)?;
-            rows.collect()
-        })?;
+        let mut actions = Vec::new();
+        self.each_batch(seq, |_, batch| actions.extend(batch))?;
+        // An action that ran in several executions: its latest record only.
+        let mut seen = HashSet::new();
+        actions.reverse();
+        actions.retain(|a| seen.insert(a.id));
+        actions.reverse();
+        run.actions = actions;
         Ok(Some(run))
     }
 }
@@ -242,34 +240,4 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<(i64, RunRecord)> {
         actions: Vec::new(),
     };
     Ok((row.get(0)?, run))
-}
-
-fn action_record(row: &Row<'_>) -> rusqlite::Result<ActionRecord> {
-    let status: String = row.get(6)?;
-    let origin: String = row.get(11)?;
-    let fan_out = id_column(row, 2)?;
-    let item: Option<i64> = row.get(3)?;
-    Ok(ActionRecord {
-        id: id_column(row, 0)?.unwrap_or(ActionId(0)),
-        parent: id_column(row, 1)?,
-        item: fan_out.zip(item.map(|i| i as u64)),
-        task: row.get(4)?,
-        group: row.get(5)?,
-        status: match status.as_str() {
-            "succeeded" => ActionStatus::Succeeded,
-            "failed" => ActionStatus::Failed,
-            "cancelled" => ActionStatus::Cancelled,
-            _ => ActionStatus::Running,
-        },
-        attempts: row.get(7)?,
-        started_at: time(row.get(8)?),
-        ended_at: time(row.get(9)?),
-        error: error_column(row, 10)?,
-        origin: match origin.as_str() {
-            "cached" => Origin::Cached,
-            "replayed" => Origin::Replayed,
-            _ => Origin::Executed,
-        },
-        output_bytes: row.get(12)?,
-    })
 }

@@ -1,48 +1,30 @@
 //! The store's writer: one thread per store that writes what runs report in
 //! batches, one transaction each, so that tasks never wait on the disk.
 //!
-//! The channel is bounded: a run that reports faster than the disk can
-//! take is slowed down rather than let memory grow or rows be dropped.
+//! The buffer is bounded: a run that reports faster than the disk can take
+//! is slowed down rather than let memory grow or rows be dropped.
 
+use super::actions::{encode_batch, ActionRow};
 use super::{millis, open_connection, StoreError};
-use crate::tree::{ActionStatus, Origin};
-use flyte_core::{ActionId, TaskError};
+use flyte_core::TaskError;
 use rusqlite::{params, Connection, TransactionBehavior};
+use std::fmt;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
-/// Writes waiting at most; past this, reporting blocks.
-const QUEUE: usize = 16_384;
-/// Writes per transaction at most.
+/// Writes waiting at most; past this, reporting blocks until the writer
+/// has taken them.
+const QUEUE: usize = 65_536;
+/// Writes that make the writer start at once rather than linger.
 const BATCH: usize = 8_192;
-/// How long a batch waits for more writes before it is committed (unless a
-/// flush asks for it now): one commit per few milliseconds rather than per
-/// few rows, since each commit locks and writes the file.
+/// How long the writer lets writes gather before it commits them (unless a
+/// flush or a full batch asks for it now): one commit per few milliseconds
+/// rather than per few rows, since each commit locks and writes the file.
 const LINGER: Duration = Duration::from_millis(5);
 /// How often a failing batch is tried before it is given up (with an
 /// error in the log); busy waits inside each try are SQLite's own.
 const TRIES: u32 = 8;
-
-/// One action as it ended.
-#[derive(Debug)]
-pub(crate) struct ActionRow {
-    pub(crate) run: i64,
-    pub(crate) id: ActionId,
-    pub(crate) parent: Option<ActionId>,
-    /// The fan-out and index, for a `map`/`gather` item.
-    pub(crate) item: Option<(ActionId, u64)>,
-    pub(crate) task: &'static str,
-    pub(crate) group: Option<Arc<str>>,
-    pub(crate) status: ActionStatus,
-    pub(crate) attempts: u32,
-    pub(crate) started_at: SystemTime,
-    pub(crate) ended_at: SystemTime,
-    pub(crate) error: Option<TaskError>,
-    pub(crate) origin: Origin,
-    pub(crate) output: Option<Vec<u8>>,
-}
 
 /// One cached output.
 #[derive(Debug)]
@@ -70,9 +52,42 @@ pub(crate) enum Write {
     Flush(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// The sending side; the thread ends when the last sender is dropped.
+/// The reporting side. Writes go into a shared buffer under a mutex: a push
+/// is a lock and a `Vec::push`, and wakes the writer only when the buffer
+/// was empty, is full, or holds a flush (a channel would wake the sleeping
+/// writer on every send, a system call per action).
 #[derive(Debug, Clone)]
-pub(crate) struct Writer(SyncSender<Write>);
+pub(crate) struct Writer(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    buffer: Mutex<Buffer>,
+    /// Wakes the writer thread.
+    work: Condvar,
+    /// Wakes reporters waiting for room.
+    room: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Buffer {
+    writes: Vec<Write>,
+    flush: bool,
+}
+
+impl fmt::Debug for Write {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Write::Action(_) => "Action",
+            Write::Cache(_) => "Cache",
+            Write::RunEnd(_) => "RunEnd",
+            Write::Flush(_) => "Flush",
+        })
+    }
+}
+
+fn lock(m: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl Writer {
     pub(crate) fn start(db: PathBuf) -> Result<Writer, StoreError> {
@@ -80,22 +95,32 @@ impl Writer {
         // The writer touches the pages of whole runs: keep up to 64 MiB of
         // them in memory (SQLite's default is 2 MiB).
         conn.pragma_update(None, "cache_size", -65_536)?;
-        let (send, receive) = sync_channel(QUEUE);
+        let shared = Arc::new(Shared::default());
+        let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("flyte-store-writer".into())
-            .spawn(move || write_loop(conn, receive))
+            .spawn(move || write_loop(conn, &writer))
             .map_err(|source| StoreError::Io {
                 path: db,
                 source: source.into(),
             })?;
-        Ok(Writer(send))
+        Ok(Writer(shared))
     }
 
     pub(crate) fn send(&self, write: Write) {
-        // The thread only ends with the process; a closed channel means it
-        // panicked, which `write_loop` is written not to do.
-        if self.0.send(write).is_err() {
-            tracing::error!("the flyte store writer has stopped: a write was lost");
+        let shared = &*self.0;
+        let mut buffer = lock(&shared.buffer);
+        while buffer.writes.len() >= QUEUE {
+            buffer = shared.room.wait(buffer).unwrap_or_else(|p| p.into_inner());
+        }
+        let flush = matches!(write, Write::Flush(_));
+        let was_empty = buffer.writes.is_empty();
+        buffer.writes.push(write);
+        buffer.flush |= flush;
+        let wake = was_empty || flush || buffer.writes.len() == BATCH;
+        drop(buffer);
+        if wake {
+            shared.work.notify_one();
         }
     }
 
@@ -107,28 +132,28 @@ impl Writer {
     }
 }
 
-fn write_loop(mut conn: Connection, receive: Receiver<Write>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Ok(first) = receive.recv() {
-        let deadline = Instant::now() + LINGER;
-        let mut flush = matches!(first, Write::Flush(_));
-        batch.push(first);
-        while batch.len() < BATCH && !flush {
-            let write = match receive.try_recv() {
-                Ok(write) => write,
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {
-                    match receive.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                        Ok(write) => write,
-                        Err(_) => break, // lingered long enough (or disconnected)
-                    }
-                }
-            };
-            flush = matches!(write, Write::Flush(_));
-            batch.push(write);
-        }
+fn write_loop(mut conn: Connection, shared: &Shared) {
+    loop {
+        let batch = {
+            let mut buffer = lock(&shared.buffer);
+            while buffer.writes.is_empty() {
+                buffer = shared.work.wait(buffer).unwrap_or_else(|p| p.into_inner());
+            }
+            if !buffer.flush && buffer.writes.len() < BATCH {
+                // Let the writes of the next few milliseconds join this commit.
+                let (b, _) = shared
+                    .work
+                    .wait_timeout(buffer, LINGER)
+                    .unwrap_or_else(|p| p.into_inner());
+                buffer = b;
+            }
+            buffer.flush = false;
+            // The next batch starts with room, not growing from nothing.
+            std::mem::replace(&mut buffer.writes, Vec::with_capacity(BATCH))
+        };
+        shared.room.notify_all();
         let result = write_with_retries(&mut conn, &batch);
-        for write in batch.drain(..) {
+        for write in batch {
             if let Write::Flush(done) = write {
                 let _ = done.send(result.clone());
             }
@@ -156,14 +181,34 @@ fn write_with_retries(conn: &mut Connection, batch: &[Write]) -> Result<(), Stor
     }
 }
 
+/// The batch's actions, grouped by run, in the order they came.
+fn actions_by_run(batch: &[Write]) -> Vec<(i64, Vec<&ActionRow>)> {
+    let mut runs: Vec<(i64, Vec<&ActionRow>)> = Vec::new();
+    for write in batch {
+        if let Write::Action(row) = write {
+            match runs.iter_mut().find(|(run, _)| *run == row.run) {
+                Some((_, rows)) => rows.push(row),
+                None => runs.push((row.run, vec![row])),
+            }
+        }
+    }
+    runs
+}
+
 fn write_batch(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
-        let mut action = tx.prepare_cached(
-            "INSERT INTO actions (run, id, parent, fan_out, item, task, grp, status,
-                 attempts, started_at, ended_at, error, origin, output)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?;
+        let mut actions =
+            tx.prepare_cached("INSERT INTO actions (run, count, records) VALUES (?1, ?2, ?3)")?;
+        for (run, rows) in actions_by_run(batch) {
+            match encode_batch(&rows) {
+                Ok(records) => {
+                    actions.execute(params![run, rows.len() as i64, records])?;
+                }
+                // Only a TaskError whose own encoding fails could get here.
+                Err(e) => tracing::error!("flyte store: {} actions not recorded: {e}", rows.len()),
+            }
+        }
         let mut cache = tx.prepare_cached(
             "INSERT OR REPLACE INTO cache (key, task, version, output_type, value, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -173,24 +218,7 @@ fn write_batch(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
         )?;
         for write in batch {
             match write {
-                Write::Action(row) => {
-                    action.execute(params![
-                        row.run,
-                        row.id.0.to_be_bytes(),
-                        row.parent.map(|p| p.0.to_be_bytes()),
-                        row.item.map(|(f, _)| f.0.to_be_bytes()),
-                        row.item.map(|(_, i)| i as i64),
-                        row.task,
-                        row.group.as_deref(),
-                        super::status_str(row.status),
-                        row.attempts,
-                        millis(row.started_at),
-                        millis(row.ended_at),
-                        row.error.as_ref().map(super::error_json),
-                        super::origin_str(row.origin),
-                        row.output,
-                    ])?;
-                }
+                Write::Action(_) => {} // written above, a batch per run
                 Write::Cache(row) => {
                     cache.execute(params![
                         row.key,
