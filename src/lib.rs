@@ -12,6 +12,10 @@
 //!   [`registry`] runs any task by name from encoded input.
 //! - Retries with [`Backoff`], timeouts, and an environment's concurrency
 //!   and rate limits are enforced locally; see [`TaskEnvironment`].
+//! - Runs are recorded in the [`store`] (SQLite under `FLYTE_HOME`);
+//!   `#[task(cache = "auto")]` (or [`Cache`] on an environment) reuses
+//!   outputs across runs; [`Runner::resume`], or the same call under the
+//!   same [`Runner::name`], replays what succeeded and runs the rest.
 //!
 //! # Quick start
 //!
