@@ -73,6 +73,38 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     (t.elapsed(), out)
 }
 
+/// Medians of `rounds` alternating runs of `call()`, recorded and not.
+fn on_and_off(
+    rounds: usize,
+    recorded: &Runner,
+    unrecorded: &Runner,
+    call: impl Fn() -> TaskCall<u64>,
+    items: u64,
+) -> (Duration, Duration) {
+    let run = |runner: &Runner| {
+        let (t, out) = time(|| runner.run(call()).into_output());
+        assert_eq!(out.expect("the map succeeds"), items);
+        t
+    };
+    run(recorded); // warm up: the store exists, its pages are in memory
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        off.push(run(unrecorded));
+        on.push(run(recorded));
+    }
+    (median(on), median(off))
+}
+
+fn print_on_off(on: Duration, off: Duration, items: u64) {
+    println!("  persistence off   {off:>10.2?}");
+    println!("  persistence on    {on:>10.2?}  (every action and output recorded)");
+    println!(
+        "  ratio on / off: {:.2}x; {:.2} us more per recorded action",
+        on.as_secs_f64() / off.as_secs_f64(),
+        (on.as_secs_f64() - off.as_secs_f64()) / items as f64 * 1e6
+    );
+}
+
 fn main() {
     let rounds = if std::env::args().any(|a| a == "--quick") {
         5
@@ -83,48 +115,21 @@ fn main() {
     let recorded = Runner::new().home(&home);
     let unrecorded = Runner::new().home(&home).persist(false);
 
-    // 1. Persistence on and off.
-    let run = |runner: &Runner| {
-        let (t, out) = time(|| runner.run(map_trivial(ITEMS)).into_output());
-        assert_eq!(out.expect("the map succeeds"), ITEMS);
-        t
-    };
-    run(&recorded); // warm up: the store exists, pages are in the cache
-    let (mut on, mut off) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        off.push(run(&unrecorded));
-        on.push(run(&recorded));
-    }
-    let (on, off) = (median(on), median(off));
+    // 1. Persistence on and off, with a trivial task (the worst case) and
+    //    with a task that waits 1 ms, as a service call does.
+    let (on, off) = on_and_off(rounds, &recorded, &unrecorded, || map_trivial(ITEMS), ITEMS);
     println!("map of {ITEMS} trivial items at concurrency {CONCURRENCY}, median of {rounds}:");
-    println!("  persistence off   {off:>10.2?}");
-    println!("  persistence on    {on:>10.2?}  (every action and output recorded)");
-    println!(
-        "  ratio on / off: {:.2}x; {:.2} us more per recorded action",
-        on.as_secs_f64() / off.as_secs_f64(),
-        (on.as_secs_f64() - off.as_secs_f64()) / ITEMS as f64 * 1e6
-    );
-
-    // 1b. The same with a task that waits 1 ms, as a service call does.
+    print_on_off(on, off, ITEMS);
     const IO_ITEMS: u64 = 20_000;
-    let run_io = |runner: &Runner| {
-        let (t, out) = time(|| runner.run(map_io(IO_ITEMS)).into_output());
-        assert_eq!(out.expect("the map succeeds"), IO_ITEMS);
-        t
-    };
-    let (mut on, mut off) = (Vec::new(), Vec::new());
-    for _ in 0..rounds.min(5) {
-        off.push(run_io(&unrecorded));
-        on.push(run_io(&recorded));
-    }
-    let (on, off) = (median(on), median(off));
-    println!("map of {IO_ITEMS} items that each wait 1 ms, at concurrency {CONCURRENCY}:");
-    println!("  persistence off   {off:>10.2?}");
-    println!("  persistence on    {on:>10.2?}");
-    println!(
-        "  ratio on / off: {:.2}x",
-        on.as_secs_f64() / off.as_secs_f64()
+    let (on, off) = on_and_off(
+        rounds.min(5),
+        &recorded,
+        &unrecorded,
+        || map_io(IO_ITEMS),
+        IO_ITEMS,
     );
+    println!("map of {IO_ITEMS} items that each wait 1 ms, at concurrency {CONCURRENCY}:");
+    print_on_off(on, off, IO_ITEMS);
 
     // 2. Cache hits, with the run itself unrecorded so only the cache counts.
     let calls = |cache: bool| {

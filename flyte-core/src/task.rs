@@ -185,55 +185,34 @@ mod tests {
         assert_eq!(def.timeout_for(None), None);
         assert_eq!(def.location(), "f.rs:3");
         assert_eq!(def.version(), "v1");
-        let renamed = TaskDef::new(
-            &ENV,
-            "f",
-            Some("g"),
-            &[],
-            None,
-            None,
-            None,
-            "v1",
-            true,
-            "f.rs",
-            1,
-        );
+        // Every other setting left to the environment.
+        let bare = |env: &'static TaskEnvironment, name_override| {
+            TaskDef::new(
+                env,
+                "f",
+                name_override,
+                &[],
+                None,
+                None,
+                None,
+                "v1",
+                true,
+                "f.rs",
+                1,
+            )
+        };
+        let renamed = bare(&ENV, Some("g"));
         assert_eq!(renamed.name(), "env.g");
         assert_eq!(renamed.retries_for(None), 1);
         assert_eq!(renamed.backoff_for(None), Backoff::DEFAULT);
         assert_eq!(renamed.cache_for(None), Cache::Disable);
         assert_eq!(renamed.cache_version(), "v1");
         static CACHED: TaskEnvironment = TaskEnvironment::new("cached").cache(Cache::Auto);
-        let pinned = TaskDef::new(
-            &CACHED,
-            "f",
-            None,
-            &[],
-            None,
-            None,
-            None,
-            "v1",
-            true,
-            "f.rs",
-            1,
-        )
-        .with_cache(None, Some("v2"));
+        let cached = |cache, version| bare(&CACHED, None).with_cache(cache, version);
+        let pinned = cached(None, Some("v2"));
         assert_eq!(pinned.cache_for(None), Cache::Auto);
         assert_eq!(pinned.cache_version(), "v2");
-        let off = TaskDef::new(
-            &CACHED,
-            "f",
-            None,
-            &[],
-            None,
-            None,
-            None,
-            "v1",
-            true,
-            "f.rs",
-            1,
-        )
-        .with_cache(Some(Cache::Disable), None);
+        let off = cached(Some(Cache::Disable), None);
         assert_eq!(off.cache_for(None), Cache::Disable);
         assert_eq!(off.cache_for(Some(Cache::Override)), Cache::Override);
         let fixed = Backoff::fixed(Duration::from_millis(1));
