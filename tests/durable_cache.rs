@@ -17,6 +17,12 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+/// For the tests that do not count executions.
+#[task(env = CACHED)]
+fn cube(x: u64) -> u64 {
+    x * x * x
+}
+
 #[task(env = CACHED)]
 async fn squares(xs: Vec<u64>) -> Result<Vec<u64>, TaskError> {
     flyte::map(square, xs).concurrency(4).await
@@ -188,13 +194,13 @@ fn hashset_inputs_are_refused_when_caching_is_on() {
 fn a_damaged_database_is_a_clear_error_for_recorded_runs_and_a_miss_for_the_cache() {
     let home = TempDir::new().unwrap();
     std::fs::write(home.path().join("flyte.db"), vec![0x5a; 8192]).unwrap();
-    let err = runner(&home).run(square(4)).into_output().unwrap_err();
+    let err = runner(&home).run(cube(4)).into_output().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
     assert!(err.message().contains("damaged"), "{err}");
     assert!(err.message().contains("move it away"), "{err}");
     // Unrecorded, the cached task just runs.
-    let out = runner(&home).persist(false).run(square(4)).into_output();
-    assert_eq!(out.unwrap(), 16);
+    let out = runner(&home).persist(false).run(cube(4)).into_output();
+    assert_eq!(out.unwrap(), 64);
 }
 
 static EPHEMERAL: AtomicU32 = AtomicU32::new(0);
@@ -225,14 +231,14 @@ fn count_origins(node: &ActionNode, origin: Origin) -> usize {
 fn hits_are_visible_in_the_tree_of_direct_children() {
     #[task(env = CACHED)]
     async fn twice(x: u64) -> Result<u64, TaskError> {
-        let a = square(x).await?;
-        let b = square(x + 1).await?;
+        let a = cube(x).await?;
+        let b = cube(x + 1).await?;
         Ok(a + b)
     }
     let home = TempDir::new().unwrap();
-    runner(&home).run(square(30)).into_output().unwrap();
+    runner(&home).run(cube(30)).into_output().unwrap();
     let outcome = runner(&home).run(twice(30));
     assert_eq!(outcome.actions().children.len(), 2);
     assert_eq!(count_origins(outcome.actions(), Origin::Cached), 1);
-    assert_eq!(outcome.into_output().unwrap(), 900 + 961);
+    assert_eq!(outcome.into_output().unwrap(), 27_000 + 29_791);
 }

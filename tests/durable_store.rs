@@ -193,15 +193,25 @@ fn a_running_run_is_not_marked_killed() {
     let runner = std::thread::spawn(move || {
         Runner::new()
             .home(&home_path)
-            .run(sleepy(300))
+            .run(sleepy(1_000))
             .into_output()
     });
-    std::thread::sleep(Duration::from_millis(100));
     let store = Store::open(home.path()).unwrap();
-    let runs = store.runs().unwrap();
+    let mut runs = store.runs().unwrap();
+    for _ in 0..250 {
+        if !runs.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20)); // the run is starting
+        runs = Store::open(home.path()).unwrap().runs().unwrap();
+    }
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].status, RunStatus::Running);
-    assert_eq!(runner.join().unwrap().unwrap(), 300);
+    assert_eq!(
+        runs[0].status,
+        RunStatus::Running,
+        "opened while it runs: not killed"
+    );
+    assert_eq!(runner.join().unwrap().unwrap(), 1_000);
     assert_eq!(store.runs().unwrap()[0].status, RunStatus::Succeeded);
 }
 
