@@ -196,8 +196,10 @@ async fn an_endless_input_is_read_lazily() {
         .await;
     assert_eq!(taken.len(), 100);
     let pulled = pulled.load(Ordering::SeqCst);
+    // `double` is sync: `concurrency` items run and as many wait, started,
+    // in the map's lane for the next free thread.
     assert!(
-        pulled <= 100 + concurrency,
+        pulled <= 100 + 2 * concurrency,
         "read {pulled} inputs for 100 results at concurrency {concurrency}"
     );
 }
@@ -357,4 +359,66 @@ fn cpu_heavy_async_items_still_run_in_parallel() {
     // sees slow items it spawns them across both workers.
     assert!(CPU_ITEMS.take_peak() >= 2, "items never overlapped");
     assert!(elapsed < Duration::from_millis(420), "{elapsed:?}");
+}
+
+// ---- a bounded map of a sync task runs in a lane (see sync_pool.rs) ----
+
+static LANE_ITEMS: Gauge = Gauge::new();
+static LANE_RAN: AtomicUsize = AtomicUsize::new(0);
+
+#[task(env = ENV)]
+fn lane_item(x: u64) -> Result<u64, TaskError> {
+    let _running = LANE_ITEMS.enter();
+    LANE_RAN.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(if x == 0 { 60 } else { 20 }));
+    if x == 1_000 {
+        return Err(TaskError::new(ErrorKind::User, "item 1000 fails"));
+    }
+    Ok(x)
+}
+
+#[test]
+fn a_sync_map_runs_at_most_its_concurrency_at_once() {
+    let out = flyte::map(lane_item, 1..25).concurrency(3).wait().unwrap();
+    assert_eq!(out, (1..25).collect::<Vec<_>>());
+    let peak = LANE_ITEMS.take_peak();
+    assert!((2..=3).contains(&peak), "{peak} ran at once");
+}
+
+#[task(env = ENV, timeout = "250ms")]
+fn slow_within_its_limit(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(150));
+    x
+}
+
+#[test]
+fn a_sync_item_waiting_in_the_lane_gets_its_whole_time_limit() {
+    // Concurrency 1: item 1 waits ~150 ms behind item 0, and item 2 ~300 ms:
+    // counted from when they were started ahead, they would time out.
+    let out = flyte::map(slow_within_its_limit, 0..3)
+        .concurrency(1)
+        .wait()
+        .unwrap();
+    assert_eq!(out, vec![0, 1, 2]);
+}
+
+#[test]
+fn items_waiting_in_the_lane_never_run_after_fail_fast() {
+    let before = LANE_RAN.load(Ordering::SeqCst);
+    // Item 1000 fails first; items started ahead of it behind the running
+    // ones are cancelled before they run.
+    let err = flyte::Runner::new()
+        .persist(false)
+        .run(lane_fail_fast())
+        .into_output()
+        .unwrap_err();
+    assert_eq!(err.index(), Some(0));
+    std::thread::sleep(Duration::from_millis(200)); // a lane job would have run by now
+    let ran = LANE_RAN.load(Ordering::SeqCst) - before;
+    assert_eq!(ran, 1, "only the failing item ran");
+}
+
+#[task(env = ENV)]
+async fn lane_fail_fast() -> Result<Vec<u64>, TaskError> {
+    flyte::map(lane_item, [1_000, 1, 2, 3]).concurrency(1).await
 }

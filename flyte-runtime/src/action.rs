@@ -7,6 +7,7 @@ use crate::cancel::CancelSignal;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::limits::EnvLimits;
 use crate::store::{ActionRow, Write};
+use crate::sync_pool::Lane;
 use crate::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
 use flyte_core::{panic_message, ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
 use futures_util::FutureExt;
@@ -271,7 +272,10 @@ impl Action {
         // Boxed: an attempt's future is large, and keeping it out of the
         // action's own future keeps each map item's allocation small (the
         // measured effect is in BENCHMARKS.md).
-        let result = Box::pin(run_attempt(execution, &self.scope, timeout)).await;
+        // A map's sync items run in its lane (see `sync_pool`); not their
+        // children, which must never wait behind the item that awaits them.
+        let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
+        let result = Box::pin(run_attempt(execution, &self.scope, timeout, lane)).await;
         if let Some(slot) = &self.scope.slot {
             slot.release();
         }
@@ -414,6 +418,7 @@ async fn run_attempt<T: Send + 'static>(
     execution: ExecutionKind<T>,
     scope: &Scope,
     timeout: Option<Duration>,
+    lane: Option<&Arc<Lane>>,
 ) -> Result<T, TaskError> {
     match execution {
         ExecutionKind::Async(fut) => {
@@ -435,16 +440,41 @@ async fn run_attempt<T: Send + 'static>(
                 ..ScopeData::clone(scope)
             });
             let (send, handle) = tokio::sync::oneshot::channel();
+            // In a lane the job may wait before it starts: its time limit
+            // counts from when it does.
+            let (started, start) = match (lane, timeout) {
+                (Some(_), Some(_)) => {
+                    let (started, start) = tokio::sync::oneshot::channel();
+                    (Some(started), Some(start))
+                }
+                _ => (None, None),
+            };
             let runtime = tokio::runtime::Handle::current();
-            crate::sync_pool::submit(Box::new(move || {
+            // Returns whether it succeeded: in a lane, a thread whose item
+            // failed leaves the next one to the map's decision.
+            let job = move || {
+                if send.is_closed() {
+                    return true; // cancelled (or timed out) before it started
+                }
+                if let Some(started) = started {
+                    let _ = started.send(());
+                }
                 // The task may `.wait()` on children: it needs the runtime.
                 let _runtime = runtime.enter();
                 let out =
                     std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)));
+                let succeeded = matches!(out, Ok(Ok(_)));
                 // The caller may have stopped waiting (timeout, cancel).
                 let _ = send.send(out);
-            }))
-            .map_err(|e| {
+                succeeded
+            };
+            let submitted = match lane {
+                Some(lane) => crate::sync_pool::submit_in(lane, Box::new(job)),
+                None => crate::sync_pool::submit(Box::new(move || {
+                    job();
+                })),
+            };
+            submitted.map_err(|e| {
                 TaskError::new(
                     ErrorKind::Runtime,
                     format!("cannot start a thread for a sync task: {e}"),
@@ -454,7 +484,16 @@ async fn run_attempt<T: Send + 'static>(
             // be stopped, so it is told (`is_cancelled`, and any `.wait()` it
             // is in returns `Cancelled`) and its late result is dropped.
             let joined = match timeout {
-                Some(limit) => match Box::pin(tokio::time::timeout(limit, handle)).await {
+                Some(limit) => match Box::pin(async {
+                    if let Some(start) = start {
+                        if start.await.is_err() {
+                            return Ok(handle.await); // dropped unrun: the pool is gone
+                        }
+                    }
+                    tokio::time::timeout(limit, handle).await
+                })
+                .await
+                {
                     Ok(joined) => joined,
                     Err(_) => {
                         attempt_cancel.cancel();

@@ -7,6 +7,7 @@ use crate::call::TaskCall;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::item::Item;
 use crate::limits::ChildWait;
+use crate::sync_pool::Lane;
 use crate::tree::{ActionCell, FanOutCell, FanOutKind};
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
 use futures_core::Stream;
@@ -99,6 +100,14 @@ pub(crate) struct FanOut<Src, F, T> {
     ready: VecDeque<(usize, Result<T, TaskError>)>,
     next_index: usize,
     source_done: bool,
+    /// Set while the fan-out's sync items run in a lane with as many more
+    /// started ahead, waiting in it (see [`FanOut::lane_fits`]).
+    lookahead: bool,
+    /// An item made while lookahead was ending, waiting for room.
+    held: Option<(usize, TaskCall<T>)>,
+    /// An item failed: its lane waits for the consumer's next poll (or
+    /// `cancel_all`) before it starts the next item.
+    resume_lane: bool,
 }
 
 // Nothing in a FanOut is pinned structurally: item bodies are boxed, and
@@ -135,6 +144,9 @@ where
             ready: VecDeque::new(),
             next_index: 0,
             source_done: false,
+            lookahead: false,
+            held: None,
+            resume_lane: false,
         }
     }
 
@@ -175,6 +187,7 @@ where
     /// then takes the parent's slot back.
     pub(crate) async fn cancel_all(&mut self) {
         self.source_done = true;
+        self.held = None;
         // Inline items are dropped here, recording their cancellation at
         // once; spawned ones are aborted and awaited until they have.
         let items = std::mem::take(&mut self.in_flight);
@@ -182,6 +195,9 @@ where
         for handle in aborted {
             let _ = handle.await;
         }
+        // Sync items waiting in the lane now see that no one waits for
+        // them: resumed, they end without running.
+        self.resume_lane();
         if let Some(wait) = self.parent_wait.take() {
             wait.end().await;
         }
@@ -215,18 +231,45 @@ where
         true
     }
 
+    /// Whether `call` may run in the fan-out's lane: a sync task of a
+    /// bounded `map`, whose starts are not rate-limited or staggered (a
+    /// lane starts a waiting item whenever a thread frees up).
+    ///
+    /// In a lane, `concurrency(n)` items run at once and `n` more are
+    /// started ahead, waiting in the lane, so that a pool thread that
+    /// finishes an item takes the next one at once, as rayon's threads do,
+    /// instead of waiting for this fan-out's task to be woken on a tokio
+    /// worker and hand it out (measured: CPU-bound sync items 1.4x -> see
+    /// BENCHMARKS.md).
+    fn lane_fits(&self, call: &TaskCall<T>) -> bool {
+        self.kind == FanOutKind::Map
+            && self.limit != usize::MAX
+            && self.stagger.is_none()
+            && !call.def.is_async()
+            && call.def.env().rate_limit_setting().is_none()
+    }
+
     fn launch(&mut self, item: Src::Item) {
         let index = self.next_index;
         self.next_index += 1;
         let cell = Arc::clone(&self.start().1);
         match std::panic::catch_unwind(AssertUnwindSafe(|| (self.make)(item))) {
             Ok(call) => {
-                let place = Place::Item {
-                    fan_out: cell,
-                    index,
-                };
-                let body = Box::pin(run_action(call, place));
-                self.in_flight.push(Item::new(index, body, &self.slow));
+                if index == 0 && self.lane_fits(&call) {
+                    cell.set_lane(Lane::new(self.limit));
+                    self.lookahead = true;
+                    self.limit = self.limit.saturating_mul(2);
+                } else if self.lookahead && !self.lane_fits(&call) {
+                    // A closure that calls another kind of task: back to
+                    // `n` in flight before this item starts.
+                    self.lookahead = false;
+                    self.limit /= 2;
+                    if self.in_flight.len() >= self.limit {
+                        self.held = Some((index, call));
+                        return;
+                    }
+                }
+                self.push(index, call);
             }
             Err(payload) => {
                 let e =
@@ -234,6 +277,29 @@ where
                 self.ready.push_back((index, Err(e)));
             }
         }
+    }
+}
+
+impl<Src, F, T> FanOut<Src, F, T> {
+    /// Lets the lane go on after a failed item (see `sync_pool::Lane`).
+    fn resume_lane(&mut self) {
+        if let Some(lane) = self.started.as_ref().and_then(|(_, cell)| cell.lane()) {
+            lane.resume();
+        }
+    }
+}
+
+impl<Src, F, T: Send + 'static> FanOut<Src, F, T> {
+    fn push(&mut self, index: usize, call: TaskCall<T>) {
+        let Some((_, cell)) = &self.started else {
+            return; // `launch` started the fan-out before making the call
+        };
+        let place = Place::Item {
+            fan_out: Arc::clone(cell),
+            index,
+        };
+        let body = Box::pin(run_action(call, place));
+        self.in_flight.push(Item::new(index, body, &self.slow));
     }
 }
 
@@ -249,6 +315,9 @@ impl<Src, F, T> Drop for FanOut<Src, F, T> {
         if let (Some(parent), Some((_, cell))) = (&self.fold_into, &self.started) {
             parent.fold_fan_out(cell);
         }
+        // Dropped: the items go first, then the lane drains what waited.
+        drop(std::mem::take(&mut self.in_flight));
+        self.resume_lane();
     }
 }
 
@@ -285,8 +354,18 @@ where
             ));
         }
         this.start();
+        if std::mem::take(&mut this.resume_lane) {
+            // The consumer goes on after a failed item: so does the lane.
+            this.resume_lane();
+        }
+        if this.held.is_some() && this.in_flight.len() < this.limit {
+            if let Some((index, call)) = this.held.take() {
+                this.push(index, call);
+            }
+        }
         let mut budget = STARTS_PER_POLL;
         while !this.source_done
+            && this.held.is_none()
             && this.in_flight.len() < this.limit
             && budget > 0
             && this.may_launch(cx)
@@ -308,11 +387,19 @@ where
         }
         // `Ready(())`: nothing is in flight.
         let drained = match this.in_flight.poll_next_unpin(cx) {
-            Poll::Ready(Some(done)) => return Poll::Ready(Some(done)),
+            Poll::Ready(Some(done)) => {
+                this.resume_lane |= done.1.is_err();
+                return Poll::Ready(Some(done));
+            }
             Poll::Ready(None) => Poll::Ready(()),
             Poll::Pending => Poll::Pending,
         };
         match drained {
+            Poll::Ready(()) if this.held.is_some() => {
+                // Room for the held item now: poll again to start it.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Poll::Ready(()) if this.source_done => this.poll_reacquire(cx).map(|()| None),
             _ => {
                 if budget == 0 {

@@ -13,11 +13,12 @@
 
 use crate::cancel::CancelSignal;
 use crate::context::RunShared;
+use crate::sync_pool::Lane;
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 /// How many failed items' records one fan-out keeps; later failures are
@@ -406,6 +407,8 @@ pub(crate) struct FanOutCell {
     cached: AtomicU64,
     replayed: AtomicU64,
     failures: Mutex<Vec<Arc<ActionCell>>>,
+    /// Where its sync items run, when the fan-out runs them in a lane.
+    lane: OnceLock<Arc<Lane>>,
 }
 
 impl FanOutCell {
@@ -429,6 +432,7 @@ impl FanOutCell {
             cached: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
+            lane: OnceLock::new(),
         }
     }
 
@@ -450,6 +454,16 @@ impl FanOutCell {
     }
 
     /// Counts a finished item; keeps the record of a failed one.
+    /// Runs the fan-out's sync items in `lane` from now on.
+    pub(crate) fn set_lane(&self, lane: Arc<Lane>) {
+        let _ = self.lane.set(lane);
+    }
+
+    /// The lane its sync items run in, if any.
+    pub(crate) fn lane(&self) -> Option<&Arc<Lane>> {
+        self.lane.get()
+    }
+
     pub(crate) fn item_finished(&self, status: ActionStatus, cell: &Arc<ActionCell>) {
         let counter = match status {
             ActionStatus::Succeeded => {
