@@ -5,9 +5,9 @@ use crate::cache::{self, CacheKey};
 use crate::call::{ExecutionKind, KeptOutput, TaskCall};
 use crate::cancel::CancelSignal;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
+use crate::lane::Lane;
 use crate::limits::EnvLimits;
 use crate::store::{ActionRow, Write};
-use crate::sync_pool::Lane;
 use crate::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
 use flyte_core::{panic_message, ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
 use futures_util::FutureExt;
@@ -439,75 +439,112 @@ async fn run_attempt<T: Send + 'static>(
                 attempt_cancel: Some(Arc::clone(&attempt_cancel)),
                 ..ScopeData::clone(scope)
             });
-            let (send, handle) = tokio::sync::oneshot::channel();
-            // In a lane the job may wait before it starts: its time limit
-            // counts from when it does.
-            let (started, start) = match (lane, timeout) {
-                (Some(_), Some(_)) => {
-                    let (started, start) = tokio::sync::oneshot::channel();
-                    (Some(started), Some(start))
-                }
-                _ => (None, None),
-            };
             let runtime = tokio::runtime::Handle::current();
-            // Returns whether it succeeded: in a lane, a thread whose item
-            // failed leaves the next one to the map's decision.
-            let job = move || {
-                if send.is_closed() {
-                    return true; // cancelled (or timed out) before it started
-                }
-                if let Some(started) = started {
-                    let _ = started.send(());
-                }
+            let work = move || {
                 // The task may `.wait()` on children: it needs the runtime.
                 let _runtime = runtime.enter();
-                let out =
-                    std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)));
-                let succeeded = matches!(out, Ok(Ok(_)));
-                // The caller may have stopped waiting (timeout, cancel).
-                let _ = send.send(out);
-                succeeded
+                std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)))
             };
-            let submitted = match lane {
-                Some(lane) => crate::sync_pool::submit_in(lane, Box::new(job)),
-                None => crate::sync_pool::submit(Box::new(move || {
-                    job();
-                })),
+            let joined = match lane {
+                Some(lane) => in_lane(lane, work, timeout).await,
+                None => on_pool(work, timeout).await,
             };
-            submitted.map_err(|e| {
-                TaskError::new(
-                    ErrorKind::Runtime,
-                    format!("cannot start a thread for a sync task: {e}"),
-                )
-            })?;
             // At the deadline the caller gets the timeout; the thread cannot
             // be stopped, so it is told (`is_cancelled`, and any `.wait()` it
             // is in returns `Cancelled`) and its late result is dropped.
-            let joined = match timeout {
-                Some(limit) => match Box::pin(async {
-                    if let Some(start) = start {
-                        if start.await.is_err() {
-                            return Ok(handle.await); // dropped unrun: the pool is gone
-                        }
-                    }
-                    tokio::time::timeout(limit, handle).await
-                })
-                .await
-                {
-                    Ok(joined) => joined,
-                    Err(_) => {
-                        attempt_cancel.cancel();
-                        return Err(timeout_error(limit));
-                    }
-                },
-                None => handle.await,
-            };
             match joined {
-                Ok(Ok(result)) => result,
-                Ok(Err(payload)) => Err(panic_error(&*payload)),
+                Ok(Some(Ok(result))) => result,
+                Ok(Some(Err(payload))) => Err(panic_error(&*payload)),
                 // The job was dropped unrun: the pool is gone (process exit).
-                Err(_) => Err(TaskError::cancelled()),
+                Ok(None) => Err(TaskError::cancelled()),
+                Err(Elapsed(limit)) => {
+                    attempt_cancel.cancel();
+                    Err(timeout_error(limit))
+                }
             }
         }
+    }
+}
+
+/// What a sync attempt's thread returns: the task's result, or its panic.
+type Caught<T> = std::thread::Result<Result<T, TaskError>>;
+
+/// A sync attempt that ran past its time limit.
+struct Elapsed(Duration);
+
+fn no_thread(e: &std::io::Error) -> TaskError {
+    TaskError::new(
+        ErrorKind::Runtime,
+        format!("cannot start a thread for a sync task: {e}"),
+    )
+}
+
+/// Runs `work` on a pool thread; `None` if it was dropped unrun.
+async fn on_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Caught<T> + Send + 'static,
+    timeout: Option<Duration>,
+) -> Result<Option<Caught<T>>, Elapsed> {
+    let (send, handle) = tokio::sync::oneshot::channel();
+    let job = Box::new(move || {
+        if !send.is_closed() {
+            // The caller may have stopped waiting meanwhile (timeout, cancel).
+            let _ = send.send(work());
+        }
+    });
+    if let Err(e) = crate::sync_pool::submit(job) {
+        return Ok(Some(Ok(Err(no_thread(&e)))));
+    }
+    match timeout {
+        Some(limit) => match Box::pin(tokio::time::timeout(limit, handle)).await {
+            Ok(joined) => Ok(joined.ok()),
+            Err(_) => Err(Elapsed(limit)),
+        },
+        None => Ok(handle.await.ok()),
+    }
+}
+
+/// Runs `work` in a map's lane: it may wait there before it starts, and its
+/// time limit counts from when it does.
+async fn in_lane<T: Send + 'static>(
+    lane: &Arc<Lane>,
+    work: impl FnOnce() -> Caught<T> + Send + 'static,
+    timeout: Option<Duration>,
+) -> Result<Option<Caught<T>>, Elapsed> {
+    let (send, handle) = crate::lane::handoff(lane);
+    let (started, start) = match timeout {
+        Some(_) => {
+            let (started, start) = tokio::sync::oneshot::channel();
+            (Some(started), Some(start))
+        }
+        None => (None, None),
+    };
+    // Returns whether the task succeeded: a thread whose item failed leaves
+    // the next one to the map's decision.
+    let job = Box::new(move || {
+        if send.is_closed() {
+            return true; // cancelled before it started
+        }
+        if let Some(started) = started {
+            let _ = started.send(());
+        }
+        let out = work();
+        let succeeded = matches!(out, Ok(Ok(_)));
+        send.send(out, !succeeded);
+        succeeded
+    });
+    if let Err(e) = lane.submit(job) {
+        return Ok(Some(Ok(Err(no_thread(&e)))));
+    }
+    match (timeout, start) {
+        (Some(limit), Some(start)) => {
+            if start.await.is_err() {
+                return Ok(None); // dropped unrun
+            }
+            match Box::pin(tokio::time::timeout(limit, handle)).await {
+                Ok(joined) => Ok(joined.ok()),
+                Err(_) => Err(Elapsed(limit)),
+            }
+        }
+        _ => Ok(handle.await.ok()),
     }
 }

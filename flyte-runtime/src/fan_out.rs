@@ -6,8 +6,8 @@ use crate::action::{run_action, Place};
 use crate::call::TaskCall;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::item::Item;
+use crate::lane::Lane;
 use crate::limits::ChildWait;
-use crate::sync_pool::Lane;
 use crate::tree::{ActionCell, FanOutCell, FanOutKind};
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
 use futures_core::Stream;
@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Sleep;
+
+/// In a lane, items started ahead per item running (see [`FanOut::lane_fits`]).
+const LANE_LOOKAHEAD: usize = 2;
 
 /// Most items started in one poll, so an endless fast input cannot starve
 /// the executor when concurrency is unbounded.
@@ -100,8 +103,8 @@ pub(crate) struct FanOut<Src, F, T> {
     ready: VecDeque<(usize, Result<T, TaskError>)>,
     next_index: usize,
     source_done: bool,
-    /// Set while the fan-out's sync items run in a lane with as many more
-    /// started ahead, waiting in it (see [`FanOut::lane_fits`]).
+    /// Set while the fan-out's sync items run in a lane, with more started
+    /// ahead, waiting in it (see [`FanOut::lane_fits`]).
     lookahead: bool,
     /// An item made while lookahead was ending, waiting for room.
     held: Option<(usize, TaskCall<T>)>,
@@ -235,12 +238,12 @@ where
     /// bounded `map`, whose starts are not rate-limited or staggered (a
     /// lane starts a waiting item whenever a thread frees up).
     ///
-    /// In a lane, `concurrency(n)` items run at once and `n` more are
-    /// started ahead, waiting in the lane, so that a pool thread that
-    /// finishes an item takes the next one at once, as rayon's threads do,
-    /// instead of waiting for this fan-out's task to be woken on a tokio
-    /// worker and hand it out (measured: CPU-bound sync items 1.4x -> see
-    /// BENCHMARKS.md).
+    /// In a lane, `concurrency(n)` items run at once and
+    /// [`LANE_LOOKAHEAD`]` × n` more are started ahead, waiting in the lane,
+    /// so that a pool thread that finishes an item takes the next one at
+    /// once, as rayon's threads do, instead of waiting for this fan-out's
+    /// task to be woken on a tokio worker to hand it out; and so that the
+    /// lane can wake this task once per batch of results (see `lane.rs`).
     fn lane_fits(&self, call: &TaskCall<T>) -> bool {
         self.kind == FanOutKind::Map
             && self.limit != usize::MAX
@@ -258,12 +261,12 @@ where
                 if index == 0 && self.lane_fits(&call) {
                     cell.set_lane(Lane::new(self.limit));
                     self.lookahead = true;
-                    self.limit = self.limit.saturating_mul(2);
+                    self.limit = self.limit.saturating_mul(1 + LANE_LOOKAHEAD);
                 } else if self.lookahead && !self.lane_fits(&call) {
                     // A closure that calls another kind of task: back to
                     // `n` in flight before this item starts.
                     self.lookahead = false;
-                    self.limit /= 2;
+                    self.limit /= 1 + LANE_LOOKAHEAD;
                     if self.in_flight.len() >= self.limit {
                         self.held = Some((index, call));
                         return;

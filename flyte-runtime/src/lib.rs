@@ -11,6 +11,7 @@ mod fan_out;
 mod gather;
 mod group;
 mod item;
+mod lane;
 mod limits;
 mod map;
 mod record;

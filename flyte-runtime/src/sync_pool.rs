@@ -10,12 +10,7 @@
 //! `spawn_blocking`; see BENCHMARKS.md). rayon's pool spins similarly but
 //! has one thread per core, which blocking sync tasks would starve.
 //!
-//! A map of sync tasks runs its items in a [`Lane`]: at most its
-//! concurrency of them run at once, the rest wait in the lane, and a thread
-//! that finishes one of its items takes the next itself, as rayon's threads
-//! do, without a round trip through the map's task on a tokio worker. A
-//! thread whose item failed does not: the map decides first (a fail-fast
-//! map cancels what waits), then [`Lane::resume`]s the lane.
+//! A map of sync tasks runs its items in a lane (`lane.rs`) on these threads.
 //!
 //! No job is lost: a job is queued under the lock; a sleeping thread
 //! registers as sleeping under the same lock, and `submit` wakes one if any
@@ -23,10 +18,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 const SPIN: Duration = Duration::from_micros(100);
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -97,108 +92,6 @@ pub(crate) fn submit(job: Job) -> std::io::Result<()> {
     }
 }
 
-/// The jobs of one map: at most `limit` run at once; the others wait here,
-/// and a thread that finishes one of them runs the next waiting one itself.
-#[derive(Debug)]
-pub(crate) struct Lane {
-    limit: usize,
-    state: Mutex<LaneState>,
-}
-
-/// A lane's job: returns whether the lane may go on to its next job on
-/// this thread (false when the item failed).
-pub(crate) type LaneJob = Box<dyn FnOnce() -> bool + Send>;
-
-#[derive(Default)]
-struct LaneState {
-    running: usize,
-    waiting: VecDeque<LaneJob>,
-}
-
-impl std::fmt::Debug for LaneState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LaneState")
-            .field("running", &self.running)
-            .field("waiting", &self.waiting.len())
-            .finish()
-    }
-}
-
-impl Lane {
-    pub(crate) fn new(limit: usize) -> Arc<Lane> {
-        Arc::new(Lane {
-            limit: limit.max(1),
-            state: Mutex::new(LaneState::default()),
-        })
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, LaneState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Starts waiting jobs on pool threads, up to the limit: after a failed
-    /// job left its thread without taking the next one.
-    pub(crate) fn resume(self: &Arc<Self>) {
-        loop {
-            let mut state = self.state();
-            if state.running >= self.limit {
-                return;
-            }
-            let Some(job) = state.waiting.pop_front() else {
-                return;
-            };
-            state.running += 1;
-            drop(state);
-            if start_lane(self, job).is_err() {
-                // No thread to be had: the job's caller sees it dropped.
-                return;
-            }
-        }
-    }
-}
-
-/// Runs `job` in `lane`: on a pool thread now if fewer than its limit run,
-/// else after one of them, on the thread that ran it.
-///
-/// # Errors
-///
-/// As [`submit`].
-pub(crate) fn submit_in(lane: &Arc<Lane>, job: LaneJob) -> std::io::Result<()> {
-    let mut state = lane.state();
-    if state.running >= lane.limit {
-        state.waiting.push_back(job);
-        return Ok(());
-    }
-    state.running += 1;
-    drop(state);
-    start_lane(lane, job)
-}
-
-/// Runs `job` and then the lane's waiting jobs on one pool thread.
-fn start_lane(lane: &Arc<Lane>, job: LaneJob) -> std::io::Result<()> {
-    let runner = Arc::clone(lane);
-    submit(Box::new(move || run_lane(&runner, job))).inspect_err(|_| lane.state().running -= 1)
-}
-
-/// Runs `job`, then, while jobs succeed, the lane's waiting jobs one after
-/// another, on this thread.
-fn run_lane(lane: &Lane, mut job: LaneJob) {
-    loop {
-        let go_on = job();
-        let mut state = lane.state();
-        match state.waiting.pop_front() {
-            Some(next) if go_on => job = next,
-            other => {
-                if let Some(next) = other {
-                    state.waiting.push_front(next);
-                }
-                state.running -= 1;
-                return;
-            }
-        }
-    }
-}
-
 fn try_pop(pool: &Pool) -> Option<Job> {
     if pool.queued.load(Ordering::SeqCst) == 0 {
         return None;
@@ -260,7 +153,7 @@ fn work() {
 
 #[cfg(test)]
 mod tests {
-    use super::{submit, submit_in, Lane};
+    use super::submit;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::sync::Arc;
@@ -293,73 +186,6 @@ mod tests {
                 .expect("a job was lost");
         }
         assert_eq!(done.load(Ordering::SeqCst), 2_000);
-    }
-
-    #[test]
-    fn a_lane_runs_at_most_its_limit_at_once_and_every_job() {
-        let lane = Lane::new(2);
-        let running = Arc::new(AtomicUsize::new(0));
-        let peak = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = mpsc::channel();
-        for _ in 0..50 {
-            let (running, peak, tx) = (Arc::clone(&running), Arc::clone(&peak), tx.clone());
-            submit_in(
-                &lane,
-                Box::new(move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(1));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    tx.send(()).unwrap();
-                    true
-                }),
-            )
-            .unwrap();
-        }
-        for _ in 0..50 {
-            rx.recv_timeout(Duration::from_secs(10))
-                .expect("a lane job was lost");
-        }
-        assert_eq!(peak.load(Ordering::SeqCst), 2);
-        // The last job's thread leaves the lane just after it reports.
-        for _ in 0..1_000 {
-            if lane.state().running == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(lane.state().running, 0);
-    }
-
-    #[test]
-    fn a_failed_job_leaves_the_next_one_waiting_until_resume() {
-        let lane = Lane::new(1);
-        let (tx, rx) = mpsc::channel();
-        let tx2 = tx.clone();
-        submit_in(
-            &lane,
-            Box::new(move || {
-                std::thread::sleep(Duration::from_millis(20)); // the next one queues
-                tx.send("failed").unwrap();
-                false
-            }),
-        )
-        .unwrap();
-        submit_in(
-            &lane,
-            Box::new(move || {
-                tx2.send("next").unwrap();
-                true
-            }),
-        )
-        .unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "failed");
-        assert!(
-            rx.recv_timeout(Duration::from_millis(100)).is_err(),
-            "ran without resume"
-        );
-        lane.resume();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "next");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use crate::cancel::CancelSignal;
 use crate::context::RunShared;
-use crate::sync_pool::Lane;
+use crate::lane::Lane;
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
