@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::time::Sleep;
 
 /// In a lane, items started ahead per item running (see [`FanOut::lane_fits`]).
-const LANE_LOOKAHEAD: usize = 2;
+const LANE_LOOKAHEAD: usize = 4;
 
 /// Most items started in one poll, so an endless fast input cannot starve
 /// the executor when concurrency is unbounded.
