@@ -422,3 +422,45 @@ fn items_waiting_in_the_lane_never_run_after_fail_fast() {
 async fn lane_fail_fast() -> Result<Vec<u64>, TaskError> {
     flyte::map(lane_item, [1_000, 1, 2, 3]).concurrency(1).await
 }
+
+static FLAKY_ONCE: AtomicUsize = AtomicUsize::new(0);
+
+#[task(env = ENV, retries = 1, backoff = Backoff::none())]
+fn flaky_first(x: u64) -> Result<u64, TaskError> {
+    if x == 0 && FLAKY_ONCE.fetch_add(1, Ordering::SeqCst) == 0 {
+        return Err(TaskError::new(ErrorKind::User, "first attempt fails"));
+    }
+    std::thread::sleep(Duration::from_millis(2));
+    Ok(x)
+}
+
+#[test]
+fn a_retried_item_and_the_items_waiting_behind_it_all_run_in_the_lane() {
+    let out = flyte::map(flaky_first, 0..12)
+        .concurrency(1)
+        .wait()
+        .unwrap();
+    assert_eq!(out, (0..12).collect::<Vec<_>>());
+    assert_eq!(FLAKY_ONCE.load(Ordering::SeqCst), 2, "item 0 ran twice");
+}
+
+#[task(env = ENV)]
+fn odd_fails(x: u64) -> Result<u64, TaskError> {
+    std::thread::sleep(Duration::from_millis(1));
+    if x % 2 == 1 {
+        return Err(TaskError::new(ErrorKind::User, "odd"));
+    }
+    Ok(x)
+}
+
+#[test]
+fn a_settled_sync_map_runs_every_item_past_failures() {
+    let all = flyte::map(odd_fails, 0..30)
+        .concurrency(2)
+        .collect_errors()
+        .wait();
+    assert_eq!(all.len(), 30);
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.is_ok(), i % 2 == 0, "item {i}: {r:?}");
+    }
+}
