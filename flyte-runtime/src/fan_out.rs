@@ -5,7 +5,7 @@
 use crate::action::{run_action, Place};
 use crate::call::TaskCall;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
-use crate::item::Item;
+use crate::item::{Item, SlowStreak};
 use crate::lane::Lane;
 use crate::limits::ChildWait;
 use crate::tree::{ActionCell, FanOutCell, FanOutKind};
@@ -17,7 +17,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -93,8 +92,8 @@ pub(crate) struct FanOut<Src, F, T> {
     stagger: Option<Duration>,
     next_launch: Option<Pin<Box<Sleep>>>,
     in_flight: FuturesUnordered<Item<T>>,
-    /// Set once an item proves slow: later items are spawned directly.
-    slow: Arc<AtomicBool>,
+    /// Slow first polls in a row; at `SLOW_STREAK`, later items are spawned directly.
+    slow: SlowStreak,
     /// The parent that adds this fan-out to its totals when it ends (its
     /// summary is not kept: the parent has run too many).
     fold_into: Option<Arc<ActionCell>>,
@@ -142,7 +141,7 @@ where
             stagger,
             next_launch: None,
             in_flight: FuturesUnordered::new(),
-            slow: Arc::new(AtomicBool::new(false)),
+            slow: SlowStreak::default(),
             fold_into: None,
             ready: VecDeque::new(),
             next_index: 0,

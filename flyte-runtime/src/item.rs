@@ -4,15 +4,18 @@
 //! Inline polling costs no spawn and no cross-thread wake-up, which for
 //! short async items is most of the cost of a hand-written `JoinSet` loop
 //! (see BENCHMARKS.md). An item whose first poll takes longer than
-//! [`SLOW_POLL`] (CPU work between awaits) marks its fan-out as slow: from
-//! then on new items are spawned on tokio tasks, to run in parallel across
-//! worker threads; and the item itself, if it is still pending, moves to a
-//! task of its own.
+//! [`SLOW_POLL`] (CPU work between awaits) moves, if it is still pending,
+//! to a task of its own; [`SLOW_STREAK`] such first polls in a row mark its
+//! fan-out as slow: from then on new items are spawned on tokio tasks, to
+//! run in parallel across worker threads. One slow poll alone may be the
+//! system preempting the thread: on a busy 2-core machine, one in a few
+//! million polls is (it once switched a 10,000,000-item map of trivial
+//! tasks to spawning, 4.8 s -> 11.8 s).
 
 use flyte_core::TaskError;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -21,14 +24,36 @@ use tokio::task::JoinHandle;
 /// A first poll longer than this marks an item, and its fan-out, as slow.
 pub(crate) const SLOW_POLL: Duration = Duration::from_micros(100);
 
+/// Slow first polls in a row that mark a fan-out slow.
+pub(crate) const SLOW_STREAK: u32 = 3;
+
+/// A fan-out's count of slow first polls in a row; at [`SLOW_STREAK`] it
+/// stays there (the fan-out is slow).
+pub(crate) type SlowStreak = Arc<AtomicU32>;
+
+fn is_slow(streak: &AtomicU32) -> bool {
+    streak.load(Ordering::Relaxed) >= SLOW_STREAK
+}
+
+/// Counts a first poll: slow ones add to the streak, fast ones end it
+/// (unless the fan-out is already slow).
+fn count_first_poll(streak: &AtomicU32, slow: bool) {
+    let now = streak.load(Ordering::Relaxed);
+    if slow && now < SLOW_STREAK {
+        streak.store(now + 1, Ordering::Relaxed);
+    } else if !slow && now != 0 && now < SLOW_STREAK {
+        streak.store(0, Ordering::Relaxed);
+    }
+}
+
 type ItemBody<T> = Pin<Box<dyn Future<Output = Result<T, TaskError>> + Send>>;
 
 /// The future of item `index`; completes with `(index, result)`.
 pub(crate) struct Item<T> {
     index: usize,
     state: State<T>,
-    /// The fan-out's flag: set once any of its items proves slow.
-    slow: Arc<AtomicBool>,
+    /// The fan-out's streak of slow first polls.
+    slow: SlowStreak,
 }
 
 enum State<T> {
@@ -44,8 +69,8 @@ enum State<T> {
 
 impl<T: Send + 'static> Item<T> {
     /// Item `index`: inline unless the fan-out has seen slow items.
-    pub(crate) fn new(index: usize, body: ItemBody<T>, slow: &Arc<AtomicBool>) -> Self {
-        let state = if slow.load(Ordering::Relaxed) {
+    pub(crate) fn new(index: usize, body: ItemBody<T>, slow: &SlowStreak) -> Self {
+        let state = if is_slow(slow) {
             State::Spawned(tokio::spawn(body))
         } else {
             State::Inline {
@@ -84,15 +109,13 @@ impl<T: Send + 'static> Future for Item<T> {
                 let started = first.then(Instant::now);
                 let polled = body.as_mut().poll(cx);
                 let slow = started.is_some_and(|t| t.elapsed() >= SLOW_POLL);
+                if first {
+                    // CPU work that ended in one poll, again and again:
+                    // later items go to tasks of their own, in parallel.
+                    count_first_poll(&this.slow, slow);
+                }
                 match polled {
-                    Poll::Ready(result) => {
-                        if slow {
-                            // CPU work that ended in one poll: later items
-                            // go to tasks of their own, to run in parallel.
-                            this.slow.store(true, Ordering::Relaxed);
-                        }
-                        result
-                    }
+                    Poll::Ready(result) => result,
                     Poll::Pending => {
                         if slow {
                             this.promote(cx);
@@ -117,12 +140,10 @@ impl<T: Send + 'static> Future for Item<T> {
 
 impl<T: Send + 'static> Item<T> {
     /// Moves a slow inline item onto a task of its own (its body is a boxed
-    /// future: moving the box does not move the pinned future), and marks
-    /// the fan-out slow so that its next items are spawned directly.
+    /// future: moving the box does not move the pinned future).
     fn promote(&mut self, cx: &mut Context<'_>) {
         if let State::Inline { body, .. } = std::mem::replace(&mut self.state, State::Done) {
             self.state = State::Spawned(tokio::spawn(body));
-            self.slow.store(true, Ordering::Relaxed);
             // Polled again at once, as spawned, to wait for the task's end.
             cx.waker().wake_by_ref();
         }
