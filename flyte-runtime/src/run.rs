@@ -163,7 +163,7 @@ impl Runner {
     /// holds an [`ErrorKind::Runtime`](flyte_core::ErrorKind::Runtime)
     /// error): use [`Runner::run_async`] there.
     pub fn run<T: Send + 'static>(&self, call: TaskCall<T>) -> RunOutcome<T> {
-        self.block_on(|| self.start(call, |call| self.open_run(call), true))
+        self.block_on(|| self.start(call, |call, root| self.open_run(call, root), true))
     }
 
     /// Runs `call` as the root of a new run, for callers already in async code.
@@ -175,7 +175,8 @@ impl Runner {
     ///
     /// Dropping the future cancels the run's actions.
     pub async fn run_async<T: Send + 'static>(&self, call: TaskCall<T>) -> RunOutcome<T> {
-        self.start(call, |call| self.open_run(call), false).await
+        self.start(call, |call, root| self.open_run(call, root), false)
+            .await
     }
 
     /// Executes the recorded run `run_id` again, blocking this thread: the
@@ -216,7 +217,7 @@ impl Runner {
         let outcome = self.block_on(|| async {
             match self.stored_call(run_id) {
                 Ok((call, store, seq, run)) => {
-                    let reopen = |_: &TaskCall<Vec<u8>>| reopen(store, seq, run.id, run.name);
+                    let reopen = |_: &TaskCall<Vec<u8>>, _| reopen(store, seq, run.id, run.name);
                     self.start(call, reopen, true).await
                 }
                 Err(e) => failed("", ActionId(0), e),
@@ -250,29 +251,34 @@ impl Runner {
     async fn start<T: Send + 'static>(
         &self,
         call: TaskCall<T>,
-        open: impl FnOnce(&TaskCall<T>) -> Result<Arc<RunShared>, TaskError>,
+        open: impl FnOnce(&TaskCall<T>, ActionId) -> Result<Arc<RunShared>, TaskError>,
         watch_signals: bool,
     ) -> RunOutcome<T> {
+        // Hashed once here: the inputs of a root can be large.
+        let root = ActionId::root(call.def.name(), call.body.input_hash());
         if let Err(e) = registry().check() {
-            return refused(call, e);
+            return failed(call.def.name(), root, e);
         }
-        let run = match open(&call) {
+        let run = match open(&call, root) {
             Ok(run) => run,
-            Err(e) => return refused(call, e),
+            Err(e) => return failed(call.def.name(), root, e),
         };
         let _watched = watch_signals.then(|| signals::watch(&run));
-        run_in(run, call).await
+        run_in(run, call, root).await
     }
 
     /// The run `call` becomes: a new one, or the recorded one it resumes.
-    fn open_run<T: 'static>(&self, call: &TaskCall<T>) -> Result<Arc<RunShared>, TaskError> {
+    fn open_run<T: 'static>(
+        &self,
+        call: &TaskCall<T>,
+        root_action: ActionId,
+    ) -> Result<Arc<RunShared>, TaskError> {
         if !self.persist {
             let durability = Durability::unrecorded(self.home.clone());
             return Ok(RunShared::with(new_run_id(), self.name.clone(), durability));
         }
         let store = self.store()?;
         let root_task = call.def.name();
-        let root_action = ActionId::root(root_task, call.body.input_hash());
         if let Some(name) = &self.name {
             if let Some((seq, earlier)) = store.run_head("name", name)? {
                 if earlier.root_action != root_action {
@@ -289,9 +295,11 @@ impl Runner {
             }
         }
         let id = new_run_id();
-        let lock = match store.lock_run(&id)? {
-            LockState::Taken(lock) => lock,
-            LockState::Held => unreachable_lock(&id)?,
+        let LockState::Taken(lock) = store.lock_run(&id)? else {
+            return Err(TaskError::new(
+                ErrorKind::Runtime,
+                format!("the new run id {id} is already locked"),
+            ));
         };
         // Inputs that do not encode only make the run impossible to resume by id.
         let inputs = call.body.encode_inputs().ok();
@@ -382,21 +390,17 @@ fn reopen(
     ))
 }
 
-fn unreachable_lock(id: &str) -> Result<crate::store::RunLock, TaskError> {
-    Err(TaskError::new(
-        ErrorKind::Runtime,
-        format!("the new run id {id} is already locked"),
-    ))
-}
-
 /// Runs `call` as the root of `run` on a runtime worker (not on the thread
 /// that awaits it, which for `flyte::run` is the caller's own thread): work
 /// the root spawns then starts on the worker's local queue, and memory is
 /// allocated and freed on the same threads. Dropping the returned future
 /// aborts the root, which cancels the run.
-async fn run_in<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> RunOutcome<T> {
+async fn run_in<T: Send + 'static>(
+    run: Arc<RunShared>,
+    call: TaskCall<T>,
+    id: ActionId,
+) -> RunOutcome<T> {
     let task = call.def.name();
-    let id = ActionId::root(task, call.body.input_hash());
     let mut root = AbortOnDrop(tokio::spawn(run_root(run, call)));
     match (&mut root.0).await {
         Ok(outcome) => outcome,
@@ -458,12 +462,6 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
         root: root.snapshot(),
         output,
     }
-}
-
-/// The outcome of a run that could not start.
-fn refused<T: 'static>(call: TaskCall<T>, error: TaskError) -> RunOutcome<T> {
-    let task = call.def.name();
-    failed(task, ActionId::root(task, call.body.input_hash()), error)
 }
 
 /// The outcome of a run whose root could not run.
