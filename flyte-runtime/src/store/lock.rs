@@ -32,17 +32,11 @@ impl RunLock {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source: source.into(),
-            })?;
+            .map_err(StoreError::io(&path))?;
         match file.try_lock() {
             Ok(()) => Ok(LockState::Taken(RunLock { file, path })),
             Err(TryLockError::WouldBlock) => Ok(LockState::Held),
-            Err(TryLockError::Error(source)) => Err(StoreError::Io {
-                path,
-                source: source.into(),
-            }),
+            Err(TryLockError::Error(source)) => Err(StoreError::io(&path)(source)),
         }
     }
 }

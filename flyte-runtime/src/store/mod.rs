@@ -108,6 +108,16 @@ pub enum StoreError {
     WriterStopped,
 }
 
+impl StoreError {
+    /// The error for an I/O failure on `path`, for `map_err`.
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+        move |source| StoreError::Io {
+            path: path.to_owned(),
+            source: Arc::new(source),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Sqlite(Arc::new(e))
@@ -153,14 +163,8 @@ impl Store {
     pub fn open(home: impl AsRef<Path>) -> Result<Store, StoreError> {
         static OPEN: Mutex<Vec<Store>> = Mutex::new(Vec::new());
         let home = home.as_ref();
-        std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
-            path: home.to_owned(),
-            source: source.into(),
-        })?;
-        let home = home.canonicalize().map_err(|source| StoreError::Io {
-            path: home.to_owned(),
-            source: source.into(),
-        })?;
+        std::fs::create_dir_all(home).map_err(StoreError::io(home))?;
+        let home = home.canonicalize().map_err(StoreError::io(home))?;
         let store = {
             let mut open = lock(&OPEN);
             match open.iter().find(|s| s.0.home == home) {
@@ -188,10 +192,7 @@ impl Store {
     fn open_new(home: PathBuf) -> Result<Store, StoreError> {
         let db = home.join("flyte.db");
         let locks = home.join("runs");
-        std::fs::create_dir_all(&locks).map_err(|source| StoreError::Io {
-            path: locks.clone(),
-            source: source.into(),
-        })?;
+        std::fs::create_dir_all(&locks).map_err(StoreError::io(&locks))?;
         let mut conn = open_connection(&db)?;
         when_not_busy(|| schema::migrate(&mut conn)).map_err(|e| damaged(&db, e))?;
         let writer = Writer::start(db.clone())?;

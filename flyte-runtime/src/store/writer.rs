@@ -100,10 +100,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("flyte-store-writer".into())
             .spawn(move || write_loop(conn, &writer))
-            .map_err(|source| StoreError::Io {
-                path: db,
-                source: source.into(),
-            })?;
+            .map_err(StoreError::io(&db))?;
         Ok(Writer(shared))
     }
 
