@@ -272,7 +272,7 @@ impl Action {
         // Boxed: an attempt's future is large, and keeping it out of the
         // action's own future keeps each map item's allocation small (the
         // measured effect is in BENCHMARKS.md).
-        // A map's sync items run in its lane (see `sync_pool`); not their
+        // A map's sync items run in its lane (see `lane.rs`); not their
         // children, which must never wait behind the item that awaits them.
         let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
         let result = Box::pin(run_attempt(execution, &self.scope, timeout, lane)).await;

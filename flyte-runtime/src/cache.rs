@@ -1,6 +1,6 @@
 //! The task cache: keys, and reading a cached output back.
 
-use crate::call::Body;
+use crate::call::{decode_stored, Body};
 use crate::store::{CacheRow, Store, Write};
 use flyte_core::{TaskDef, TaskError};
 
@@ -48,16 +48,8 @@ pub(crate) fn recall<T: 'static>(
             return None;
         }
     };
-    match body.decode_output(&bytes) {
-        Ok(value) => Some((value, bytes)),
-        Err(e) => {
-            tracing::warn!(
-                "task {task}: a cached output no longer decodes ({}); running the task",
-                e.message()
-            );
-            None
-        }
-    }
+    let value = decode_stored(body, &bytes, task, "a cached output")?;
+    Some((value, bytes))
 }
 
 /// Files `value` under `key`, replacing what was there.

@@ -103,6 +103,25 @@ pub(crate) trait Body<T>: Send + 'static {
     fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<T>;
 }
 
+/// `bytes`, stored earlier as `body`'s output, decoded; `None` (with a
+/// warning naming `task` and `what` they were) when they no longer decode,
+/// e.g. after the output type changed: the task then runs instead.
+pub(crate) fn decode_stored<T: 'static>(
+    body: &dyn Body<T>,
+    bytes: &[u8],
+    task: &str,
+    what: &str,
+) -> Option<T> {
+    body.decode_output(bytes)
+        .map_err(|e| {
+            tracing::warn!(
+                "task {task}: {what} no longer decodes ({}); running the task",
+                e.message()
+            )
+        })
+        .ok()
+}
+
 struct Inputs<In, T> {
     inputs: In,
     exec: fn(In) -> Execution<T>,

@@ -118,9 +118,7 @@ impl Lane {
                     }
                     state.running -= 1;
                     // Going idle or stopping: whoever waits must hear now.
-                    let held = std::mem::take(&mut state.held_wakers);
-                    drop(state);
-                    held.into_iter().for_each(Waker::wake);
+                    wake_held(state);
                     return;
                 }
             }
@@ -135,11 +133,16 @@ impl Lane {
             state.held_wakers.push(waker);
             return;
         }
-        let held = std::mem::take(&mut state.held_wakers);
-        drop(state);
-        held.into_iter().for_each(Waker::wake);
+        wake_held(state);
         waker.wake();
     }
+}
+
+/// Wakes the wake-ups held back, outside the lane's lock.
+fn wake_held(mut state: MutexGuard<'_, LaneState>) {
+    let held = std::mem::take(&mut state.held_wakers);
+    drop(state);
+    held.into_iter().for_each(Waker::wake);
 }
 
 /// A one-shot channel from a lane job to the item awaiting it, whose

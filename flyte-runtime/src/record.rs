@@ -1,7 +1,7 @@
 //! What a run keeps in the store: its record (when persistence is on), the
 //! store its cached tasks use, and, on resume, the outputs it replays.
 
-use crate::call::Body;
+use crate::call::{decode_stored, Body};
 use crate::store::{ActionRecord, RunLock, Store};
 use flyte_core::{ActionId, TaskError};
 use std::collections::HashMap;
@@ -126,13 +126,6 @@ impl Recording {
             let batch = last.as_ref().map(|(_, batch)| batch);
             batch?.get(index)?.output_bytes.clone()?
         };
-        body.decode_output(&bytes)
-            .map_err(|e| {
-                tracing::warn!(
-                    "task {task}: its recorded output no longer decodes ({}); running it",
-                    e.message()
-                )
-            })
-            .ok()
+        decode_stored(body, &bytes, task, "its recorded output")
     }
 }
