@@ -72,7 +72,7 @@ struct Canonical<'a> {
     out: &'a mut Vec<u8>,
 }
 
-impl Canonical<'_> {
+impl<'a> Canonical<'a> {
     fn put(&mut self, tag: u8, bytes: &[u8]) -> Result<(), CanonicalError> {
         self.out.push(tag);
         self.out.extend_from_slice(bytes);
@@ -90,6 +90,12 @@ impl Canonical<'_> {
     fn variant(&mut self, index: u32) {
         self.out.push(tag::VARIANT);
         self.out.extend_from_slice(&index.to_le_bytes());
+    }
+
+    /// A variant with fields: its index, then its fields as a `kind` sequence.
+    fn variant_fields(mut self, index: u32, kind: u8) -> Seq<'a> {
+        self.variant(index);
+        Seq::start(self.out, kind)
     }
 }
 
@@ -240,14 +246,13 @@ impl<'a> ser::Serializer for Canonical<'a> {
         Ok(Seq::start(self.out, tag::TUPLE))
     }
     fn serialize_tuple_variant(
-        mut self,
+        self,
         _: &'static str,
         index: u32,
         _: &'static str,
         _: usize,
     ) -> Result<Seq<'a>, CanonicalError> {
-        self.variant(index);
-        Ok(Seq::start(self.out, tag::TUPLE))
+        Ok(self.variant_fields(index, tag::TUPLE))
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Map<'a>, CanonicalError> {
         Ok(Map {
@@ -259,14 +264,13 @@ impl<'a> ser::Serializer for Canonical<'a> {
         Ok(Seq::start(self.out, tag::STRUCT))
     }
     fn serialize_struct_variant(
-        mut self,
+        self,
         _: &'static str,
         index: u32,
         _: &'static str,
         _: usize,
     ) -> Result<Seq<'a>, CanonicalError> {
-        self.variant(index);
-        Ok(Seq::start(self.out, tag::STRUCT))
+        Ok(self.variant_fields(index, tag::STRUCT))
     }
 }
 
