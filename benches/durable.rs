@@ -10,18 +10,15 @@
 //! Prints medians of alternating rounds and their ratio. The store lives in
 //! a temporary directory.
 
+mod common;
+
+use common::{median, trivial, CONCURRENCY};
 use flyte::prelude::*;
 use flyte::Runner;
 use std::time::{Duration, Instant};
 
 const ITEMS: u64 = 100_000;
-const CONCURRENCY: usize = 64;
 const CALLS: u64 = 20_000;
-
-#[task]
-async fn trivial(x: u64) -> u64 {
-    x.wrapping_mul(2)
-}
 
 #[task]
 async fn map_trivial(n: u64) -> Result<u64, TaskError> {
@@ -60,11 +57,6 @@ async fn call_loop(n: u64, cache: bool) -> Result<u64, TaskError> {
         sum = sum.wrapping_add(call.await?);
     }
     Ok(sum)
-}
-
-fn median(mut xs: Vec<Duration>) -> Duration {
-    xs.sort();
-    xs[xs.len() / 2]
 }
 
 fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {

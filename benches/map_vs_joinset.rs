@@ -7,29 +7,20 @@
 //! Prints medians of alternating rounds and their ratio.
 
 mod baseline;
+mod common;
 
 use baseline::joinset_semaphore;
+use common::{median, trivial, CONCURRENCY};
 use flyte::prelude::*;
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 
 const ITEMS: u64 = 200_000;
-const CONCURRENCY: usize = 64;
 const ROUNDS: usize = 11;
-
-#[task]
-async fn trivial(x: u64) -> u64 {
-    x.wrapping_mul(2)
-}
 
 #[task]
 async fn flyte_map(n: u64) -> Result<Vec<u64>, TaskError> {
     flyte::map(trivial, 0..n).concurrency(CONCURRENCY).await
-}
-
-fn median(mut xs: Vec<Duration>) -> Duration {
-    xs.sort();
-    xs[xs.len() / 2]
 }
 
 fn rss_kib(field: &str) -> Option<u64> {

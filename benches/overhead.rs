@@ -6,8 +6,10 @@
 //! machine they came from are in BENCHMARKS.md.
 
 mod baseline;
+mod common;
 
 use baseline::{buffer_unordered_spawned, joinset_semaphore};
+use common::{trivial, CONCURRENCY};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use flyte::prelude::*;
 use futures_util::StreamExt;
@@ -19,12 +21,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 const MAP_ITEMS: u64 = 100_000;
-const CONCURRENCY: usize = 64;
-
-#[task]
-async fn trivial(x: u64) -> u64 {
-    x.wrapping_mul(2)
-}
 
 #[task]
 fn trivial_sync(x: u64) -> u64 {

@@ -1,0 +1,22 @@
+//! The workload and statistics the benchmark binaries share, so that every
+//! report measures the same task the same way.
+
+#![allow(dead_code)] // each benchmark uses a part
+
+use flyte::prelude::*;
+use std::time::Duration;
+
+/// The concurrency of every map benchmark, as in the goals.
+pub(crate) const CONCURRENCY: usize = 64;
+
+/// The trivial async task every map benchmark runs.
+#[task]
+pub(crate) async fn trivial(x: u64) -> u64 {
+    x.wrapping_mul(2)
+}
+
+/// The median of `xs` (the machine is noisy: medians, not means).
+pub(crate) fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
