@@ -1,10 +1,15 @@
 //! `flyte::map` of a trivial task against a hand-written tokio `JoinSet` +
 //! `Semaphore` loop over the same items, in the same process and runtime;
-//! then a 10,000,000-item lazy map's peak memory.
+//! then a 10,000,000-item lazy map's peak memory and the bytes each
+//! recorded action takes on disk.
+//!
+//! flyte runs as a user gets it: `Runner::new()`, recording on (the store
+//! in a temporary `FLYTE_HOME`); the same map with `persist(false)` is
+//! printed beside it.
 //!
 //! Run: `cargo bench --bench map_vs_joinset` (add `-- --quick` to skip the
-//! memory run, `-- --flyte-only` to run only flyte's map, for a profiler).
-//! Prints medians of alternating rounds and their ratio.
+//! memory runs, `-- --flyte-only` to run only flyte's recorded map, for a
+//! profiler). Prints medians of alternating rounds and their ratios.
 
 mod baseline;
 mod common;
@@ -29,8 +34,28 @@ fn rss_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The lazy map of the memory run, inside a run as users write it.
+#[task]
+async fn lazy_map(n: u64) -> Result<u64, TaskError> {
+    let done = flyte::map(trivial, 0..n)
+        .concurrency(CONCURRENCY)
+        .as_completed()
+        .fold(0_u64, |n, (_, r)| async move { n + u64::from(r.is_ok()) })
+        .await;
+    Ok(done)
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // The default store, in a directory of its own.
+    let home = std::env::temp_dir().join(format!("flyte-bench-map-{}", std::process::id()));
+    std::env::set_var(flyte::store::FLYTE_HOME, &home);
+    let outcome = run_bench(quick, &home);
+    std::fs::remove_dir_all(&home).ok();
+    outcome
+}
+
+fn run_bench(quick: bool, home: &std::path::Path) {
     if std::env::args().any(|a| a == "--peers") {
         peers_workload();
         return;
@@ -40,11 +65,7 @@ fn main() {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         for round in 0..20 {
             let t = Instant::now();
-            let outcome = runtime.block_on(
-                flyte::Runner::new()
-                    .persist(false)
-                    .run_async(flyte_map(ITEMS)),
-            );
+            let outcome = runtime.block_on(flyte::Runner::new().run_async(flyte_map(ITEMS)));
             assert_eq!(outcome.into_output().expect("map")[7], 14);
             println!("round {round}: {:.2?}", t.elapsed());
         }
@@ -54,19 +75,33 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let runner = flyte::Runner::new().persist(false);
+    let recorded = flyte::Runner::new();
+    let unrecorded = flyte::Runner::new().persist(false);
 
     if !quick {
-        lazy_map_memory(&runtime);
+        lazy_map_memory(&runtime, &recorded, "recorded (the default)", home);
+        lazy_map_memory(&runtime, &unrecorded, "persist(false)", home);
     }
-    // Warm up both paths once.
+    // Warm up every path once.
     runtime.block_on(joinset_semaphore(ITEMS, CONCURRENCY));
-    runtime
-        .block_on(runner.run_async(flyte_map(ITEMS)))
-        .into_output()
-        .expect("map");
+    for runner in [&recorded, &unrecorded] {
+        runtime
+            .block_on(runner.run_async(flyte_map(ITEMS)))
+            .into_output()
+            .expect("map");
+    }
 
-    let (mut flyte_times, mut hand_times, mut worker_times) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut hand_times, mut worker_times) = (Vec::new(), Vec::new());
+    let (mut recorded_times, mut unrecorded_times) = (Vec::new(), Vec::new());
+    let flyte_round = |runner: &flyte::Runner, times: &mut Vec<Duration>| {
+        let t = Instant::now();
+        let out = runtime
+            .block_on(runner.run_async(flyte_map(ITEMS)))
+            .into_output()
+            .expect("map");
+        times.push(t.elapsed());
+        assert_eq!(out[7], 14);
+    };
     for _ in 0..ROUNDS {
         let t = Instant::now();
         let out = runtime.block_on(joinset_semaphore(ITEMS, CONCURRENCY));
@@ -82,16 +117,12 @@ fn main() {
         worker_times.push(t.elapsed());
         assert_eq!(out[7], 14);
 
-        let t = Instant::now();
-        let out = runtime
-            .block_on(runner.run_async(flyte_map(ITEMS)))
-            .into_output()
-            .expect("map");
-        flyte_times.push(t.elapsed());
-        assert_eq!(out[7], 14);
+        flyte_round(&recorded, &mut recorded_times);
+        flyte_round(&unrecorded, &mut unrecorded_times);
     }
-    let (f, h, w) = (
-        median(flyte_times),
+    let (f, u, h, w) = (
+        median(recorded_times),
+        median(unrecorded_times),
         median(hand_times),
         median(worker_times),
     );
@@ -103,15 +134,22 @@ fn main() {
     for (label, d) in [
         ("hand-written JoinSet + Semaphore, in block_on", h),
         ("hand-written, spawned onto a worker", w),
-        ("flyte::map (with run tree)", f),
+        ("flyte::map, recorded (the default)", f),
+        ("flyte::map, persist(false)", u),
     ] {
         println!("  {label:<46} {d:>10.2?}  ({:.0} ns/item)", per_item(d));
     }
     println!(
-        "  ratio flyte / hand-written: {:.2}x (in block_on), {:.2}x (on a worker)",
+        "  ratio recorded / hand-written: {:.2}x (in block_on), {:.2}x (on a worker)",
         ratio(f, h),
         ratio(f, w)
     );
+    println!(
+        "  ratio persist(false) / hand-written: {:.2}x (in block_on), {:.2}x (on a worker)",
+        ratio(u, h),
+        ratio(u, w)
+    );
+    println!("  ratio recorded / persist(false): {:.2}x", ratio(f, u));
 }
 
 /// The workload of `bench/peers/peers.py`: 10,000 items of `x * 2` at
@@ -136,21 +174,25 @@ fn peers_workload() {
     );
 }
 
-/// 10M items through a lazy map, measured first so that nothing else has
-/// grown the heap: memory should stay in proportion to the items in flight.
-fn lazy_map_memory(runtime: &tokio::runtime::Runtime) {
+/// 10M items through a lazy map inside a run, measured before the timed
+/// rounds so that nothing else has grown the heap: memory should stay in
+/// proportion to the items in flight, recorded or not.
+fn lazy_map_memory(
+    runtime: &tokio::runtime::Runtime,
+    runner: &flyte::Runner,
+    label: &str,
+    home: &std::path::Path,
+) {
     let items: u64 = 10_000_000;
+    let disk_before = store_bytes(home);
     // Reset the peak-RSS mark so it measures this run alone (Linux >= 4.0).
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let before = rss_kib("VmRSS:").unwrap_or(0);
     let t = Instant::now();
-    let done = runtime.block_on(async {
-        flyte::map(trivial, 0..items)
-            .concurrency(CONCURRENCY)
-            .as_completed()
-            .fold(0_u64, |n, (_, r)| async move { n + u64::from(r.is_ok()) })
-            .await
-    });
+    let done = runtime
+        .block_on(runner.run_async(lazy_map(items)))
+        .into_output()
+        .expect("the lazy map");
     let elapsed = t.elapsed();
     let peak = rss_kib("VmHWM:").unwrap_or(0);
     assert_eq!(done, items);
@@ -158,10 +200,28 @@ fn lazy_map_memory(runtime: &tokio::runtime::Runtime) {
     if !reset {
         println!("  (could not reset the peak-RSS mark: the figure below includes earlier rounds)");
     }
-    println!("lazy map of {items} items at concurrency {CONCURRENCY}: {elapsed:.2?}");
+    println!("lazy map of {items} items at concurrency {CONCURRENCY}, {label}: {elapsed:.2?}");
     println!(
         "  peak RSS growth {:.1} MiB ({} bytes per in-flight task)",
         growth as f64 / 1024.0,
         growth * 1024 / CONCURRENCY as u64
     );
+    let disk = store_bytes(home).saturating_sub(disk_before);
+    if disk > 0 {
+        // The items and the run's root: every one is an action on disk.
+        println!(
+            "  store grew {:.1} MB: {:.1} bytes per recorded action",
+            disk as f64 / 1e6,
+            disk as f64 / (items + 1) as f64
+        );
+    }
+}
+
+/// The size of the store's database once its write-ahead log is folded in.
+fn store_bytes(home: &std::path::Path) -> u64 {
+    let db = home.join("flyte.db");
+    if let Ok(conn) = rusqlite::Connection::open(&db) {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+    std::fs::metadata(db).map_or(0, |m| m.len())
 }

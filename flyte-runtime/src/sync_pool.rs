@@ -15,6 +15,10 @@
 //! No job is lost: a job is queued under the lock; a sleeping thread
 //! registers as sleeping under the same lock, and `submit` wakes one if any
 //! sleeps; a waiting thread re-checks the queue before it sleeps.
+//!
+//! No job waits behind another: `submit` starts a thread whenever the jobs
+//! queued outnumber the idle threads (waiting or asleep), so `n` jobs that
+//! each block run at once, whatever ran before them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,17 +62,20 @@ pub(crate) fn submit(job: Job) -> std::io::Result<()> {
     {
         let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
         queue.push_back(job);
-        pool.queued.fetch_add(1, Ordering::SeqCst);
-        if pool.parked.load(Ordering::SeqCst) > 0 {
+        let waiting = pool.queued.fetch_add(1, Ordering::SeqCst) + 1;
+        let parked = pool.parked.load(Ordering::SeqCst);
+        if parked > 0 {
             pool.available.notify_one();
+        }
+        // Each idle thread (waiting for a job, or asleep) takes one job; a
+        // job beyond them needs a thread of its own. One idle thread must
+        // not absorb many jobs: a job may block for as long as it likes, so
+        // the jobs behind it would wait for it.
+        if waiting <= parked + pool.spinning.load(Ordering::SeqCst) {
             return Ok(());
         }
     }
-    // A waiting thread takes the job; otherwise start one (past the cap,
-    // the job waits for a thread to finish).
-    if pool.spinning.load(Ordering::SeqCst) > 0 {
-        return Ok(());
-    }
+    // Past the cap, the job waits for a thread to finish.
     if pool.threads.fetch_add(1, Ordering::SeqCst) >= MAX_THREADS {
         pool.threads.fetch_sub(1, Ordering::SeqCst);
         return Ok(());
