@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench --bench map_vs_joinset` (add `-- --quick` to skip the
 //! memory runs, `-- --flyte-only` to run only flyte's recorded map, for a
-//! profiler). Prints medians of alternating rounds and their ratios.
+//! profiler, with `--persist-off` unrecorded; `FLYTE_BENCH_ROUNDS` rounds,
+//! default 20). Prints medians of alternating rounds and their ratios.
 
 mod baseline;
 mod common;
@@ -62,10 +63,17 @@ fn run_bench(quick: bool, home: &std::path::Path) {
     }
     if std::env::args().any(|a| a == "--flyte-only") {
         // For profilers: flyte's map alone, many times.
+        // `--persist-off` too: the same map unrecorded.
+        let persist = !std::env::args().any(|a| a == "--persist-off");
+        let runner = flyte::Runner::new().persist(persist);
+        let rounds: usize = std::env::var("FLYTE_BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(20);
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        for round in 0..20 {
+        for round in 0..rounds {
             let t = Instant::now();
-            let outcome = runtime.block_on(flyte::Runner::new().run_async(flyte_map(ITEMS)));
+            let outcome = runtime.block_on(runner.run_async(flyte_map(ITEMS)));
             assert_eq!(outcome.into_output().expect("map")[7], 14);
             println!("round {round}: {:.2?}", t.elapsed());
         }

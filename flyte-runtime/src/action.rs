@@ -2,12 +2,12 @@
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
 use crate::cache::{self, CacheKey};
-use crate::call::{ExecutionKind, KeptOutput, TaskCall};
+use crate::call::{ExecutionKind, KeptOutput, OutputEncoder, TaskCall};
 use crate::cancel::CancelSignal;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::lane::Lane;
 use crate::limits::EnvLimits;
-use crate::store::{ActionRow, Write};
+use crate::store::{ActionEnd, OutputRef, Store};
 use crate::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
 use flyte_core::{panic_message, ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
 use futures_util::FutureExt;
@@ -27,6 +27,26 @@ pub(crate) enum Place {
         fan_out: Arc<FanOutCell>,
         index: usize,
     },
+}
+
+/// What a durable action does before its attempts.
+enum Prepared<T> {
+    /// It needs no attempt: its output was replayed or cached (or it cannot
+    /// run: its cache key could not be made). Already recorded.
+    Done(Result<T, TaskError>),
+    /// It runs; then its output is handled as this says.
+    Run(Durable<T>),
+}
+
+/// What a durable action needs after its attempts.
+struct Durable<T> {
+    def: &'static TaskDef,
+    output_type: &'static str,
+    /// Where its output is cached, when it is.
+    cache: Option<(CacheKey, Store)>,
+    /// Set when the output is recorded and not cached: it is then encoded
+    /// straight into its record.
+    encoder: Option<OutputEncoder<T>>,
 }
 
 /// Runs `call` as a new action at `place`.
@@ -153,33 +173,42 @@ impl Action {
         call: TaskCall<T>,
     ) -> Result<T, TaskError> {
         let cache = call.def.cache_for(call.cache);
-        if cache != Cache::Disable || self.scope.run.durability.recording.is_some() {
-            // Boxed: the common path (no store) keeps a small future.
-            return Box::pin(self.run_durably(call, cache)).await;
+        let durable = if cache != Cache::Disable || self.scope.run.durability.recording.is_some() {
+            match self.before_attempts(&call, cache) {
+                Prepared::Run(durable) => Some(durable),
+                Prepared::Done(result) => return result,
+            }
+        } else {
+            None
+        };
+        // Awaited here on every path: a durable action's future is no
+        // larger than a plain one's, and needs no box of its own.
+        let keep_output = durable.as_ref().is_some_and(|d| d.encoder.is_none());
+        let (result, bytes) = self.attempts(call, keep_output).await;
+        match durable {
+            None => self.finish(&result, None),
+            Some(durable) => self.after_attempts(&result, bytes, durable),
         }
-        let (result, _) = self.attempts(call, false).await;
-        self.finish(&result, None);
         result
     }
 
-    /// [`Action::run`] for an action that may replay a recorded output, take
-    /// one from the cache, or must leave its output in the store.
-    async fn run_durably<T: Send + 'static>(
-        mut self,
-        call: TaskCall<T>,
+    /// For an action that may replay a recorded output, take one from the
+    /// cache, or must leave its output in the store: its output when it
+    /// needs no attempt, else what to do with the attempts' output.
+    fn before_attempts<T: Send + 'static>(
+        &mut self,
+        call: &TaskCall<T>,
         cache: Cache,
-    ) -> Result<T, TaskError> {
+    ) -> Prepared<T> {
         let def = call.def;
-        let run = self.scope.run.shared();
-        let durability = &run.durability;
-        let id = self.scope.action.id;
+        let durability = &self.scope.run.durability;
         if let Some(recording) = &durability.recording {
-            if let Some(output) = recording.replay(id, def.name(), &*call.body) {
+            if let Some(output) = recording.replay(self.scope.action.id, def.name(), &*call.body) {
                 // Its row from the earlier execution stands as it is.
                 self.scope.action.set_origin(Origin::Replayed);
                 let result = Ok(output);
                 self.finish(&result, None);
-                return result;
+                return Prepared::Done(result);
             }
         }
         let key = match cache {
@@ -189,26 +218,49 @@ impl Action {
                 Err(e) => {
                     let result = Err(self.describe(e, 1));
                     self.finish(&result, None);
-                    return result;
+                    return Prepared::Done(result);
                 }
             },
         };
-        let store = key.and_then(|_| durability.cache_store());
-        if let (Cache::Auto, Some(key), Some(store)) = (cache, key, store) {
-            if let Some((output, bytes)) = cache::recall(store, key, def.name(), &*call.body) {
+        let cache_store = key.and_then(|key| Some((key, durability.cache_store()?.clone())));
+        if let (Cache::Auto, Some((key, store))) = (cache, &cache_store) {
+            if let Some((output, bytes)) = cache::recall(store, *key, def.name(), &*call.body) {
                 self.scope.action.set_origin(Origin::Cached);
                 let result = Ok(output);
-                self.finish(&result, Some(bytes));
-                return result;
+                self.finish(&result, Some(OutputRef::Bytes(&bytes)));
+                return Prepared::Done(result);
             }
         }
-        let output_type = call.body.output_type();
-        let (result, bytes) = self.attempts(call, true).await;
-        if let (Ok(_), Some(key), Some(store), Some(bytes)) = (&result, key, store, &bytes) {
-            cache::keep(store, key, def, output_type, bytes.clone());
+        Prepared::Run(Durable {
+            def,
+            output_type: call.body.output_type(),
+            // Recorded and not cached: the output is encoded into the record
+            // itself, after the attempt (no buffer of its own).
+            encoder: match cache_store {
+                Some(_) => None,
+                None => call.body.output_encoder(),
+            },
+            cache: cache_store,
+        })
+    }
+
+    /// Caches and records what the attempts of a durable action returned.
+    fn after_attempts<T>(
+        &mut self,
+        result: &Result<T, TaskError>,
+        bytes: Option<Vec<u8>>,
+        durable: Durable<T>,
+    ) {
+        if let (Ok(_), Some((key, store)), Some(bytes)) = (result, &durable.cache, &bytes) {
+            cache::keep(store, *key, durable.def, durable.output_type, bytes.clone());
         }
-        self.finish(&result, bytes);
-        result
+        match (result, durable.encoder) {
+            (Ok(value), Some(encode)) => {
+                let encode = |buf: &mut Vec<u8>| encode(value, buf);
+                self.finish(result, Some(OutputRef::Encode(&encode)));
+            }
+            _ => self.finish(result, bytes.as_deref().map(OutputRef::Bytes)),
+        }
     }
 
     /// Every attempt allowed; with `keep_output`, also the encoded output of
@@ -313,7 +365,7 @@ impl Action {
         }
     }
 
-    fn finish<T>(&mut self, result: &Result<T, TaskError>, output: Option<Vec<u8>>) {
+    fn finish<T>(&mut self, result: &Result<T, TaskError>, output: Option<OutputRef<'_>>) {
         self.finished = true;
         let status = match result {
             Ok(_) => ActionStatus::Succeeded,
@@ -343,7 +395,12 @@ impl Action {
 
     /// Writes how the action ended to the store, when the run is recorded
     /// (a replayed action's row from the earlier execution stands).
-    fn record(&self, status: ActionStatus, error: Option<&TaskError>, output: Option<Vec<u8>>) {
+    fn record(
+        &self,
+        status: ActionStatus,
+        error: Option<&TaskError>,
+        output: Option<OutputRef<'_>>,
+    ) {
         let Some(recording) = &self.scope.run.durability.recording else {
             return;
         };
@@ -355,21 +412,21 @@ impl Action {
         let item = self
             .item()
             .map(|(fan_out, index)| (fan_out.id, index as u64));
-        recording.store.write(Write::Action(Box::new(ActionRow {
+        recording.store.record_action(&ActionEnd {
             run: recording.seq,
             id: cell.id,
             parent: self.parent,
             item,
             task: cell.task,
-            group: cell.group.clone(),
+            group: cell.group.as_ref(),
             status,
             attempts: cell.attempt.load(Ordering::Relaxed),
             started_at: cell.started_at,
             ended_at: std::time::SystemTime::now(),
-            error: error.cloned(),
+            error,
             origin,
             output,
-        })));
+        });
     }
 }
 

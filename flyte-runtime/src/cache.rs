@@ -65,6 +65,6 @@ pub(crate) fn keep(
         task: def.name(),
         version: def.cache_version(),
         output_type,
-        value,
+        value: value.into(),
     })));
 }

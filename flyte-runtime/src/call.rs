@@ -85,6 +85,10 @@ impl<T: 'static> Execution<T> {
 /// bytes (the cache, the run store).
 pub(crate) type KeptOutput = Arc<Mutex<Option<Vec<u8>>>>;
 
+/// Encodes an output after the attempt, where the bytes are needed: the
+/// run store packs a recorded output straight into its batch.
+pub(crate) type OutputEncoder<T> = fn(&T, &mut Vec<u8>) -> Result<(), TaskError>;
+
 /// A task's inputs with the function that runs it, behind one type per output.
 pub(crate) trait Body<T>: Send + 'static {
     fn input_hash(&self) -> InputHash;
@@ -101,6 +105,9 @@ pub(crate) trait Body<T>: Send + 'static {
     fn decode_output(&self, bytes: &[u8]) -> Result<T, TaskError>;
     /// The attempt; with `kept`, its output is also encoded there.
     fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<T>;
+    /// How to encode an output afterwards; `None` when only the attempt can
+    /// (the output is converted after it runs: use `kept`).
+    fn output_encoder(&self) -> Option<OutputEncoder<T>>;
 }
 
 /// `bytes`, stored earlier as `body`'s output, decoded; `None` (with a
@@ -162,6 +169,10 @@ where
         codec::decode(bytes)
     }
 
+    fn output_encoder(&self) -> Option<OutputEncoder<T>> {
+        Some(|out, buf| codec::encode_into(out, buf))
+    }
+
     fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<T> {
         let execution = (self.exec)(self.inputs);
         match kept {
@@ -207,6 +218,10 @@ impl<T: 'static, U: 'static> Body<U> for Mapped<T, U> {
 
     fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<U> {
         self.inner.execute(kept).map(self.f)
+    }
+
+    fn output_encoder(&self) -> Option<OutputEncoder<U>> {
+        None
     }
 }
 
@@ -413,9 +428,7 @@ impl<T: Send + 'static> IntoFuture for TaskCall<T> {
                     let run = RunShared::new(None);
                     let result = run_action(self, Place::Root(Arc::clone(&run))).await;
                     // Cached outputs reach the disk before the caller goes on.
-                    if let Err(e) = run.durability.close().await {
-                        tracing::warn!("cached outputs may be lost: {}", e.message());
-                    }
+                    run.durability.close(&run.id).await;
                     result
                 }
             }

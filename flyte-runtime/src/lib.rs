@@ -14,6 +14,7 @@ mod item;
 mod lane;
 mod limits;
 mod map;
+mod notice;
 mod record;
 mod registry;
 mod run;
@@ -32,6 +33,7 @@ pub use fan_out::{IterSource, Source, StreamSource};
 pub use gather::{gather, Gather, GatherSettled, Gatherable};
 pub use group::group;
 pub use map::{map, map_stream, AsCompleted, Completed, Map, MapFuture, MapRatio, MapSettled};
+pub use record::Recorded;
 pub use registry::{registry, Registry, TaskInfo};
 pub use run::{run, RunOutcome, Runner};
 pub use tree::{

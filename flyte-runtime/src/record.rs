@@ -2,17 +2,50 @@
 //! store its cached tasks use, and, on resume, the outputs it replays.
 
 use crate::call::{decode_stored, Body};
+use crate::notice::warn_once;
 use crate::store::{ActionRecord, RunLock, Store};
-use flyte_core::{ActionId, TaskError};
+use flyte_core::ActionId;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
+
+/// How much of a run is in the store, as [`RunOutcome::recorded`] tells it.
+///
+/// [`RunOutcome::recorded`]: crate::RunOutcome::recorded
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recorded {
+    /// The run and every action that ended are in the store.
+    Complete,
+    /// Nothing was recorded: `Runner::persist(false)`, or the default store
+    /// could not be used (`reason` says why and what to do; a warning said
+    /// so too). Only a run that did not ask for a store explicitly (no
+    /// `Runner::name`, `home` or `resume`) runs on without one.
+    Off {
+        /// Why the store could not be used, when that was the cause.
+        reason: Option<String>,
+    },
+    /// Recorded in part: some records could not be written (a full disk, a
+    /// failing device). A resume runs the actions whose records are missing
+    /// again.
+    Incomplete {
+        /// Actions whose records are not in the store.
+        lost_actions: u64,
+        /// Whether the run's own end is missing too (the store then shows the
+        /// run as running, and as killed once this process has exited).
+        end_lost: bool,
+        /// Why, with what to do.
+        reason: String,
+    },
+}
 
 /// A run's ties to the store.
 #[derive(Debug, Default)]
 pub(crate) struct Durability {
     /// The store's directory; `None` for the default (`FLYTE_HOME`).
     home: Option<PathBuf>,
+    /// Why the run is not recorded, when recording was wanted.
+    off_reason: Option<String>,
     /// Opened on first use by a cached task, when the run is not recorded.
     cache_store: OnceLock<Option<Store>>,
     /// Set when the run is recorded.
@@ -43,6 +76,14 @@ impl Durability {
         }
     }
 
+    /// Not recorded, because the default store could not be used (`reason`).
+    pub(crate) fn store_unusable(reason: String) -> Durability {
+        Durability {
+            off_reason: Some(reason),
+            ..Durability::default()
+        }
+    }
+
     /// Recorded as run `seq` of `store`, holding its `lock`.
     /// `replay`: on resume, where the succeeded actions' outputs are.
     pub(crate) fn recorded(
@@ -53,6 +94,7 @@ impl Durability {
     ) -> Durability {
         Durability {
             home: Some(store.home().to_owned()),
+            off_reason: None,
             cache_store: OnceLock::new(),
             recording: Some(Recording {
                 store,
@@ -77,25 +119,73 @@ impl Durability {
                     None => Store::open_default(),
                 };
                 opened
-                    .map_err(|e| tracing::warn!("the task cache is off for this run: {e}"))
+                    .map_err(|e| warn_once(&format!("the task cache is off: {e}")))
                     .ok()
             })
             .as_ref()
     }
 
-    /// Writes everything the run queued, then releases its lock.
-    pub(crate) async fn close(&self) -> Result<(), TaskError> {
-        if let Some(recording) = &self.recording {
-            recording.store.flush().await?;
-            recording
-                .lock
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-        } else if let Some(Some(store)) = self.cache_store.get() {
-            store.flush().await?;
+    /// Writes everything the run queued, then releases its lock; says how
+    /// much of the run is in the store.
+    pub(crate) async fn close(&self, run_id: &str) -> Recorded {
+        let Some(recording) = &self.recording else {
+            if let Some(Some(store)) = self.cache_store.get() {
+                if let Err(e) = store.flush().await {
+                    warn_once(&format!("cached outputs may be lost: {e}"));
+                }
+            }
+            return Recorded::Off {
+                reason: self.off_reason.clone(),
+            };
+        };
+        let flushed = recording.store.flush().await;
+        let lost = recording.store.lost(recording.seq);
+        let recorded = match (flushed, lost) {
+            (Ok(()), None) => Recorded::Complete,
+            (_, Some(lost)) => Recorded::Incomplete {
+                lost_actions: lost.actions,
+                end_lost: lost.run_end,
+                reason: lost.error.to_string(),
+            },
+            (Err(e), None) => Recorded::Incomplete {
+                lost_actions: 0,
+                end_lost: true,
+                reason: e.to_string(),
+            },
+        };
+        match &recorded {
+            Recorded::Incomplete {
+                lost_actions,
+                end_lost,
+                reason,
+            } => {
+                warn_once(&format!(
+                    "run {run_id}: its record is incomplete ({lost_actions} actions{} not \
+                     written): {reason}",
+                    if *end_lost { " and its end" } else { "" }
+                ));
+                if *end_lost {
+                    // The store shows the run as running: holding its lock
+                    // until this process ends keeps this process from
+                    // marking its own finished run as killed.
+                    if let Some(lock) = recording
+                        .lock
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take()
+                    {
+                        std::mem::forget(lock);
+                    }
+                }
+            }
+            _ => {}
         }
-        Ok(())
+        recording
+            .lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        recorded
     }
 }
 

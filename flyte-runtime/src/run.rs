@@ -3,7 +3,8 @@
 use crate::action::{Action, Place};
 use crate::call::TaskCall;
 use crate::context::{new_run_id, RunShared, Scope};
-use crate::record::Durability;
+use crate::notice::warn_once;
+use crate::record::{Durability, Recorded};
 use crate::registry::registry;
 use crate::signals;
 use crate::store::{LockState, NewRun, RunEnd, RunRecord, Store, Write};
@@ -277,6 +278,33 @@ impl Runner {
             let durability = Durability::unrecorded(self.home.clone());
             return Ok(RunShared::with(new_run_id(), self.name.clone(), durability));
         }
+        match self.open_recorded(call, root_action) {
+            Ok(run) => Ok(run),
+            // The work matters more than its record: a run that did not ask
+            // for a store runs without one when the default store is unusable.
+            Err(e) if self.name.is_none() && self.home.is_none() => {
+                let reason = format!(
+                    "{} (this run and others like it run unrecorded: fix the store, or \
+                     say Runner::persist(false) to silence this)",
+                    e.message()
+                );
+                warn_once(&format!("runs are not recorded: {reason}"));
+                Ok(RunShared::with(
+                    new_run_id(),
+                    None,
+                    Durability::store_unusable(reason),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Runner::open_run`] with recording on.
+    fn open_recorded<T: 'static>(
+        &self,
+        call: &TaskCall<T>,
+        root_action: ActionId,
+    ) -> Result<Arc<RunShared>, TaskError> {
         let store = self.store()?;
         let root_task = call.def.name();
         if let Some(name) = &self.name {
@@ -449,18 +477,13 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
             error: output.as_ref().err().cloned(),
         }));
     }
-    if let Err(e) = run.durability.close().await {
-        tracing::error!(
-            "run {}: its record may be incomplete: {}",
-            run.id,
-            e.message()
-        );
-    }
+    let recorded = run.durability.close(&run.id).await;
     RunOutcome {
         run_id: run.id.clone(),
         name: run.name.clone(),
         root: root.snapshot(),
         output,
+        recorded,
     }
 }
 
@@ -487,6 +510,7 @@ fn failed<T>(task: &str, id: ActionId, error: TaskError) -> RunOutcome<T> {
         name: None,
         root,
         output: Err(error),
+        recorded: Recorded::Off { reason: None },
     }
 }
 
@@ -496,6 +520,7 @@ pub struct RunOutcome<T> {
     name: Option<String>,
     root: ActionNode,
     output: Result<T, TaskError>,
+    recorded: Recorded,
 }
 
 impl<T> RunOutcome<T> {
@@ -505,6 +530,7 @@ impl<T> RunOutcome<T> {
             name: self.name,
             root: self.root,
             output: self.output.and_then(f),
+            recorded: self.recorded,
         }
     }
 
@@ -516,6 +542,13 @@ impl<T> RunOutcome<T> {
     /// The run's name, if the runner gave one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// How much of the run is in the store: all of it, none (recording off,
+    /// or the default store unusable), or part (records that could not be
+    /// written), with why.
+    pub fn recorded(&self) -> &Recorded {
+        &self.recorded
     }
 
     /// The root action, with the tree of actions below it.
@@ -544,6 +577,7 @@ impl<T: fmt::Debug> fmt::Debug for RunOutcome<T> {
             .field("run_id", &self.run_id)
             .field("name", &self.name)
             .field("output", &self.output)
+            .field("recorded", &self.recorded)
             .field("root", &self.root)
             .finish()
     }

@@ -67,7 +67,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    fn from_u8(n: u8) -> Origin {
+    pub(crate) fn from_u8(n: u8) -> Origin {
         match n {
             1 => Origin::Cached,
             2 => Origin::Replayed,

@@ -13,9 +13,11 @@
 
 mod canonical;
 mod guard;
+mod pack;
 
 pub use canonical::{encode_canonical, CanonicalError};
 pub use guard::MAX_DEPTH;
+pub use pack::Packer;
 
 use crate::error::{ErrorKind, TaskError};
 use serde::de::DeserializeOwned;
@@ -42,6 +44,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, TaskError> {
 /// # Errors
 ///
 /// As [`encode`]; `buf` may then hold part of the value.
+#[inline]
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Result<(), TaskError> {
     bincode::serde::encode_into_writer(value, VecWriter(buf), config())
         .map_err(|e| TaskError::new(ErrorKind::Input, format!("cannot encode value: {e}")))
@@ -51,6 +54,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
 struct VecWriter<'a>(&'a mut Vec<u8>);
 
 impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
         self.0.extend_from_slice(bytes);
         Ok(())
@@ -99,6 +103,11 @@ impl<'a> Reader<'a> {
             })?;
         self.rest = &self.rest[used..];
         Ok(value)
+    }
+
+    /// Whether every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.rest.is_empty()
     }
 
     /// Checks that every byte was read.

@@ -1,153 +1,452 @@
-//! How actions are kept: the writer stores each batch of a run's ended
-//! actions as one row, the batch encoded by the codec.
+//! How actions are kept: the thread that ends an action packs its record
+//! into its run's open batch, and the writer stores each batch as one row.
 //!
 //! A row per action costs SQLite about 2.4 us on the 2-core machine of
-//! BENCHMARKS.md (15 columns, an index), more than a trivial task takes to
-//! run; a row per batch costs the encoding, about 0.1 us an action. Reads
-//! (tools, resume) decode the batches of one run.
+//! BENCHMARKS.md, more than a trivial task takes to run; a row per batch
+//! costs the packing. Packing where the action ends (instead of handing a
+//! boxed record to the writer) keeps the writer from allocating, freeing and
+//! encoding on behalf of every action: on 2 cores its CPU time is taken from
+//! the tasks.
+//!
+//! A record is compact (about 30 bytes for a trivial item): what an action
+//! shares with its siblings (task, parent, fan-out, group: its *context*) is
+//! written once per batch in one of a few slots and named by its slot after
+//! that; an item's index is written as the step from the previous item of
+//! its context, its start as the step from the previous record's start, and
+//! its end as its duration. Every value is in the codec's encoding (varints),
+//! packed field by field.
 
 use super::{millis, time};
 use crate::tree::{ActionStatus, Origin};
-use flyte_core::{codec, ActionId, TaskError};
-use serde::{Deserialize, Serialize};
+use flyte_core::codec::{self, Packer};
+use flyte_core::{ActionId, TaskError};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// One action as it ended, on its way to the writer.
+/// One action as it ended, borrowed from the code that ran it.
 #[derive(Debug)]
-pub(crate) struct ActionRow {
+pub(crate) struct ActionEnd<'a> {
     pub(crate) run: i64,
     pub(crate) id: ActionId,
     pub(crate) parent: Option<ActionId>,
     /// The fan-out and index, for a `map`/`gather` item.
     pub(crate) item: Option<(ActionId, u64)>,
     pub(crate) task: &'static str,
-    pub(crate) group: Option<Arc<str>>,
+    pub(crate) group: Option<&'a Arc<str>>,
     pub(crate) status: ActionStatus,
     pub(crate) attempts: u32,
     pub(crate) started_at: SystemTime,
     pub(crate) ended_at: SystemTime,
-    pub(crate) error: Option<TaskError>,
+    pub(crate) error: Option<&'a TaskError>,
     pub(crate) origin: Origin,
-    pub(crate) output: Option<Vec<u8>>,
+    pub(crate) output: Option<OutputRef<'a>>,
 }
 
-/// The stored form, written from borrowed parts...
-#[derive(Serialize)]
-struct StoredRef<'a> {
-    id: ActionId,
+/// A succeeded action's output, for its record.
+pub(crate) enum OutputRef<'a> {
+    /// Already encoded (for the cache, or by a body that encodes as it runs).
+    Bytes(&'a [u8]),
+    /// The value, encoded as it is packed: no buffer of its own.
+    Encode(&'a dyn Fn(&mut Vec<u8>) -> Result<(), TaskError>),
+}
+
+impl std::fmt::Debug for OutputRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutputRef::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            OutputRef::Encode(_) => f.write_str("Encode"),
+        }
+    }
+}
+
+/// Contexts a batch remembers at once; a new one takes the oldest slot.
+const SLOTS: usize = 8;
+
+/// What an action shares with its siblings.
+#[derive(Debug, Clone, PartialEq)]
+struct Context {
+    task: &'static str,
     parent: Option<ActionId>,
-    item: Option<(ActionId, u64)>,
-    task: &'a str,
-    group: Option<&'a str>,
-    status: ActionStatus,
-    attempts: u32,
-    started_ms: i64,
-    ended_ms: i64,
-    error: Option<&'a TaskError>,
-    origin: Origin,
-    output: Option<&'a [u8]>,
+    fan_out: Option<ActionId>,
+    group: Option<Arc<str>>,
 }
 
-/// ...and read back owned: the same fields, in the same order.
+impl Context {
+    fn of(end: &ActionEnd<'_>) -> Self {
+        Context {
+            task: end.task,
+            parent: end.parent,
+            fan_out: end.item.map(|(fan_out, _)| fan_out),
+            group: end.group.cloned(),
+        }
+    }
+
+    fn matches(&self, end: &ActionEnd<'_>) -> bool {
+        // The task name is a `&'static str` from the task's definition: the
+        // same task gives the same pointer, so most checks skip the bytes.
+        (std::ptr::eq(self.task, end.task) || self.task == end.task)
+            && self.parent == end.parent
+            && self.fan_out == end.item.map(|(fan_out, _)| fan_out)
+            && match (&self.group, end.group) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                _ => false,
+            }
+    }
+}
+
+/// One run's actions, packed as they end; the writer stores it as a row.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) run: i64,
+    pub(crate) count: u32,
+    pub(crate) bytes: Vec<u8>,
+    slots: [Option<(Context, u64)>; SLOTS],
+    next_slot: usize,
+    /// The slot of the previous record.
+    last_slot: usize,
+    last_started: i64,
+    /// Where an output given as a value is encoded first (reused).
+    scratch: Vec<u8>,
+}
+
+/// A record as read back; [`Batch::push`] packs these fields in this order.
 #[derive(Deserialize)]
-struct Stored {
+struct RecordIn {
+    flags: u8,
+    slot: u8,
+    context: Option<ContextIn>,
     id: ActionId,
-    parent: Option<ActionId>,
-    item: Option<(ActionId, u64)>,
-    task: String,
-    group: Option<String>,
-    status: ActionStatus,
+    index_step: i64,
     attempts: u32,
-    started_ms: i64,
-    ended_ms: i64,
+    started_step: i64,
+    took_ms: u64,
     error: Option<TaskError>,
-    origin: Origin,
-    output: Option<Vec<u8>>,
+    output: Option<BytesIn>,
 }
 
-/// Encodes a batch of one run's actions into a row's bytes.
-pub(crate) fn encode_batch(rows: &[&ActionRow]) -> Result<Vec<u8>, TaskError> {
-    let stored: Vec<StoredRef<'_>> = rows
-        .iter()
-        .map(|row| StoredRef {
-            id: row.id,
-            parent: row.parent,
-            item: row.item,
-            task: row.task,
-            group: row.group.as_deref(),
-            status: row.status,
-            attempts: row.attempts,
-            started_ms: millis(row.started_at),
-            ended_ms: millis(row.ended_at),
-            error: row.error.as_ref(),
-            origin: row.origin,
-            output: row.output.as_deref(),
-        })
-        .collect();
-    codec::encode(&stored)
+#[derive(Deserialize, Clone)]
+struct ContextIn {
+    task: String,
+    parent: Option<ActionId>,
+    fan_out: Option<ActionId>,
+    group: Option<String>,
+}
+
+struct BytesIn(Vec<u8>);
+
+impl<'de> Deserialize<'de> for BytesIn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = BytesIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an output's bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<BytesIn, E> {
+                Ok(BytesIn(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<BytesIn, E> {
+                Ok(BytesIn(v))
+            }
+        }
+        d.deserialize_byte_buf(Visit)
+    }
+}
+
+fn status_bits(status: ActionStatus) -> u8 {
+    match status {
+        ActionStatus::Running => 0,
+        ActionStatus::Succeeded => 1,
+        ActionStatus::Failed => 2,
+        ActionStatus::Cancelled => 3,
+    }
+}
+
+fn status_of(bits: u8) -> ActionStatus {
+    match bits & 0b11 {
+        1 => ActionStatus::Succeeded,
+        2 => ActionStatus::Failed,
+        3 => ActionStatus::Cancelled,
+        _ => ActionStatus::Running,
+    }
+}
+
+impl Batch {
+    /// An empty batch of run `run`'s actions.
+    pub(crate) fn new(run: i64) -> Batch {
+        Batch {
+            run,
+            count: 0,
+            bytes: Vec::with_capacity(16 * 1024),
+            slots: Default::default(),
+            next_slot: 0,
+            last_slot: 0,
+            last_started: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Packs `end` after the records already in the batch.
+    ///
+    /// # Errors
+    ///
+    /// When the action's error does not encode (nothing is added then).
+    pub(crate) fn push(&mut self, end: &ActionEnd<'_>) -> Result<(), TaskError> {
+        let in_slot = |slot: usize| {
+            self.slots[slot]
+                .as_ref()
+                .is_some_and(|(c, _)| c.matches(end))
+        };
+        // Most records share the previous record's context: try it first.
+        let found = if in_slot(self.last_slot) {
+            Some(self.last_slot)
+        } else {
+            (0..SLOTS).find(|&slot| in_slot(slot))
+        };
+        let (slot, new_context) = match found {
+            Some(slot) => (slot, None),
+            None => (self.next_slot, Some(Context::of(end))),
+        };
+        let index = end.item.map_or(0, |(_, index)| index);
+        let last_index = match &new_context {
+            Some(_) => 0,
+            None => self.slots[slot].as_ref().map_or(0, |(_, last)| *last),
+        };
+        let started = millis(end.started_at);
+        let ended = millis(end.ended_at);
+        let output = match &end.output {
+            None => None,
+            Some(OutputRef::Bytes(bytes)) => Some(*bytes),
+            Some(OutputRef::Encode(encode)) => {
+                self.scratch.clear();
+                match encode(&mut self.scratch) {
+                    Ok(()) => Some(&self.scratch[..]),
+                    Err(e) => {
+                        tracing::warn!(
+                            "task {}: an output was not recorded: {}",
+                            end.task,
+                            e.message()
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        // The fields of `RecordIn`, in its order.
+        let mark = self.bytes.len();
+        self.bytes.reserve(64 + output.map_or(0, <[u8]>::len));
+        let mut p = Packer::new(&mut self.bytes);
+        p.u8(status_bits(end.status) | end.origin.as_u8() << 2)
+            .u8(slot as u8)
+            .option(new_context.as_ref(), |p, c| {
+                p.str(c.task)
+                    .option(c.parent, |p, id| {
+                        p.u128(id.0);
+                    })
+                    .option(c.fan_out, |p, id| {
+                        p.u128(id.0);
+                    })
+                    .option(c.group.as_deref(), |p, g| {
+                        p.str(g);
+                    });
+            })
+            .u128(end.id.0)
+            .i64((index as i64).wrapping_sub(last_index as i64))
+            .u64(u64::from(end.attempts))
+            .i64(started.wrapping_sub(self.last_started))
+            .u64(u64::try_from(ended.saturating_sub(started)).unwrap_or(0));
+        let packed = match end.error {
+            None => Ok(p.u8(0)),
+            Some(error) => p.u8(1).value(error),
+        };
+        if let Err(e) = packed {
+            self.bytes.truncate(mark);
+            return Err(e);
+        }
+        Packer::new(&mut self.bytes).option(output, |p, bytes| {
+            p.bytes(bytes);
+        });
+        if let Some(context) = new_context {
+            self.next_slot = (slot + 1) % SLOTS;
+            self.slots[slot] = Some((context, index));
+        } else if let Some((_, last)) = &mut self.slots[slot] {
+            *last = index;
+        }
+        self.last_slot = slot;
+        self.last_started = started;
+        self.count += 1;
+        Ok(())
+    }
 }
 
 /// Decodes a row's bytes back into the actions of the batch.
 pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<super::ActionRecord>, TaskError> {
-    let stored: Vec<Stored> = codec::decode(bytes)?;
-    Ok(stored
-        .into_iter()
-        .map(|s| super::ActionRecord {
-            id: s.id,
-            parent: s.parent,
-            item: s.item,
-            task: s.task,
-            group: s.group,
-            status: s.status,
-            attempts: s.attempts,
-            started_at: time(s.started_ms),
-            ended_at: time(s.ended_ms),
-            error: s.error,
-            origin: s.origin,
-            output_bytes: s.output,
-        })
-        .collect())
+    let mut reader = codec::Reader::new(bytes);
+    let mut slots: [Option<(ContextIn, u64)>; SLOTS] = Default::default();
+    let mut last_started = 0_i64;
+    let mut actions = Vec::new();
+    while !reader.is_empty() {
+        let r: RecordIn = reader.read()?;
+        let slot = slots.get_mut(usize::from(r.slot)).ok_or_else(|| {
+            TaskError::new(
+                flyte_core::ErrorKind::Input,
+                format!("a record names context slot {}", r.slot),
+            )
+        })?;
+        if let Some(context) = r.context {
+            *slot = Some((context, 0));
+        }
+        let Some((context, last_index)) = slot else {
+            return Err(TaskError::new(
+                flyte_core::ErrorKind::Input,
+                format!("a record names empty context slot {}", r.slot),
+            ));
+        };
+        let index = (*last_index as i64).wrapping_add(r.index_step) as u64;
+        *last_index = index;
+        let started = last_started.wrapping_add(r.started_step);
+        last_started = started;
+        actions.push(super::ActionRecord {
+            id: r.id,
+            parent: context.parent,
+            item: context.fan_out.map(|fan_out| (fan_out, index)),
+            task: context.task.clone(),
+            group: context.group.clone(),
+            status: status_of(r.flags),
+            attempts: r.attempts,
+            started_at: time(started),
+            ended_at: time(started.saturating_add(i64::try_from(r.took_ms).unwrap_or(i64::MAX))),
+            error: r.error,
+            origin: Origin::from_u8(r.flags >> 2),
+            output_bytes: r.output.map(|b| b.0),
+        });
+    }
+    Ok(actions)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use flyte_core::ErrorKind;
+    use std::time::Duration;
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
+    }
 
     #[test]
     fn a_batch_round_trips() {
-        let row = |i: u64, output: Option<Vec<u8>>, error: Option<TaskError>| ActionRow {
-            run: 1,
-            id: ActionId(u128::from(i)),
-            parent: Some(ActionId(7)),
-            item: Some((ActionId(9), i)),
-            task: "env.task",
-            group: Some("outer/inner".into()),
-            status: if error.is_some() {
-                ActionStatus::Failed
-            } else {
-                ActionStatus::Succeeded
-            },
-            attempts: 2,
-            started_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(5),
-            ended_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(8),
-            error,
-            origin: Origin::Cached,
-            output,
-        };
-        let a = row(1, Some(vec![1, 2, 3]), None);
-        let b = row(2, None, Some(TaskError::new(ErrorKind::User, "boom")));
-        let bytes = encode_batch(&[&a, &b]).unwrap();
-        let back = decode_batch(&bytes).unwrap();
-        assert_eq!(back.len(), 2);
-        assert_eq!(back[0].id, ActionId(1));
-        assert_eq!(back[0].output_bytes.as_deref(), Some(&[1, 2, 3][..]));
-        assert_eq!(back[0].group.as_deref(), Some("outer/inner"));
-        assert_eq!(back[0].item, Some((ActionId(9), 1)));
-        assert_eq!(back[0].origin, Origin::Cached);
-        assert_eq!(back[1].status, ActionStatus::Failed);
-        assert_eq!(back[1].error.as_ref().unwrap().message(), "boom");
-        assert_eq!(back[1].ended_at, a.ended_at);
+        let group: Arc<str> = "outer/inner".into();
+        let error = TaskError::new(ErrorKind::User, "boom");
+        let item =
+            |i: u64, output: Option<&'static [u8]>, error: Option<&'static TaskError>| ActionEnd {
+                run: 1,
+                id: ActionId(u128::from(i) << 100),
+                parent: Some(ActionId(7)),
+                item: Some((ActionId(9), i)),
+                task: "env.task",
+                group: None,
+                status: if error.is_some() {
+                    ActionStatus::Failed
+                } else {
+                    ActionStatus::Succeeded
+                },
+                attempts: 2,
+                started_at: at(5 + i),
+                ended_at: at(8 + 2 * i),
+                error,
+                origin: Origin::Cached,
+                output: output.map(OutputRef::Bytes),
+            };
+        let error: &'static TaskError = Box::leak(Box::new(error));
+        let mut batch = Batch::new(1);
+        let mut ends = vec![
+            item(1, Some(&[1, 2, 3]), None),
+            item(0, None, Some(error)),
+            item(5, Some(&[]), None),
+        ];
+        let mut root = item(0, Some(&[4]), None);
+        root.item = None;
+        root.parent = None;
+        root.group = Some(&group);
+        root.task = "env.root";
+        ends.push(root);
+        // Nine more contexts than slots: each takes the oldest slot.
+        let mut others: Vec<ActionEnd<'_>> = (0..9_u64)
+            .map(|k| {
+                let mut e = item(k, Some(&[7]), None);
+                e.item = Some((ActionId(100 + u128::from(k)), k));
+                e
+            })
+            .collect();
+        ends.append(&mut others);
+        ends.push(item(6, None, None)); // its context was pushed out: written again
+        for end in &ends {
+            batch.push(end).unwrap();
+        }
+        assert_eq!(batch.count as usize, ends.len());
+        let back = decode_batch(&batch.bytes).unwrap();
+        assert_eq!(back.len(), ends.len());
+        assert!(back[0].started_at > back[1].started_at); // a step back in time
+        for (end, got) in ends.iter().zip(&back) {
+            assert_eq!(got.id, end.id);
+            assert_eq!(got.parent, end.parent);
+            assert_eq!(got.item, end.item);
+            assert_eq!(got.task, end.task);
+            assert_eq!(got.group.as_deref(), end.group.map(|g| &**g));
+            assert_eq!(got.status, end.status);
+            assert_eq!(got.attempts, end.attempts);
+            assert_eq!(got.started_at, end.started_at);
+            assert_eq!(got.ended_at, end.ended_at);
+            assert_eq!(
+                got.error.as_ref().map(TaskError::message),
+                end.error.map(TaskError::message)
+            );
+            assert_eq!(got.origin, end.origin);
+            let want = match end.output {
+                Some(OutputRef::Bytes(b)) => Some(b),
+                _ => None,
+            };
+            assert_eq!(got.output_bytes.as_deref(), want);
+        }
+    }
+
+    #[test]
+    fn a_trivial_item_takes_few_bytes() {
+        let mut batch = Batch::new(1);
+        for i in 0..1_000_u64 {
+            let value = i * 2;
+            let encode = |buf: &mut Vec<u8>| codec::encode_into(&value, buf);
+            batch
+                .push(&ActionEnd {
+                    run: 1,
+                    id: ActionId(u128::MAX / 3 * u128::from(i % 3)),
+                    parent: Some(ActionId(u128::MAX / 7)),
+                    item: Some((ActionId(u128::MAX / 5), i)),
+                    task: "default.trivial",
+                    group: None,
+                    status: ActionStatus::Succeeded,
+                    attempts: 1,
+                    started_at: at(i / 10),
+                    ended_at: at(i / 10),
+                    error: None,
+                    origin: Origin::Executed,
+                    output: Some(OutputRef::Encode(&encode)),
+                })
+                .unwrap();
+        }
+        let per_action = batch.bytes.len() / 1_000;
+        assert!(per_action <= 30, "{per_action} bytes per action");
+        let back = decode_batch(&batch.bytes).unwrap();
+        assert_eq!(back[999].output::<u64>().unwrap(), Some(1998));
+        assert_eq!(back[999].item.map(|(_, i)| i), Some(999));
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error() {
+        assert!(decode_batch(&[0, 9, 0]).is_err());
+        assert!(decode_batch(&[0xFF; 40]).is_err());
     }
 }

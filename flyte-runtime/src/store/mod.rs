@@ -42,10 +42,10 @@ mod read;
 mod schema;
 mod writer;
 
-pub(crate) use actions::ActionRow;
+pub(crate) use actions::{ActionEnd, OutputRef};
 pub(crate) use lock::{LockState, RunLock};
 pub use read::{ActionRecord, RunRecord, RunStatus};
-pub(crate) use writer::{CacheRow, RunEnd, Write, Writer};
+pub(crate) use writer::{CacheRow, Lost, RunEnd, Write, Writer};
 
 use crate::tree::ActionStatus;
 use flyte_core::{ActionId, ErrorKind, TaskError};
@@ -100,6 +100,43 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: u32,
     },
+    /// The database or its directory cannot be written.
+    #[error(
+        "{} is read-only: make it and its directory writable, set FLYTE_HOME to a \
+         writable directory, or turn recording off with Runner::persist(false) \
+         (Store::open_read_only reads such a store)",
+        path.display()
+    )]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The disk holding the database is full (or the process may write no
+    /// larger files).
+    #[error(
+        "cannot write {}: the disk is full ({reason}): free some space, or set \
+         FLYTE_HOME to a directory on another disk",
+        path.display()
+    )]
+    Full {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
+    /// The database file cannot be opened.
+    #[error(
+        "cannot open the database {} ({reason}): it must be a file this process may \
+         read and write (is a directory in its place?), or set FLYTE_HOME to another \
+         directory",
+        path.display()
+    )]
+    CannotOpen {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite or the system said.
+        reason: String,
+    },
     /// SQLite failed.
     #[error("the flyte store failed: {0}")]
     Sqlite(Arc<rusqlite::Error>),
@@ -142,7 +179,10 @@ struct Inner {
     locks: PathBuf,
     /// Idle connections for reads (and the few synchronous writes).
     readers: Mutex<Vec<Connection>>,
-    writer: Writer,
+    /// `None` for a store opened read-only.
+    writer: Option<Writer>,
+    /// The schema version of the file (older only when opened read-only).
+    schema: u32,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -189,19 +229,77 @@ impl Store {
         Store::open(default_home())
     }
 
+    /// Opens the store in directory `home` for reading only: nothing is
+    /// created, migrated or marked, so it works on a copied or archived
+    /// store, on read-only media, and on a store written by an older flyte.
+    /// Runs cannot be recorded through it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    /// use flyte::store::Store;
+    ///
+    /// #[task]
+    /// fn one() -> u8 {
+    ///     1
+    /// }
+    ///
+    /// # let home = std::env::temp_dir().join(format!("flyte-doc-ro-{}", std::process::id()));
+    /// let outcome = flyte::Runner::new().home(&home).run(one());
+    /// let store = Store::open_read_only(&home)?;
+    /// assert_eq!(store.runs()?[0].id, outcome.run_id());
+    /// # std::fs::remove_dir_all(&home).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When there is no store in `home`, its database cannot be read, or it
+    /// was written by a newer flyte.
+    pub fn open_read_only(home: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let home = home.as_ref().to_owned();
+        let db = home.join("flyte.db");
+        if !db.is_file() {
+            return Err(StoreError::CannotOpen {
+                reason: "there is no flyte store there".into(),
+                path: db,
+            });
+        }
+        let conn = open_read_only_connection(&db)?;
+        let schema: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| classify(&db, e.into()))?;
+        if schema > schema::VERSION {
+            return Err(StoreError::NewerSchema {
+                found: schema,
+                known: schema::VERSION,
+            });
+        }
+        Ok(Store(Arc::new(Inner {
+            locks: home.join("runs"),
+            home,
+            db,
+            readers: Mutex::new(vec![conn]),
+            writer: None,
+            schema,
+        })))
+    }
+
     fn open_new(home: PathBuf) -> Result<Store, StoreError> {
         let db = home.join("flyte.db");
         let locks = home.join("runs");
         std::fs::create_dir_all(&locks).map_err(StoreError::io(&locks))?;
         let mut conn = open_connection(&db)?;
-        when_not_busy(|| schema::migrate(&mut conn)).map_err(|e| damaged(&db, e))?;
-        let writer = Writer::start(db.clone())?;
+        when_not_busy(|| schema::migrate(&mut conn)).map_err(|e| classify(&db, e))?;
+        let writer = Some(Writer::start(db.clone())?);
         Ok(Store(Arc::new(Inner {
             home,
             db,
             locks,
             readers: Mutex::new(vec![conn]),
             writer,
+            schema: schema::VERSION,
         })))
     }
 
@@ -210,16 +308,22 @@ impl Store {
         &self.0.home
     }
 
+    /// The schema version of the database.
+    pub(crate) fn schema(&self) -> u32 {
+        self.0.schema
+    }
+
     /// Runs `f` on an idle connection.
     fn read<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
         let conn = lock(&self.0.readers).pop();
         let conn = match conn {
             Some(conn) => conn,
+            None if self.0.writer.is_none() => open_read_only_connection(&self.0.db)?,
             None => open_connection(&self.0.db)?,
         };
         let result = f(&conn);
         lock(&self.0.readers).push(conn);
-        result.map_err(|e| damaged(&self.0.db, e.into()))
+        result.map_err(|e| classify(&self.0.db, e.into()))
     }
 
     /// Runs recorded as running whose process is gone: marked killed.
@@ -343,8 +447,12 @@ impl Store {
         }
     }
 
-    /// The cached value under `key`, if any.
+    /// The cached value under `key`, if any: one kept by this process is
+    /// found at once, before the writer has committed it.
     pub(crate) fn cached(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = self.writer()?.pending_cache(key) {
+            return Ok(Some(value.to_vec()));
+        }
         self.read(|conn| {
             conn.prepare_cached("SELECT value FROM cache WHERE key = ?1")?
                 .query_row([key], |r| r.get(0))
@@ -352,14 +460,36 @@ impl Store {
         })
     }
 
+    /// The writer thread; refused for a store opened read-only (the
+    /// runtime opens its stores with [`Store::open`], so runs never get here).
+    fn writer(&self) -> Result<&Writer, StoreError> {
+        self.0.writer.as_ref().ok_or_else(|| StoreError::ReadOnly {
+            path: self.0.db.clone(),
+        })
+    }
+
     /// Queues a write for the writer thread.
     pub(crate) fn write(&self, write: Write) {
-        self.0.writer.send(write);
+        if let Ok(writer) = self.writer() {
+            writer.send(write);
+        }
+    }
+
+    /// Packs an ended action for the writer thread.
+    pub(crate) fn record_action(&self, end: &ActionEnd<'_>) {
+        if let Ok(writer) = self.writer() {
+            writer.action(end);
+        }
+    }
+
+    /// What could not be written of run `seq`, if anything.
+    pub(crate) fn lost(&self, seq: i64) -> Option<Lost> {
+        self.writer().ok()?.lost(seq)
     }
 
     /// Waits until every queued write is on disk.
     pub(crate) async fn flush(&self) -> Result<(), StoreError> {
-        self.0.writer.flush().await
+        self.writer()?.flush().await
     }
 }
 
@@ -387,7 +517,7 @@ fn open_connection(db: &Path) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| damaged(db, e.into()))?;
+    .map_err(|e| classify(db, e.into()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let setup = || -> rusqlite::Result<()> {
         // WAL: readers and one writer at a time, across processes.
@@ -397,8 +527,40 @@ fn open_connection(db: &Path) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(())
     };
-    when_not_busy(|| setup().map_err(StoreError::from)).map_err(|e| damaged(db, e))?;
+    when_not_busy(|| setup().map_err(StoreError::from)).map_err(|e| classify(db, e))?;
     Ok(conn)
+}
+
+/// A connection that only reads. A store on read-only media (no `-shm`
+/// file can be made) is read as immutable: nothing may change it meanwhile.
+fn open_read_only_connection(db: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let readable = |conn: &Connection| {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    let conn = Connection::open_with_flags(db, flags).map_err(|e| classify(db, e.into()))?;
+    match readable(&conn) {
+        Ok(_) => Ok(conn),
+        Err(first) => {
+            let mut uri = String::from("file:");
+            for c in db.to_string_lossy().chars() {
+                match c {
+                    '%' => uri.push_str("%25"),
+                    '?' => uri.push_str("%3f"),
+                    '#' => uri.push_str("%23"),
+                    c => uri.push(c),
+                }
+            }
+            uri.push_str("?immutable=1");
+            let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                .map_err(|_| classify(db, first.into()))?;
+            readable(&conn).map_err(|e| classify(db, e.into()))?;
+            Ok(conn)
+        }
+    }
 }
 
 /// Runs `step` again while another process holds a lock SQLite does not
@@ -421,19 +583,34 @@ fn when_not_busy<R>(mut step: impl FnMut() -> Result<R, StoreError>) -> Result<R
     }
 }
 
-/// Tells a damaged file apart from other SQLite failures.
-fn damaged(db: &Path, e: StoreError) -> StoreError {
-    match &e {
-        StoreError::Sqlite(inner)
+/// Names the file, and what to do, for the SQLite failures a person can
+/// fix: a damaged file, a read-only one, a full disk, a file that cannot
+/// be opened.
+pub(crate) fn classify(db: &Path, e: StoreError) -> StoreError {
+    use rusqlite::ErrorCode;
+    let StoreError::Sqlite(inner) = &e else {
+        return e;
+    };
+    let path = db.to_owned();
+    let reason = inner.to_string();
+    match inner.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Damaged { path, reason }
+        }
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+        Some(ErrorCode::DiskFull) => StoreError::Full { path, reason },
+        Some(ErrorCode::CannotOpen) => StoreError::CannotOpen { path, reason },
+        // A write the system refused outright: ENOSPC mid-page, or a file
+        // size limit.
+        Some(ErrorCode::SystemIoFailure)
             if matches!(
-                inner.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+                &**inner,
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE
+                        || f.extended_code == rusqlite::ffi::SQLITE_IOERR_FSYNC
             ) =>
         {
-            StoreError::Damaged {
-                path: db.to_owned(),
-                reason: inner.to_string(),
-            }
+            StoreError::Full { path, reason }
         }
         _ => e,
     }

@@ -71,6 +71,10 @@ pub struct RunRecord {
     pub ended_at: Option<SystemTime>,
     /// How many times it was executed (1, plus one per resume).
     pub executions: u32,
+    /// Actions whose records could not be written (a full disk, a failing
+    /// device): when not 0, `actions` is incomplete, and a resume runs those
+    /// actions again.
+    pub lost_actions: u64,
     /// The actions that ended, in the order they ended (the root last); for
     /// an action that ran in several executions of the run, its latest.
     pub actions: Vec<ActionRecord>,
@@ -132,7 +136,11 @@ impl ActionRecord {
 }
 
 const RUN_COLUMNS: &str =
-    "seq, id, name, root_task, root_action, status, error, started_at, ended_at, executions";
+    "seq, id, name, root_task, root_action, status, error, started_at, ended_at, executions, lost";
+
+/// The same, for a store of schema 1 (read-only opens of old stores).
+const RUN_COLUMNS_V1: &str =
+    "seq, id, name, root_task, root_action, status, error, started_at, ended_at, executions, 0";
 
 impl Store {
     /// Every recorded run, newest first, without their actions.
@@ -141,9 +149,10 @@ impl Store {
     ///
     /// When the database cannot be read.
     pub fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let columns = self.run_columns();
         self.read(|conn| {
             let mut stmt =
-                conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY seq DESC"))?;
+                conn.prepare(&format!("SELECT {columns} FROM runs ORDER BY seq DESC"))?;
             let rows = stmt.query_map([], |r| run_record(r).map(|(_, run)| run))?;
             rows.collect()
         })
@@ -173,14 +182,23 @@ impl Store {
         column: &str,
         value: &str,
     ) -> Result<Option<(i64, RunRecord)>, StoreError> {
+        let columns = self.run_columns();
         self.read(|conn| {
             conn.query_row(
-                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE {column} = ?1"),
+                &format!("SELECT {columns} FROM runs WHERE {column} = ?1"),
                 [value],
                 run_record,
             )
             .optional()
         })
+    }
+
+    fn run_columns(&self) -> &'static str {
+        if self.schema() < 2 {
+            RUN_COLUMNS_V1
+        } else {
+            RUN_COLUMNS
+        }
     }
 
     /// The inputs stored with run `seq`.
@@ -237,6 +255,7 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<(i64, RunRecord)> {
         started_at: time(row.get(7)?),
         ended_at: row.get::<_, Option<i64>>(8)?.map(time),
         executions: row.get(9)?,
+        lost_actions: u64::try_from(row.get::<_, i64>(10)?).unwrap_or(0),
         actions: Vec::new(),
     };
     Ok((row.get(0)?, run))

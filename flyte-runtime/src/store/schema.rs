@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
         value       BLOB NOT NULL,
         created_at  INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 2: how many of a run's action records could not be written (a full
+    // disk): a run whose record is incomplete says so.
+    "ALTER TABLE runs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

@@ -1,30 +1,43 @@
-//! The store's writer: one thread per store that writes what runs report in
-//! batches, one transaction each, so that tasks never wait on the disk.
+//! The store's writer: one thread per store that commits what runs report,
+//! a transaction every few milliseconds, so that tasks never wait on the disk.
 //!
-//! The buffer is bounded: a run that reports faster than the disk can take
-//! is slowed down rather than let memory grow or rows be dropped.
+//! Actions are packed into their run's batch by the thread that ends them
+//! (see `actions.rs`); cache values, run ends and flushes are queued as
+//! [`Write`]s. Both are bounded: a run that reports faster than the disk can
+//! take is slowed down (its reporting threads wait for room) rather than let
+//! memory grow or records be dropped. The bounds also bound what a killed
+//! process loses: records wait at most [`LINGER`] before their commit starts,
+//! and at most [`MAX_BUFFERED`] bytes of them wait at all.
 
-use super::actions::{encode_batch, ActionRow};
-use super::{millis, open_connection, StoreError};
+use super::actions::{ActionEnd, Batch};
+use super::{classify, millis, open_connection, StoreError};
 use flyte_core::TaskError;
 use rusqlite::{params, Connection, TransactionBehavior};
+use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-/// Writes waiting at most; past this, reporting blocks until the writer
-/// has taken them.
-const QUEUE: usize = 65_536;
-/// Writes that make the writer start at once rather than linger.
-const BATCH: usize = 8_192;
-/// How long the writer lets writes gather before it commits them (unless a
-/// flush or a full batch asks for it now): one commit per few milliseconds
-/// rather than per few rows, since each commit locks and writes the file.
-const LINGER: Duration = Duration::from_millis(5);
+/// Bytes of packed action records waiting at most (about 35,000 trivial
+/// actions); past this, reporting waits until the writer has taken them.
+pub(crate) const MAX_BUFFERED: usize = 1 << 20;
+/// Bytes of records that make the writer start at once rather than linger.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Other writes (cache values, run ends) waiting at most.
+const MAX_WRITES: usize = 4_096;
+/// How long the writer lets records gather before it commits them (unless
+/// a flush or a full batch asks for it now): one commit per few
+/// milliseconds rather than per few rows, since each commit locks and
+/// writes the file.
+pub(crate) const LINGER: Duration = Duration::from_millis(5);
 /// How often a failing batch is tried before it is given up (with an
 /// error in the log); busy waits inside each try are SQLite's own.
 const TRIES: u32 = 8;
+/// SQLite's page cache for the writer: its writes append to the ends of
+/// one table and one index, so a few pages suffice (SQLite's default is
+/// 2 MiB; a larger cache only grows the process as the store grows).
+const WRITER_CACHE_KIB: i64 = 2_048;
 
 /// One cached output.
 #[derive(Debug)]
@@ -33,7 +46,8 @@ pub(crate) struct CacheRow {
     pub(crate) task: &'static str,
     pub(crate) version: &'static str,
     pub(crate) output_type: &'static str,
-    pub(crate) value: Vec<u8>,
+    /// Shared with the lookups that find it before it is committed.
+    pub(crate) value: Arc<[u8]>,
 }
 
 /// How a run ended.
@@ -45,17 +59,38 @@ pub(crate) struct RunEnd {
 }
 
 pub(crate) enum Write {
-    Action(Box<ActionRow>),
     Cache(Box<CacheRow>),
     RunEnd(RunEnd),
-    /// Answered once everything sent before it is committed.
+    /// Answered once everything sent before it is committed: `Err` when
+    /// anything since the previous flush could not be written.
     Flush(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
 }
 
-/// The reporting side. Writes go into a shared buffer under a mutex: a push
-/// is a lock and a `Vec::push`, and wakes the writer only when the buffer
-/// was empty, is full, or holds a flush (a channel would wake the sleeping
-/// writer on every send, a system call per action).
+impl fmt::Debug for Write {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Write::Cache(_) => "Cache",
+            Write::RunEnd(_) => "RunEnd",
+            Write::Flush(_) => "Flush",
+        })
+    }
+}
+
+/// Records of a run that could not be written.
+#[derive(Debug, Clone)]
+pub(crate) struct Lost {
+    /// Actions whose records are not in the store.
+    pub(crate) actions: u64,
+    /// Whether the run's end is not in the store either.
+    pub(crate) run_end: bool,
+    /// The last failure.
+    pub(crate) error: StoreError,
+}
+
+/// The reporting side. Reports go into a shared buffer under a mutex: a
+/// report packs one record and wakes the writer only when the buffer was
+/// empty, passes [`BATCH_BYTES`], or holds a flush (a channel would wake the
+/// sleeping writer on every send, a system call per action).
 #[derive(Debug, Clone)]
 pub(crate) struct Writer(Arc<Shared>);
 
@@ -66,78 +101,130 @@ struct Shared {
     work: Condvar,
     /// Wakes reporters waiting for room.
     room: Condvar,
+    /// By run: what could not be written.
+    lost: Mutex<HashMap<i64, Lost>>,
 }
 
 #[derive(Debug, Default)]
 struct Buffer {
+    /// Packed actions, a batch per run (usually one).
+    batches: Vec<Batch>,
+    /// Bytes in `batches`.
+    bytes: usize,
     writes: Vec<Write>,
     flush: bool,
+    /// Cache values queued or being written, by key: a lookup sees a value
+    /// as soon as it is kept, not once it is committed.
+    pending_cache: HashMap<[u8; 32], Arc<[u8]>>,
 }
 
-impl fmt::Debug for Write {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Write::Action(_) => "Action",
-            Write::Cache(_) => "Cache",
-            Write::RunEnd(_) => "RunEnd",
-            Write::Flush(_) => "Flush",
-        })
+impl Buffer {
+    fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.writes.is_empty()
     }
 }
 
-fn lock(m: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Writer {
     pub(crate) fn start(db: PathBuf) -> Result<Writer, StoreError> {
         let conn = open_connection(&db)?;
-        // The writer touches the pages of whole runs: keep up to 64 MiB of
-        // them in memory (SQLite's default is 2 MiB).
-        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let shared = Arc::new(Shared::default());
         let writer = Arc::clone(&shared);
+        let db_path = db.clone();
         std::thread::Builder::new()
             .name("flyte-store-writer".into())
-            .spawn(move || write_loop(conn, &writer))
+            .spawn(move || write_loop(conn, &writer, &db_path))
             .map_err(StoreError::io(&db))?;
         Ok(Writer(shared))
     }
 
-    pub(crate) fn send(&self, write: Write) {
+    /// Packs an ended action into its run's batch, waiting for room first
+    /// when the writer is behind.
+    pub(crate) fn action(&self, end: &ActionEnd<'_>) {
         let shared = &*self.0;
         let mut buffer = lock(&shared.buffer);
-        while buffer.writes.len() >= QUEUE {
+        while buffer.bytes >= MAX_BUFFERED {
             buffer = shared.room.wait(buffer).unwrap_or_else(|p| p.into_inner());
         }
-        let flush = matches!(write, Write::Flush(_));
-        let was_empty = buffer.writes.is_empty();
-        buffer.writes.push(write);
-        buffer.flush |= flush;
-        let wake = was_empty || flush || buffer.writes.len() == BATCH;
+        let was_empty = buffer.is_empty();
+        let batch = match buffer.batches.iter().position(|b| b.run == end.run) {
+            Some(i) => &mut buffer.batches[i],
+            None => {
+                buffer.batches.push(Batch::new(end.run));
+                let last = buffer.batches.len() - 1;
+                &mut buffer.batches[last]
+            }
+        };
+        let before = batch.bytes.len();
+        if let Err(e) = batch.push(end) {
+            // Only a TaskError whose own encoding fails could get here.
+            tracing::error!(
+                "flyte store: an action of task {} not recorded: {e}",
+                end.task
+            );
+            return;
+        }
+        let added = batch.bytes.len() - before;
+        let full_before = buffer.bytes >= BATCH_BYTES;
+        buffer.bytes += added;
+        let wake = was_empty || (!full_before && buffer.bytes >= BATCH_BYTES);
         drop(buffer);
         if wake {
             shared.work.notify_one();
         }
     }
 
-    /// Waits until everything sent so far is on disk.
+    pub(crate) fn send(&self, write: Write) {
+        let shared = &*self.0;
+        let mut buffer = lock(&shared.buffer);
+        while buffer.writes.len() >= MAX_WRITES {
+            buffer = shared.room.wait(buffer).unwrap_or_else(|p| p.into_inner());
+        }
+        let was_empty = buffer.is_empty();
+        let flush = matches!(write, Write::Flush(_));
+        if let Write::Cache(row) = &write {
+            buffer.pending_cache.insert(row.key, Arc::clone(&row.value));
+        }
+        buffer.writes.push(write);
+        buffer.flush |= flush;
+        drop(buffer);
+        if was_empty || flush {
+            shared.work.notify_one();
+        }
+    }
+
+    /// A cache value kept in this process and not yet committed.
+    pub(crate) fn pending_cache(&self, key: &[u8; 32]) -> Option<Arc<[u8]>> {
+        lock(&self.0.buffer).pending_cache.get(key).cloned()
+    }
+
+    /// Waits until everything sent so far is on disk, or could not be
+    /// written.
     pub(crate) async fn flush(&self) -> Result<(), StoreError> {
         let (done, wait) = tokio::sync::oneshot::channel();
         self.send(Write::Flush(done));
         wait.await.unwrap_or(Err(StoreError::WriterStopped))
     }
+
+    /// What could not be written of run `seq`, if anything.
+    pub(crate) fn lost(&self, seq: i64) -> Option<Lost> {
+        lock(&self.0.lost).get(&seq).cloned()
+    }
 }
 
-fn write_loop(mut conn: Connection, shared: &Shared) {
+fn write_loop(mut conn: Connection, shared: &Shared, db: &Path) {
     loop {
-        let batch = {
+        let (batches, writes) = {
             let mut buffer = lock(&shared.buffer);
-            while buffer.writes.is_empty() {
+            while buffer.is_empty() {
                 buffer = shared.work.wait(buffer).unwrap_or_else(|p| p.into_inner());
             }
-            if !buffer.flush && buffer.writes.len() < BATCH {
-                // Let the writes of the next few milliseconds join this commit.
+            if !buffer.flush && buffer.bytes < BATCH_BYTES && buffer.writes.len() < MAX_WRITES {
+                // Let the records of the next few milliseconds join this commit.
                 let (b, _) = shared
                     .work
                     .wait_timeout(buffer, LINGER)
@@ -145,12 +232,28 @@ fn write_loop(mut conn: Connection, shared: &Shared) {
                 buffer = b;
             }
             buffer.flush = false;
-            // The next batch starts with room, not growing from nothing.
-            std::mem::replace(&mut buffer.writes, Vec::with_capacity(BATCH))
+            buffer.bytes = 0;
+            (
+                std::mem::take(&mut buffer.batches),
+                std::mem::take(&mut buffer.writes),
+            )
         };
         shared.room.notify_all();
-        let result = write_with_retries(&mut conn, &batch);
-        for write in batch {
+        let result = write_with_retries(db, &mut conn, &batches, &writes, shared);
+        let mut buffer = lock(&shared.buffer);
+        for write in &writes {
+            if let Write::Cache(row) = write {
+                // Committed (or lost): lookups read the table again, unless
+                // a newer value for the key is already queued.
+                if let Some(pending) = buffer.pending_cache.get(&row.key) {
+                    if Arc::ptr_eq(pending, &row.value) {
+                        buffer.pending_cache.remove(&row.key);
+                    }
+                }
+            }
+        }
+        drop(buffer);
+        for write in writes {
             if let Write::Flush(done) = write {
                 let _ = done.send(result.clone());
             }
@@ -158,11 +261,17 @@ fn write_loop(mut conn: Connection, shared: &Shared) {
     }
 }
 
-fn write_with_retries(conn: &mut Connection, batch: &[Write]) -> Result<(), StoreError> {
+fn write_with_retries(
+    db: &Path,
+    conn: &mut Connection,
+    batches: &[Batch],
+    writes: &[Write],
+    shared: &Shared,
+) -> Result<(), StoreError> {
     let mut wait = Duration::from_millis(20);
     let mut tries = 1;
-    loop {
-        match write_batch(conn, batch) {
+    let error = loop {
+        match write_batch(conn, batches, writes, shared) {
             Ok(()) => return Ok(()),
             Err(e) if tries < TRIES => {
                 tracing::warn!("flyte store: a write failed (try {tries} of {TRIES}): {e}");
@@ -170,68 +279,82 @@ fn write_with_retries(conn: &mut Connection, batch: &[Write]) -> Result<(), Stor
                 wait = (wait * 2).min(Duration::from_secs(2));
                 tries += 1;
             }
-            Err(e) => {
-                tracing::error!("flyte store: {} writes were lost: {e}", batch.len());
-                return Err(StoreError::from(e));
+            Err(e) => break StoreError::from(e),
+        }
+    };
+    let error = classify(db, error);
+    let mut lost = lock(&shared.lost);
+    for batch in batches {
+        let entry = lost.entry(batch.run).or_insert_with(|| Lost {
+            actions: 0,
+            run_end: false,
+            error: error.clone(),
+        });
+        entry.actions += u64::from(batch.count);
+        entry.error = error.clone();
+    }
+    drop(lost);
+    let records: u32 = batches.iter().map(|b| b.count).sum();
+    tracing::error!("flyte store: the records of {records} actions were lost: {error}");
+    // The small writes (run ends, cache values) may still fit where the
+    // batches did not: a run's end then says what it lost.
+    if let Err(e) = write_batch(conn, &[], writes, shared) {
+        let e = classify(db, StoreError::from(e));
+        let mut lost = lock(&shared.lost);
+        for write in writes {
+            if let Write::RunEnd(end) = write {
+                let entry = lost.entry(end.seq).or_insert_with(|| Lost {
+                    actions: 0,
+                    run_end: true,
+                    error: e.clone(),
+                });
+                entry.run_end = true;
             }
         }
     }
+    Err(error)
 }
 
-/// The batch's actions, grouped by run, in the order they came.
-fn actions_by_run(batch: &[Write]) -> Vec<(i64, Vec<&ActionRow>)> {
-    let mut runs: Vec<(i64, Vec<&ActionRow>)> = Vec::new();
-    for write in batch {
-        if let Write::Action(row) = write {
-            match runs.iter_mut().find(|(run, _)| *run == row.run) {
-                Some((_, rows)) => rows.push(row),
-                None => runs.push((row.run, vec![row])),
-            }
-        }
-    }
-    runs
-}
-
-fn write_batch(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<()> {
+fn write_batch(
+    conn: &mut Connection,
+    batches: &[Batch],
+    writes: &[Write],
+    shared: &Shared,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut actions =
             tx.prepare_cached("INSERT INTO actions (run, count, records) VALUES (?1, ?2, ?3)")?;
-        for (run, rows) in actions_by_run(batch) {
-            match encode_batch(&rows) {
-                Ok(records) => {
-                    actions.execute(params![run, rows.len() as i64, records])?;
-                }
-                // Only a TaskError whose own encoding fails could get here.
-                Err(e) => tracing::error!("flyte store: {} actions not recorded: {e}", rows.len()),
-            }
+        for batch in batches {
+            actions.execute(params![batch.run, batch.count, batch.bytes])?;
         }
         let mut cache = tx.prepare_cached(
             "INSERT OR REPLACE INTO cache (key, task, version, output_type, value, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut run_end = tx.prepare_cached(
-            "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4 WHERE seq = ?1",
+            "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4, lost = ?5 WHERE seq = ?1",
         )?;
-        for write in batch {
+        for write in writes {
             match write {
-                Write::Action(_) => {} // written above, a batch per run
                 Write::Cache(row) => {
                     cache.execute(params![
                         row.key,
                         row.task,
                         row.version,
                         row.output_type,
-                        row.value,
+                        &*row.value,
                         millis(SystemTime::now()),
                     ])?;
                 }
                 Write::RunEnd(end) => {
+                    let lost = lock(&shared.lost).get(&end.seq).map_or(0, |l| l.actions);
                     run_end.execute(params![
                         end.seq,
                         end.status,
                         end.error.as_ref().map(super::error_json),
                         millis(SystemTime::now()),
+                        i64::try_from(lost).unwrap_or(i64::MAX),
                     ])?;
                 }
                 Write::Flush(_) => {}
