@@ -153,32 +153,30 @@ impl Durability {
                 reason: e.to_string(),
             },
         };
-        match &recorded {
-            Recorded::Incomplete {
-                lost_actions,
-                end_lost,
-                reason,
-            } => {
-                warn_once(&format!(
-                    "run {run_id}: its record is incomplete ({lost_actions} actions{} not \
-                     written): {reason}",
-                    if *end_lost { " and its end" } else { "" }
-                ));
-                if *end_lost {
-                    // The store shows the run as running: holding its lock
-                    // until this process ends keeps this process from
-                    // marking its own finished run as killed.
-                    if let Some(lock) = recording
-                        .lock
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take()
-                    {
-                        std::mem::forget(lock);
-                    }
+        if let Recorded::Incomplete {
+            lost_actions,
+            end_lost,
+            reason,
+        } = &recorded
+        {
+            warn_once(&format!(
+                "run {run_id}: its record is incomplete ({lost_actions} actions{} not \
+                 written): {reason}",
+                if *end_lost { " and its end" } else { "" }
+            ));
+            if *end_lost {
+                // The store shows the run as running: holding its lock
+                // until this process ends keeps this process from
+                // marking its own finished run as killed.
+                if let Some(lock) = recording
+                    .lock
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+                {
+                    std::mem::forget(lock);
                 }
             }
-            _ => {}
         }
         recording
             .lock
