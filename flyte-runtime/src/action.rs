@@ -1,7 +1,7 @@
 //! Running one action: its id, its attempts under the environment's limits,
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
-use crate::cache::{self, CacheKey};
+use crate::cache::{self, CacheKey, Claim, Flight};
 use crate::call::{ExecutionKind, KeptOutput, OutputEncoder, TaskCall};
 use crate::cancel::CancelSignal;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
@@ -36,10 +36,16 @@ enum Prepared<T> {
     Done(Result<T, TaskError>),
     /// It runs; then its output is handled as this says.
     Run(Durable<T>),
+    /// Another call in this process computes its cached output: wait until
+    /// this closes, then prepare again.
+    Wait(tokio::sync::watch::Receiver<()>),
 }
 
 /// What a durable action needs after its attempts.
 struct Durable<T> {
+    /// Held while it computes a cached output (dropped after the output is
+    /// kept: the calls waiting for it then find it).
+    _flight: Option<Flight>,
     def: &'static TaskDef,
     output_type: &'static str,
     /// Where its output is cached, when it is.
@@ -174,9 +180,15 @@ impl Action {
     ) -> Result<T, TaskError> {
         let cache = call.def.cache_for(call.cache);
         let durable = if cache != Cache::Disable || self.scope.run.durability.recording.is_some() {
-            match self.before_attempts(&call, cache) {
-                Prepared::Run(durable) => Some(durable),
-                Prepared::Done(result) => return result,
+            loop {
+                match self.before_attempts(&call, cache) {
+                    Prepared::Run(durable) => break Some(durable),
+                    Prepared::Done(result) => return result,
+                    // Boxed, like every rare wait here.
+                    Prepared::Wait(mut other) => {
+                        let _closed = Box::pin(other.changed()).await;
+                    }
+                }
             }
         } else {
             None
@@ -223,7 +235,14 @@ impl Action {
             },
         };
         let cache_store = key.and_then(|key| Some((key, durability.cache_store()?.clone())));
+        let mut flight = None;
         if let (Cache::Auto, Some((key, store))) = (cache, &cache_store) {
+            // One call per key computes at a time in this process; the
+            // others wait for it, then find its output here.
+            match cache::claim(store, *key) {
+                Claim::Mine(mine) => flight = Some(mine),
+                Claim::Theirs(done) => return Prepared::Wait(done),
+            }
             if let Some((output, bytes)) = cache::recall(store, *key, def.name(), &*call.body) {
                 self.scope.action.set_origin(Origin::Cached);
                 let result = Ok(output);
@@ -232,6 +251,7 @@ impl Action {
             }
         }
         Prepared::Run(Durable {
+            _flight: flight,
             def,
             output_type: call.body.output_type(),
             // Recorded and not cached: the output is encoded into the record

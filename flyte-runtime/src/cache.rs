@@ -3,6 +3,7 @@
 use crate::call::{decode_stored, Body};
 use crate::store::{CacheRow, Store, Write};
 use flyte_core::{TaskDef, TaskError};
+use tokio::sync::watch;
 
 /// What a cached output is filed under: a BLAKE3 hash of the task's name,
 /// its cache version, its output type and the canonical encoding of its
@@ -67,4 +68,46 @@ pub(crate) fn keep(
         output_type,
         value: value.into(),
     })));
+}
+
+/// This process computing the output filed under a key. Other calls with
+/// the same key wait for it and then read the cache (a "single flight"),
+/// instead of computing the same output at the same time. Dropping it (the
+/// output is kept, the task failed, or the call was cancelled) wakes them.
+pub(crate) struct Flight {
+    store: Store,
+    key: CacheKey,
+    /// Dropped after the flight leaves the store's table: waiters see the
+    /// channel close.
+    _done: watch::Sender<()>,
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.store.flights().remove(&self.key.0);
+    }
+}
+
+/// Who computes a key's output.
+pub(crate) enum Claim {
+    /// This call: no one else in this process computes it.
+    Mine(Flight),
+    /// Another call: wait until this closes, then look again.
+    Theirs(watch::Receiver<()>),
+}
+
+/// Claims the computation of `key`'s output in this process.
+pub(crate) fn claim(store: &Store, key: CacheKey) -> Claim {
+    let mut flights = store.flights();
+    if let Some(done) = flights.get(&key.0) {
+        return Claim::Theirs(done.clone());
+    }
+    let (send, receive) = watch::channel(());
+    flights.insert(key.0, receive);
+    drop(flights);
+    Claim::Mine(Flight {
+        store: store.clone(),
+        key,
+        _done: send,
+    })
 }

@@ -428,7 +428,7 @@ impl<T: Send + 'static> IntoFuture for TaskCall<T> {
                     let run = RunShared::new(None);
                     let result = run_action(self, Place::Root(Arc::clone(&run))).await;
                     // Cached outputs reach the disk before the caller goes on.
-                    run.durability.close(&run.id).await;
+                    run.durability.close(&run.id, None).await;
                     result
                 }
             }

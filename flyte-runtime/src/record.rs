@@ -3,8 +3,8 @@
 
 use crate::call::{decode_stored, Body};
 use crate::notice::warn_once;
-use crate::store::{ActionRecord, RunLock, Store};
-use flyte_core::ActionId;
+use crate::store::{ActionRecord, RunEnd, RunEndNote, RunLock, Store, Write};
+use flyte_core::{ActionId, TaskError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
@@ -125,9 +125,14 @@ impl Durability {
             .as_ref()
     }
 
-    /// Writes everything the run queued, then releases its lock; says how
-    /// much of the run is in the store.
-    pub(crate) async fn close(&self, run_id: &str) -> Recorded {
+    /// Writes the run's `end` (its status and error) after everything it
+    /// queued, then releases its lock; says how much of the run is in the
+    /// store.
+    pub(crate) async fn close(
+        &self,
+        run_id: &str,
+        end: Option<(&'static str, Option<&TaskError>)>,
+    ) -> Recorded {
         let Some(recording) = &self.recording else {
             if let Some(Some(store)) = self.cache_store.get() {
                 if let Err(e) = store.flush().await {
@@ -138,6 +143,13 @@ impl Durability {
                 reason: self.off_reason.clone(),
             };
         };
+        if let Some((status, error)) = end {
+            recording.store.write(Write::RunEnd(RunEnd {
+                seq: recording.seq,
+                status,
+                error: error.cloned(),
+            }));
+        }
         let flushed = recording.store.flush().await;
         let lost = recording.store.lost(recording.seq);
         let recorded = match (flushed, lost) {
@@ -164,17 +176,22 @@ impl Durability {
                  written): {reason}",
                 if *end_lost { " and its end" } else { "" }
             ));
-            if *end_lost {
-                // The store shows the run as running: holding its lock
-                // until this process ends keeps this process from
-                // marking its own finished run as killed.
+            if let (true, Some((status, error))) = (*end_lost, end) {
+                // The store shows the run as running. Its end is left in
+                // its lock file instead, where the next open of the store
+                // finds it and records it (rather than marking the run
+                // killed).
                 if let Some(lock) = recording
                     .lock
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .take()
                 {
-                    std::mem::forget(lock);
+                    lock.release_with_end(&RunEndNote {
+                        status: status.to_owned(),
+                        lost: *lost_actions,
+                        error: error.cloned(),
+                    });
                 }
             }
         }

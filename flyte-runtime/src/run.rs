@@ -7,7 +7,7 @@ use crate::notice::warn_once;
 use crate::record::{Durability, Recorded};
 use crate::registry::registry;
 use crate::signals;
-use crate::store::{LockState, NewRun, RunEnd, RunRecord, Store, Write};
+use crate::store::{LockState, NewRun, RunRecord, Store};
 use crate::tree::{ActionNode, ActionStatus, ChildCounts, FanOutTotals, Origin};
 use crate::wait;
 use flyte_core::{codec, ActionId, ErrorKind, TaskError};
@@ -465,19 +465,13 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
     };
     // Cancelled actions record themselves as tokio drops them.
     run.settled().await;
-    if let Some(recording) = &run.durability.recording {
-        let status = match &output {
-            Ok(_) => "succeeded",
-            Err(e) if e.kind() == ErrorKind::Cancelled => "cancelled",
-            Err(_) => "failed",
-        };
-        recording.store.write(Write::RunEnd(RunEnd {
-            seq: recording.seq,
-            status,
-            error: output.as_ref().err().cloned(),
-        }));
-    }
-    let recorded = run.durability.close(&run.id).await;
+    let status = match &output {
+        Ok(_) => "succeeded",
+        Err(e) if e.kind() == ErrorKind::Cancelled => "cancelled",
+        Err(_) => "failed",
+    };
+    let end = (status, output.as_ref().err());
+    let recorded = run.durability.close(&run.id, Some(end)).await;
     RunOutcome {
         run_id: run.id.clone(),
         name: run.name.clone(),

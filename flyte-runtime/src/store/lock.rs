@@ -5,8 +5,21 @@
 //! someone else has lost its process: it was killed.
 
 use super::StoreError;
+use flyte_core::TaskError;
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+/// How a run ended, left in its lock file when the database could not take
+/// it (a full disk): the next open of the store records it from there.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RunEndNote {
+    pub(crate) status: String,
+    /// Actions whose records were lost.
+    pub(crate) lost: u64,
+    pub(crate) error: Option<TaskError>,
+}
 
 /// The lock of one running run; released (and its file removed) on drop.
 #[derive(Debug)]
@@ -30,6 +43,7 @@ impl RunLock {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&path)
             .map_err(StoreError::io(&path))?;
@@ -38,6 +52,32 @@ impl RunLock {
             Err(TryLockError::WouldBlock) => Ok(LockState::Held),
             Err(TryLockError::Error(source)) => Err(StoreError::io(&path)(source)),
         }
+    }
+}
+
+impl RunLock {
+    /// Writes `end` into the lock file and releases the lock, keeping the
+    /// file (best effort: on a full disk even this may fail, and the run is
+    /// then marked killed by the next open).
+    pub(crate) fn release_with_end(self, end: &RunEndNote) {
+        let written = serde_json::to_vec(end).map(|json| {
+            let mut file = &self.file;
+            file.set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all(&json))
+                .and_then(|()| file.sync_all())
+        });
+        if let Ok(Ok(())) = written {
+            let _ = self.file.unlock();
+            std::mem::forget(self); // keep the file: it holds the end
+        }
+    }
+
+    /// The end a process left in this (now released) lock file, if any.
+    pub(crate) fn left_end(&self) -> Option<RunEndNote> {
+        let mut text = String::new();
+        (&self.file).read_to_string(&mut text).ok()?;
+        serde_json::from_str(&text).ok()
     }
 }
 

@@ -43,7 +43,7 @@ mod schema;
 mod writer;
 
 pub(crate) use actions::{ActionEnd, OutputRef};
-pub(crate) use lock::{LockState, RunLock};
+pub(crate) use lock::{LockState, RunEndNote, RunLock};
 pub use read::{ActionRecord, RunRecord, RunStatus};
 pub(crate) use writer::{CacheRow, Lost, RunEnd, Write, Writer};
 
@@ -183,6 +183,9 @@ struct Inner {
     writer: Option<Writer>,
     /// The schema version of the file (older only when opened read-only).
     schema: u32,
+    /// Cache keys whose output a call in this process is computing (see
+    /// `cache::Flight`).
+    flights: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -216,7 +219,11 @@ impl Store {
                 }
             }
         };
-        store.mark_killed_runs()?;
+        // Best effort: a store that cannot be written (a full disk) is still
+        // worth opening; its runs are marked by a later open.
+        if let Err(e) = store.mark_killed_runs() {
+            crate::notice::warn_once(&format!("cannot mark the runs whose process died: {e}"));
+        }
         Ok(store)
     }
 
@@ -283,6 +290,7 @@ impl Store {
             readers: Mutex::new(vec![conn]),
             writer: None,
             schema,
+            flights: Mutex::default(),
         })))
     }
 
@@ -300,12 +308,20 @@ impl Store {
             readers: Mutex::new(vec![conn]),
             writer,
             schema: schema::VERSION,
+            flights: Mutex::default(),
         })))
     }
 
     /// The store's directory.
     pub fn home(&self) -> &Path {
         &self.0.home
+    }
+
+    /// The cache keys being computed in this process.
+    pub(crate) fn flights(
+        &self,
+    ) -> MutexGuard<'_, HashMap<[u8; 32], tokio::sync::watch::Receiver<()>>> {
+        lock(&self.0.flights)
     }
 
     /// The schema version of the database.
@@ -335,24 +351,41 @@ impl Store {
         })?;
         for (seq, id) in running {
             // Held: its process is alive. Taken: nobody holds it any more.
-            if let LockState::Taken(_released_on_drop) = RunLock::try_take(&self.0.locks, &id)? {
-                let error = TaskError::new(
-                    ErrorKind::Cancelled,
-                    format!(
-                        "run {id} was killed: its process ended before the run did \
-                         (resume it with Runner::resume)"
-                    ),
-                );
-                self.read(|conn| {
-                    // Only if still running: its process may have ended it
-                    // between the two reads.
-                    conn.execute(
-                        "UPDATE runs SET status = 'killed', error = ?2, ended_at = ?3
-                         WHERE seq = ?1 AND status = 'running'",
-                        params![seq, error_json(&error), millis(SystemTime::now())],
-                    )
-                })?;
-            }
+            let LockState::Taken(lock) = RunLock::try_take(&self.0.locks, &id)? else {
+                continue;
+            };
+            // Its process ended it, but could not write that (a full disk):
+            // the end is in the lock file.
+            let (status, error, lost) = match lock.left_end() {
+                Some(end) => (end.status, end.error, end.lost),
+                None => {
+                    let error = TaskError::new(
+                        ErrorKind::Cancelled,
+                        format!(
+                            "run {id} was killed: its process ended before the run did \
+                             (resume it with Runner::resume)"
+                        ),
+                    );
+                    ("killed".to_owned(), Some(error), 0)
+                }
+            };
+            self.read(|conn| {
+                // Only if still running: its process may have ended it
+                // between the two reads.
+                conn.execute(
+                    "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4,
+                         lost = max(lost, ?5)
+                     WHERE seq = ?1 AND status = 'running'",
+                    params![
+                        seq,
+                        status,
+                        error.as_ref().map(error_json),
+                        millis(SystemTime::now()),
+                        i64::try_from(lost).unwrap_or(i64::MAX),
+                    ],
+                )
+            })?;
+            drop(lock); // removes the file, now that the run's end is stored
         }
         Ok(())
     }
@@ -629,4 +662,36 @@ fn time(ms: i64) -> SystemTime {
 fn error_json(e: &TaskError) -> String {
     // A TaskError is plain data: strings, numbers and an enum.
     serde_json::to_string(e).unwrap_or_else(|_| format!("{{\"message\":{:?}}}", e.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32, message: &str) -> StoreError {
+        StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            Some(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn failures_a_person_can_fix_name_the_file_and_the_fix() {
+        let db = Path::new("/data/flyte/flyte.db");
+        let cases = [
+            (rusqlite::ffi::SQLITE_READONLY, "read-only", "writable"),
+            (rusqlite::ffi::SQLITE_FULL, "full", "free some space"),
+            (rusqlite::ffi::SQLITE_IOERR_WRITE, "full", "another disk"),
+            (rusqlite::ffi::SQLITE_CANTOPEN, "cannot open", "FLYTE_HOME"),
+            (rusqlite::ffi::SQLITE_NOTADB, "damaged", "move it away"),
+        ];
+        for (code, what, fix) in cases {
+            let text = classify(db, sqlite(code, "sqlite says no")).to_string();
+            assert!(text.contains("/data/flyte/flyte.db"), "{text}");
+            assert!(text.contains(what) && text.contains(fix), "{text}");
+        }
+        // Others keep SQLite's own words.
+        let busy = classify(db, sqlite(rusqlite::ffi::SQLITE_BUSY, "busy"));
+        assert!(matches!(busy, StoreError::Sqlite(_)), "{busy}");
+    }
 }

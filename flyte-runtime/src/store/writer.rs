@@ -271,18 +271,20 @@ fn write_with_retries(
     let mut wait = Duration::from_millis(20);
     let mut tries = 1;
     let error = loop {
-        match write_batch(conn, batches, writes, shared) {
+        let e = match write_batch(conn, batches, writes, shared) {
             Ok(()) => return Ok(()),
-            Err(e) if tries < TRIES => {
-                tracing::warn!("flyte store: a write failed (try {tries} of {TRIES}): {e}");
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(2));
-                tries += 1;
-            }
-            Err(e) => break StoreError::from(e),
+            Err(e) => classify(db, StoreError::from(e)),
+        };
+        // A full disk or a read-only file does not pass in milliseconds:
+        // trying again would only hold up the runs that wait for room.
+        if tries >= TRIES || lasting(&e) {
+            break e;
         }
+        tracing::warn!("flyte store: a write failed (try {tries} of {TRIES}): {e}");
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(Duration::from_secs(2));
+        tries += 1;
     };
-    let error = classify(db, error);
     let mut lost = lock(&shared.lost);
     for batch in batches {
         let entry = lost.entry(batch.run).or_insert_with(|| Lost {
@@ -298,8 +300,11 @@ fn write_with_retries(
     tracing::error!("flyte store: the records of {records} actions were lost: {error}");
     // The small writes (run ends, cache values) may still fit where the
     // batches did not: a run's end then says what it lost.
-    if let Err(e) = write_batch(conn, &[], writes, shared) {
-        let e = classify(db, StoreError::from(e));
+    let small = match batches.is_empty() {
+        true => Err(error.clone()),
+        false => write_batch(conn, &[], writes, shared).map_err(|e| classify(db, e.into())),
+    };
+    if let Err(e) = small {
         let mut lost = lock(&shared.lost);
         for write in writes {
             if let Write::RunEnd(end) = write {
@@ -313,6 +318,17 @@ fn write_with_retries(
         }
     }
     Err(error)
+}
+
+/// Whether a failure lasts until a person acts.
+fn lasting(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Full { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::CannotOpen { .. }
+            | StoreError::Damaged { .. }
+    )
 }
 
 fn write_batch(
