@@ -61,9 +61,9 @@ pub use flyte_macros::task;
 pub use flyte_runtime::{
     current, gather, group, map, map_stream, registry, run, store, ActionNode, ActionStatus,
     AsCompleted, CallFuture, ChildCounts, Context, FanOutKind, FanOutSummary, FanOutTotals, Gather,
-    GatherSettled, Gatherable, IterSource, Map, MapFuture, MapRatio, MapSettled, Origin, Recorded,
-    Registry, RunOutcome, Runner, Source, StreamSource, TaskCall, TaskInfo, MAX_KEPT_CHILDREN,
-    MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
+    GatherSettled, Gatherable, Group, IterSource, Map, MapFuture, MapRatio, MapSettled, Origin,
+    Recorded, Registry, RunOutcome, Runner, Source, StreamSource, TaskCall, TaskInfo,
+    MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
 };
 
 /// What a task file needs: `use flyte::prelude::*;`.

@@ -40,3 +40,16 @@ fn duplicate_names_are_a_config_error() {
     assert_eq!(err.kind(), ErrorKind::Config);
     let _ = b::other();
 }
+
+/// Regression: outside a run, `.wait()` ran both tasks silently.
+#[test]
+fn a_call_outside_any_run_follows_the_same_rule() {
+    let err = a::clash().wait().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let err = b::other().wait().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let all = flyte::map(|_| a::clash(), 0..3).collect_errors().wait();
+    assert!(all
+        .iter()
+        .all(|r| r.as_ref().unwrap_err().kind() == ErrorKind::Config));
+}

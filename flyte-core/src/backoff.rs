@@ -30,7 +30,7 @@ use std::time::Duration;
 ///
 /// # Panics
 ///
-/// [`Backoff::factor`] panics on a factor below 1 or NaN; in a `static` or
+/// [`Backoff::factor`] panics on a factor below 1, infinite or NaN; in a `static` or
 /// `const` that is a compile error.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
@@ -79,11 +79,11 @@ impl Backoff {
     ///
     /// # Panics
     ///
-    /// When `factor` is below 1 or NaN (a compile error in a `static`).
+    /// When `factor` is below 1, infinite or NaN (a compile error in a `static`).
     #[must_use]
     pub const fn factor(mut self, factor: f64) -> Self {
-        if factor.is_nan() || factor < 1.0 {
-            panic!("Backoff::factor must be at least 1.0");
+        if !factor.is_finite() || factor < 1.0 {
+            panic!("Backoff::factor must be a finite number of at least 1.0");
         }
         self.factor = factor;
         self
@@ -136,6 +136,15 @@ mod tests {
         assert_eq!(b.delay(3, 0.0), Duration::from_millis(400));
         assert_eq!(b.delay(40, 0.0), Duration::from_secs(15));
         assert_eq!(b.delay(u32::MAX, 1.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn non_finite_factors_are_refused() {
+        for factor in [f64::NAN, f64::INFINITY, 0.5] {
+            let refused = std::panic::catch_unwind(|| Backoff::DEFAULT.factor(factor));
+            assert!(refused.is_err(), "factor {factor} was accepted");
+        }
+        assert_eq!(Backoff::DEFAULT.factor(3.0).delay(2, 1.0).as_millis(), 600);
     }
 
     #[test]

@@ -5,6 +5,12 @@ use crate::cache::Cache;
 use std::fmt;
 use std::time::Duration;
 
+/// The largest environment concurrency that limits anything: tokio's
+/// semaphore holds at most this many permits, and no run has this many
+/// tasks at once. [`TaskEnvironment::concurrency`] treats larger values as
+/// unbounded.
+pub const MAX_CONCURRENCY: usize = usize::MAX >> 4;
+
 /// The settings a group of tasks shares: a name and default policies.
 ///
 /// Declare one as a `static` with the `const` builders, then bind tasks to it
@@ -144,18 +150,26 @@ impl TaskEnvironment {
     }
 
     /// At most `n` tasks of this environment run at once across a run
-    /// (`0` means unbounded). A task waiting on its own children does not
-    /// hold its slot, so parents and children in one environment never
-    /// deadlock, even with `n = 1`.
+    /// (`0` means unbounded, and so does any `n` above
+    /// [`MAX_CONCURRENCY`], a count no run can reach). A task waiting on its
+    /// own children does not hold its slot, so parents and children in one
+    /// environment never deadlock, even with `n = 1`.
     #[must_use]
     pub const fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = if n == 0 { None } else { Some(n) };
+        self.concurrency = if n == 0 || n > MAX_CONCURRENCY {
+            None
+        } else {
+            Some(n)
+        };
         self
     }
 
     /// In any window of length `per`, at most `count` tasks of this
     /// environment start (every attempt is a start). A sliding window, not a
     /// token bucket: a burst never exceeds `count` within `per`.
+    ///
+    /// Any `count` and window are accepted: `rate_limit(1, Duration::MAX)`
+    /// lets one task start, ever.
     ///
     /// # Panics
     ///

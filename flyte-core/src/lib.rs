@@ -14,7 +14,9 @@ mod task;
 
 pub use backoff::Backoff;
 pub use cache::{Cache, UnknownCache};
-pub use env::{is_valid_env_name, InvalidEnvName, RateLimit, TaskEnvironment, DEFAULT_ENV};
+pub use env::{
+    is_valid_env_name, InvalidEnvName, RateLimit, TaskEnvironment, DEFAULT_ENV, MAX_CONCURRENCY,
+};
 pub use error::{panic_message, ErrorKind, TaskError};
 pub use hash::{ActionId, InputHash};
 pub use task::TaskDef;

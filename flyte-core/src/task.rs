@@ -151,10 +151,15 @@ impl TaskDef {
     }
 
     /// The per-attempt time limit in force for a call, most specific first.
+    ///
+    /// A zero limit means no limit, as `concurrency(0)` means no bound: the
+    /// most specific setting still wins, so `.timeout(Duration::ZERO)` on a
+    /// call lifts the task's or environment's limit for that call.
     pub fn timeout_for(&self, call_override: Option<Duration>) -> Option<Duration> {
         call_override
             .or(self.timeout)
             .or(self.env.timeout_setting())
+            .filter(|limit| !limit.is_zero())
     }
 }
 

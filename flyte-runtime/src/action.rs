@@ -2,7 +2,7 @@
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
 use crate::cache::{self, CacheKey, Claim, Flight};
-use crate::call::{ExecutionKind, KeptOutput, OutputEncoder, TaskCall};
+use crate::call::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder, TaskCall};
 use crate::cancel::CancelSignal;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::lane::Lane;
@@ -48,6 +48,7 @@ struct Durable<T> {
     _flight: Option<Flight>,
     def: &'static TaskDef,
     output_type: &'static str,
+    output_check: OutputCheck,
     /// Where its output is cached, when it is.
     cache: Option<(CacheKey, Store)>,
     /// Set when the output is recorded and not cached: it is then encoded
@@ -60,6 +61,9 @@ pub(crate) async fn run_action<T: Send + 'static>(
     call: TaskCall<T>,
     place: Place,
 ) -> Result<T, TaskError> {
+    // One rule everywhere: a run refuses to start when two tasks share a
+    // name, and so does a call awaited outside any run.
+    crate::registry::registry().check()?;
     // A parent awaiting a direct child gives its concurrency slot back meanwhile.
     let wait = match &place {
         Place::Direct(parent) => parent.slot.as_ref().map(|slot| slot.begin_wait()),
@@ -254,6 +258,7 @@ impl Action {
             _flight: flight,
             def,
             output_type: call.body.output_type(),
+            output_check: call.body.output_check(),
             // Recorded and not cached: the output is encoded into the record
             // itself, after the attempt (no buffer of its own).
             encoder: match cache_store {
@@ -272,7 +277,8 @@ impl Action {
         durable: Durable<T>,
     ) {
         if let (Ok(_), Some((key, store)), Some(bytes)) = (result, &durable.cache, &bytes) {
-            cache::keep(store, *key, durable.def, durable.output_type, bytes.clone());
+            let (def, check) = (durable.def, durable.output_check);
+            cache::keep(store, *key, def, durable.output_type, check, bytes.clone());
         }
         match (result, durable.encoder) {
             (Ok(value), Some(encode)) => {

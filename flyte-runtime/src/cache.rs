@@ -1,8 +1,11 @@
 //! The task cache: keys, and reading a cached output back.
 
-use crate::call::{decode_stored, Body};
+use crate::call::{decode_stored, Body, OutputCheck};
+use crate::notice::warn_once;
 use crate::store::{CacheRow, Store, Write};
 use flyte_core::{TaskDef, TaskError};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use tokio::sync::watch;
 
 /// What a cached output is filed under: a BLAKE3 hash of the task's name,
@@ -53,14 +56,21 @@ pub(crate) fn recall<T: 'static>(
     Some((value, bytes))
 }
 
-/// Files `value` under `key`, replacing what was there.
+/// Files `value` under `key`, replacing what was there. The first output a
+/// task keeps in a process is read back first: an output type the codec
+/// cannot read (it needs a self-describing format) is never kept, with one
+/// warning, rather than kept and missed on every lookup.
 pub(crate) fn keep(
     store: &Store,
     key: CacheKey,
     def: &'static TaskDef,
     output_type: &'static str,
+    check: OutputCheck,
     value: Vec<u8>,
 ) {
+    if !reads_back(def, &value, check) {
+        return;
+    }
     store.write(Write::Cache(Box::new(CacheRow {
         key: key.0,
         task: def.name(),
@@ -68,6 +78,36 @@ pub(crate) fn keep(
         output_type,
         value: value.into(),
     })));
+}
+
+/// Whether `def`'s outputs read back, checked on its first output in this
+/// process.
+fn reads_back(def: &'static TaskDef, value: &[u8], check: OutputCheck) -> bool {
+    static CHECKED: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
+    let known = CHECKED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(def.name())
+        .copied();
+    if let Some(known) = known {
+        return known;
+    }
+    let verdict = match check(value) {
+        Ok(()) => true,
+        Err(e) => {
+            warn_once(&format!(
+                "task {}: its outputs are not cached: {}",
+                def.name(),
+                e.message()
+            ));
+            false
+        }
+    };
+    CHECKED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(def.name(), verdict);
+    verdict
 }
 
 /// This process computing the output filed under a key. Other calls with

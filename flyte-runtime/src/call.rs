@@ -85,6 +85,9 @@ impl<T: 'static> Execution<T> {
 /// bytes (the cache, the run store).
 pub(crate) type KeptOutput = Arc<Mutex<Option<Vec<u8>>>>;
 
+/// Checks that an output's stored bytes read back (see `Body::output_check`).
+pub(crate) type OutputCheck = fn(&[u8]) -> Result<(), TaskError>;
+
 /// Encodes an output after the attempt, where the bytes are needed: the
 /// run store packs a recorded output straight into its batch.
 pub(crate) type OutputEncoder<T> = fn(&T, &mut Vec<u8>) -> Result<(), TaskError>;
@@ -103,6 +106,11 @@ pub(crate) trait Body<T>: Send + 'static {
     fn encode_inputs(&self) -> Result<Vec<u8>, TaskError>;
     /// An output stored earlier, decoded.
     fn decode_output(&self, bytes: &[u8]) -> Result<T, TaskError>;
+    /// Whether `bytes` from [`Body::encode_inputs`] read back (a type that
+    /// needs a self-describing format encodes, but never decodes).
+    fn inputs_read_back(&self, bytes: &[u8]) -> Result<(), TaskError>;
+    /// Checks that an output's stored bytes read back.
+    fn output_check(&self) -> OutputCheck;
     /// The attempt; with `kept`, its output is also encoded there.
     fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<T>;
     /// How to encode an output afterwards; `None` when only the attempt can
@@ -169,6 +177,14 @@ where
         codec::decode(bytes)
     }
 
+    fn inputs_read_back(&self, bytes: &[u8]) -> Result<(), TaskError> {
+        codec::decode::<In>(bytes).map(drop)
+    }
+
+    fn output_check(&self) -> OutputCheck {
+        |bytes| codec::decode::<T>(bytes).map(drop)
+    }
+
     fn output_encoder(&self) -> Option<OutputEncoder<T>> {
         Some(|out, buf| codec::encode_into(out, buf))
     }
@@ -214,6 +230,15 @@ impl<T: 'static, U: 'static> Body<U> for Mapped<T, U> {
 
     fn decode_output(&self, bytes: &[u8]) -> Result<U, TaskError> {
         self.inner.decode_output(bytes).and_then(self.f)
+    }
+
+    fn inputs_read_back(&self, bytes: &[u8]) -> Result<(), TaskError> {
+        self.inner.inputs_read_back(bytes)
+    }
+
+    // The stored bytes are the inner output's.
+    fn output_check(&self) -> OutputCheck {
+        self.inner.output_check()
     }
 
     fn execute(self: Box<Self>, kept: Option<KeptOutput>) -> Execution<U> {

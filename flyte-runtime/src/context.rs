@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
+use tokio::task::futures::TaskLocalFuture;
 
 /// One run: its id, its name, and how many of its actions are still live.
 #[derive(Debug)]
@@ -219,7 +220,7 @@ impl Scope {
     }
 
     /// Runs `fut` with this scope as the current one.
-    pub(crate) fn enter<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+    pub(crate) fn enter<F: Future>(self, fut: F) -> TaskLocalFuture<Scope, F> {
         CURRENT.scope(self, fut)
     }
 

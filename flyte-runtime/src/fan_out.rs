@@ -79,7 +79,7 @@ where
 /// tokio tasks of their own once they prove slow. Dropping the fan-out
 /// cancels every item in flight (inline ones at once, spawned ones by
 /// abort); each is recorded as cancelled.
-pub(crate) struct FanOut<Src, F, T> {
+pub(crate) struct FanOut<Src: Source, F, T> {
     source: Src,
     make: F,
     limit: usize,
@@ -107,6 +107,9 @@ pub(crate) struct FanOut<Src, F, T> {
     lookahead: bool,
     /// An item made while lookahead was ending, waiting for room.
     held: Option<(usize, TaskCall<T>)>,
+    /// The next input, read while the stagger's gap runs (so that the end
+    /// of the input is seen without waiting one more gap).
+    peeked: Option<Src::Item>,
     /// An item failed: its lane waits for the consumer's next poll (or
     /// `cancel_all`) before it starts the next item.
     resume_lane: bool,
@@ -114,7 +117,7 @@ pub(crate) struct FanOut<Src, F, T> {
 
 // Nothing in a FanOut is pinned structurally: item bodies are boxed, and
 // results are moved out by value.
-impl<Src, F, T> Unpin for FanOut<Src, F, T> {}
+impl<Src: Source, F, T> Unpin for FanOut<Src, F, T> {}
 
 impl<Src, F, T> FanOut<Src, F, T>
 where
@@ -148,6 +151,7 @@ where
             source_done: false,
             lookahead: false,
             held: None,
+            peeked: None,
             resume_lane: false,
         }
     }
@@ -282,7 +286,7 @@ where
     }
 }
 
-impl<Src, F, T> FanOut<Src, F, T> {
+impl<Src: Source, F, T> FanOut<Src, F, T> {
     /// Lets the lane go on after a failed item (see `sync_pool::Lane`).
     fn resume_lane(&mut self) {
         if let Some(lane) = self.started.as_ref().and_then(|(_, cell)| cell.lane()) {
@@ -291,7 +295,7 @@ impl<Src, F, T> FanOut<Src, F, T> {
     }
 }
 
-impl<Src, F, T: Send + 'static> FanOut<Src, F, T> {
+impl<Src: Source, F, T: Send + 'static> FanOut<Src, F, T> {
     fn push(&mut self, index: usize, call: TaskCall<T>) {
         let Some((_, cell)) = &self.started else {
             return; // `launch` started the fan-out before making the call
@@ -305,7 +309,7 @@ impl<Src, F, T: Send + 'static> FanOut<Src, F, T> {
     }
 }
 
-impl<Src, F, T> Drop for FanOut<Src, F, T> {
+impl<Src: Source, F, T> Drop for FanOut<Src, F, T> {
     fn drop(&mut self) {
         // Spawned items still in flight are aborted as they drop, and record
         // their cancellation a moment later: the run waits for them.
@@ -370,18 +374,26 @@ where
             && this.held.is_none()
             && this.in_flight.len() < this.limit
             && budget > 0
-            && this.may_launch(cx)
         {
-            match this.source.poll_next_item(cx) {
-                Poll::Ready(Some(item)) => {
-                    this.launch(item);
-                    budget -= 1;
-                    if let Some(gap) = this.stagger {
-                        this.next_launch = Some(Box::pin(tokio::time::sleep(gap)));
+            let item = match this.peeked.take() {
+                Some(item) => item,
+                None => match this.source.poll_next_item(cx) {
+                    Poll::Ready(Some(item)) => item,
+                    Poll::Ready(None) => {
+                        this.source_done = true;
+                        break;
                     }
-                }
-                Poll::Ready(None) => this.source_done = true,
-                Poll::Pending => break,
+                    Poll::Pending => break,
+                },
+            };
+            if !this.may_launch(cx) {
+                this.peeked = Some(item);
+                break;
+            }
+            this.launch(item);
+            budget -= 1;
+            if let Some(gap) = this.stagger {
+                this.next_launch = Some(Box::pin(tokio::time::sleep(gap)));
             }
         }
         if let Some(done) = this.ready.pop_front() {

@@ -31,7 +31,7 @@ pub use call::{CallFuture, TaskCall};
 pub use context::{current, Context};
 pub use fan_out::{IterSource, Source, StreamSource};
 pub use gather::{gather, Gather, GatherSettled, Gatherable};
-pub use group::group;
+pub use group::{group, Group};
 pub use map::{map, map_stream, AsCompleted, Completed, Map, MapFuture, MapRatio, MapSettled};
 pub use record::Recorded;
 pub use registry::{registry, Registry, TaskInfo};

@@ -154,7 +154,9 @@ impl RateLimiter {
     fn new(limit: RateLimit) -> Self {
         RateLimiter {
             limit,
-            starts: Mutex::new(VecDeque::with_capacity(limit.count as usize)),
+            // Grows as starts come: a large count must not reserve its
+            // whole window up front.
+            starts: Mutex::new(VecDeque::with_capacity((limit.count as usize).min(1_024))),
         }
     }
 
@@ -173,11 +175,14 @@ impl RateLimiter {
                     starts.push_back(now);
                     return;
                 }
-                // The oldest start leaves the window first.
-                starts.front().map(|t| *t + self.limit.per)
+                // The oldest start leaves the window first (a window too long
+                // to add to a clock ends beyond any wait: sleep it out).
+                starts.front().map(|t| t.checked_add(self.limit.per))
             };
-            if let Some(at) = wait_until {
-                tokio::time::sleep_until(at).await;
+            match wait_until {
+                Some(Some(at)) => tokio::time::sleep_until(at).await,
+                Some(None) => tokio::time::sleep(self.limit.per).await,
+                None => {}
             }
         }
     }

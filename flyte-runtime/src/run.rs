@@ -329,8 +329,22 @@ impl Runner {
                 format!("the new run id {id} is already locked"),
             ));
         };
-        // Inputs that do not encode only make the run impossible to resume by id.
+        // Inputs that do not encode only make the run impossible to resume by
+        // id; inputs that encode but never decode are refused here, rather
+        // than found out on resume.
         let inputs = call.body.encode_inputs().ok();
+        if let Some(bytes) = &inputs {
+            call.body.inputs_read_back(bytes).map_err(|e| {
+                TaskError::new(
+                    ErrorKind::Input,
+                    format!(
+                        "task {root_task}: its inputs cannot be recorded, so the run could not \
+                         be resumed: {} (or turn recording off with Runner::persist(false))",
+                        e.message()
+                    ),
+                )
+            })?;
+        }
         let seq = store
             .insert_run(&NewRun {
                 id: &id,

@@ -73,6 +73,24 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
     Ok(value)
 }
 
+/// The error for bytes that are not a `T`; for a type the codec cannot
+/// read at all, what to use instead.
+fn decode_error<T>(e: &bincode::error::DecodeError) -> TaskError {
+    use bincode::error::DecodeError;
+    use bincode::serde::DecodeError as Serde;
+    let type_name = std::any::type_name::<T>();
+    let message = match e {
+        DecodeError::Serde(Serde::AnyNotSupported | Serde::IgnoredAnyNotSupported) => format!(
+            "cannot decode {type_name}: it needs a self-describing format (serde's \
+             deserialize_any: serde_json::Value, #[serde(untagged)] or #[serde(flatten)]), \
+             which the codec (bincode) cannot read, so it can be neither cached nor \
+             replayed on resume: use a concrete type, or pass the JSON as a String"
+        ),
+        e => format!("cannot decode {type_name}: {e}"),
+    };
+    TaskError::new(ErrorKind::Input, message)
+}
+
 /// Reads values one after another from a byte slice (a task's parameters
 /// are encoded in order, as a tuple).
 #[derive(Debug)]
@@ -95,12 +113,7 @@ impl<'a> Reader<'a> {
     pub fn read<T: DeserializeOwned>(&mut self) -> Result<T, TaskError> {
         let seed = guard::Guarded::<T>::new(self.rest.len());
         let (value, used) = bincode::serde::seed_decode_from_slice(seed, self.rest, config())
-            .map_err(|e| {
-                TaskError::new(
-                    ErrorKind::Input,
-                    format!("cannot decode {}: {e}", std::any::type_name::<T>()),
-                )
-            })?;
+            .map_err(|e| decode_error::<T>(&e))?;
         self.rest = &self.rest[used..];
         Ok(value)
     }
