@@ -1,6 +1,10 @@
 //! Criterion benchmarks of flyte's overhead against hand-written tokio (and
 //! rayon), side by side in one group per workload.
 //!
+//! flyte runs as users get it, recorded in a store (`recorded`, in a
+//! temporary directory), and with `Runner::persist(false)` beside it
+//! (`persist_off`), for the engine alone.
+//!
 //! Run all: `cargo bench --bench overhead`; one group:
 //! `cargo bench --bench overhead -- map_trivial_async`. Figures and the
 //! machine they came from are in BENCHMARKS.md.
@@ -116,23 +120,33 @@ fn runtime() -> Runtime {
         .unwrap()
 }
 
+/// The two ways flyte runs here: recorded (the default) and not.
+fn runners() -> [(&'static str, flyte::Runner); 2] {
+    static HOME: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let home = HOME.get_or_init(|| {
+        std::env::temp_dir().join(format!("flyte-bench-overhead-{}", std::process::id()))
+    });
+    [
+        ("recorded", flyte::Runner::new().home(home)),
+        ("persist_off", flyte::Runner::new().persist(false)),
+    ]
+}
+
 fn map_trivial_async(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("map_trivial_async_100k_c64");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
-    group.bench_function("flyte_map", |b| {
-        b.iter(|| {
-            rt.block_on(
-                flyte::Runner::new()
-                    .persist(false)
-                    .run_async(map_async(MAP_ITEMS)),
-            )
-            .into_output()
-            .unwrap()
-        })
-    });
+    for (mode, runner) in runners() {
+        group.bench_function(BenchmarkId::new("flyte_map", mode), |b| {
+            b.iter(|| {
+                rt.block_on(runner.run_async(map_async(MAP_ITEMS)))
+                    .into_output()
+                    .unwrap()
+            })
+        });
+    }
     group.bench_function("joinset_semaphore_in_block_on", |b| {
         b.iter(|| rt.block_on(joinset_semaphore(MAP_ITEMS, CONCURRENCY)))
     });
@@ -156,17 +170,16 @@ fn map_sync_tasks(c: &mut Criterion) {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut group = c.benchmark_group("map_trivial_sync_10k");
     group.sample_size(10);
-    group.bench_function(BenchmarkId::new("flyte_map", cores), |b| {
-        b.iter(|| {
-            rt.block_on(
-                flyte::Runner::new()
-                    .persist(false)
-                    .run_async(map_sync(10_000, cores, false)),
-            )
-            .into_output()
-            .unwrap()
-        })
-    });
+    for (mode, runner) in runners() {
+        let id = format!("{mode}/{cores}");
+        group.bench_function(BenchmarkId::new("flyte_map", id), |b| {
+            b.iter(|| {
+                rt.block_on(runner.run_async(map_sync(10_000, cores, false)))
+                    .into_output()
+                    .unwrap()
+            })
+        });
+    }
     group.bench_function(BenchmarkId::new("spawn_blocking_by_hand", cores), |b| {
         b.iter(|| {
             rt.block_on(rt.spawn(spawn_blocking_by_hand(10_000, cores, |x| x * 2)))
@@ -182,17 +195,16 @@ fn map_sync_tasks(c: &mut Criterion) {
         b.iter(|| (0..items).map(burn).collect::<Vec<_>>())
     });
     for concurrency in [1, cores] {
-        group.bench_function(BenchmarkId::new("flyte_map", concurrency), |b| {
-            b.iter(|| {
-                rt.block_on(flyte::Runner::new().persist(false).run_async(map_sync(
-                    items,
-                    concurrency,
-                    true,
-                )))
-                .into_output()
-                .unwrap()
-            })
-        });
+        for (mode, runner) in runners() {
+            let id = format!("{mode}/{concurrency}");
+            group.bench_function(BenchmarkId::new("flyte_map", id), |b| {
+                b.iter(|| {
+                    rt.block_on(runner.run_async(map_sync(items, concurrency, true)))
+                        .into_output()
+                        .unwrap()
+                })
+            });
+        }
         group.bench_function(
             BenchmarkId::new("spawn_blocking_by_hand", concurrency),
             |b| {
@@ -214,19 +226,17 @@ fn map_sync_tasks(c: &mut Criterion) {
 fn per_call(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("one_call");
-    group.bench_function("flyte_task_call_awaited", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            rt.block_on(
-                flyte::Runner::new()
-                    .persist(false)
-                    .run_async(call_loop(iters)),
-            )
-            .into_output()
-            .unwrap();
-            start.elapsed()
-        })
-    });
+    for (mode, runner) in runners() {
+        group.bench_function(BenchmarkId::new("flyte_task_call_awaited", mode), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                rt.block_on(runner.run_async(call_loop(iters)))
+                    .into_output()
+                    .unwrap();
+                start.elapsed()
+            })
+        });
+    }
     group.bench_function("plain_async_fn", |b| {
         async fn plain(x: u64) -> u64 {
             black_box(x).wrapping_mul(2)

@@ -42,18 +42,27 @@ enum Prepared<T> {
 }
 
 /// What a durable action needs after its attempts.
+///
+/// Small: it is held across the attempts, so it is part of every recorded
+/// map item's future; what only cached actions need is boxed.
 struct Durable<T> {
-    /// Held while it computes a cached output (dropped after the output is
-    /// kept: the calls waiting for it then find it).
-    _flight: Option<Flight>,
-    def: &'static TaskDef,
-    output_type: &'static str,
-    output_check: OutputCheck,
     /// Where its output is cached, when it is.
-    cache: Option<(CacheKey, Store)>,
+    cache: Option<Box<Keep>>,
     /// Set when the output is recorded and not cached: it is then encoded
     /// straight into its record.
     encoder: Option<OutputEncoder<T>>,
+}
+
+/// Where a cached action keeps its output.
+struct Keep {
+    key: CacheKey,
+    store: Store,
+    def: &'static TaskDef,
+    output_type: &'static str,
+    output_check: OutputCheck,
+    /// Held while it computes the output (dropped after the output is kept:
+    /// the calls waiting for it then find it).
+    _flight: Option<Flight>,
 }
 
 /// Runs `call` as a new action at `place`.
@@ -255,17 +264,22 @@ impl Action {
             }
         }
         Prepared::Run(Durable {
-            _flight: flight,
-            def,
-            output_type: call.body.output_type(),
-            output_check: call.body.output_check(),
             // Recorded and not cached: the output is encoded into the record
             // itself, after the attempt (no buffer of its own).
             encoder: match cache_store {
                 Some(_) => None,
                 None => call.body.output_encoder(),
             },
-            cache: cache_store,
+            cache: cache_store.map(|(key, store)| {
+                Box::new(Keep {
+                    key,
+                    store,
+                    def,
+                    output_type: call.body.output_type(),
+                    output_check: call.body.output_check(),
+                    _flight: flight,
+                })
+            }),
         })
     }
 
@@ -276,9 +290,9 @@ impl Action {
         bytes: Option<Vec<u8>>,
         durable: Durable<T>,
     ) {
-        if let (Ok(_), Some((key, store)), Some(bytes)) = (result, &durable.cache, &bytes) {
-            let (def, check) = (durable.def, durable.output_check);
-            cache::keep(store, *key, def, durable.output_type, check, bytes.clone());
+        if let (Ok(_), Some(keep), Some(bytes)) = (result, &durable.cache, &bytes) {
+            let output = (keep.output_type, keep.output_check);
+            cache::keep(&keep.store, keep.key, keep.def, output, bytes.clone());
         }
         match (result, durable.encoder) {
             (Ok(value), Some(encode)) => {

@@ -64,8 +64,7 @@ pub(crate) fn keep(
     store: &Store,
     key: CacheKey,
     def: &'static TaskDef,
-    output_type: &'static str,
-    check: OutputCheck,
+    (output_type, check): (&'static str, OutputCheck),
     value: Vec<u8>,
 ) {
     if !reads_back(def, &value, check) {

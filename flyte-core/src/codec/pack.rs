@@ -33,7 +33,7 @@ impl<'a> Packer<'a> {
     }
 
     /// A `u8` (one byte, as the codec writes it).
-    #[inline]
+    #[inline(always)]
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
         self
@@ -46,7 +46,7 @@ impl<'a> Packer<'a> {
     }
 
     /// A `u16`, `u32` or `u64`, as a varint.
-    #[inline]
+    #[inline(always)]
     pub fn u64(&mut self, v: u64) -> &mut Self {
         if v <= SINGLE_BYTE_MAX {
             self.buf.push(v as u8);
@@ -64,7 +64,7 @@ impl<'a> Packer<'a> {
     }
 
     /// An `i16`, `i32` or `i64`, zigzagged into a varint.
-    #[inline]
+    #[inline(always)]
     pub fn i64(&mut self, v: i64) -> &mut Self {
         self.u64(if v < 0 {
             !(v as u64) * 2 + 1

@@ -107,8 +107,6 @@ pub(crate) struct Batch {
     /// The slot of the previous record.
     last_slot: usize,
     last_started: i64,
-    /// Where an output given as a value is encoded first (reused).
-    scratch: Vec<u8>,
 }
 
 /// A record as read back; [`Batch::push`] packs these fields in this order.
@@ -184,7 +182,6 @@ impl Batch {
             next_slot: 0,
             last_slot: 0,
             last_started: 0,
-            scratch: Vec::new(),
         }
     }
 
@@ -216,27 +213,9 @@ impl Batch {
         };
         let started = millis(end.started_at);
         let ended = millis(end.ended_at);
-        let output = match &end.output {
-            None => None,
-            Some(OutputRef::Bytes(bytes)) => Some(*bytes),
-            Some(OutputRef::Encode(encode)) => {
-                self.scratch.clear();
-                match encode(&mut self.scratch) {
-                    Ok(()) => Some(&self.scratch[..]),
-                    Err(e) => {
-                        tracing::warn!(
-                            "task {}: an output was not recorded: {}",
-                            end.task,
-                            e.message()
-                        );
-                        None
-                    }
-                }
-            }
-        };
         // The fields of `RecordIn`, in its order.
         let mark = self.bytes.len();
-        self.bytes.reserve(64 + output.map_or(0, <[u8]>::len));
+        self.bytes.reserve(64);
         let mut p = Packer::new(&mut self.bytes);
         p.u8(status_bits(end.status) | end.origin.as_u8() << 2)
             .u8(slot as u8)
@@ -265,9 +244,7 @@ impl Batch {
             self.bytes.truncate(mark);
             return Err(e);
         }
-        Packer::new(&mut self.bytes).option(output, |p, bytes| {
-            p.bytes(bytes);
-        });
+        self.pack_output(end);
         if let Some(context) = new_context {
             self.next_slot = (slot + 1) % SLOTS;
             self.slots[slot] = Some((context, index));
@@ -278,6 +255,47 @@ impl Batch {
         self.last_started = started;
         self.count += 1;
         Ok(())
+    }
+}
+
+impl Batch {
+    /// Packs the output field: `None`, or `Some` and the output's bytes.
+    fn pack_output(&mut self, end: &ActionEnd<'_>) {
+        match &end.output {
+            None => {
+                Packer::new(&mut self.bytes).u8(0);
+            }
+            Some(OutputRef::Bytes(bytes)) => {
+                Packer::new(&mut self.bytes).u8(1).bytes(bytes);
+            }
+            Some(OutputRef::Encode(encode)) => {
+                // Encoded in place, after a one-byte length (an output of up
+                // to 250 bytes, as most are); a longer one moves over to make
+                // room for its longer length.
+                let tag = self.bytes.len();
+                self.bytes.extend_from_slice(&[1, 0]);
+                let start = self.bytes.len();
+                if let Err(e) = encode(&mut self.bytes) {
+                    self.bytes.truncate(tag);
+                    self.bytes.push(0);
+                    tracing::warn!(
+                        "task {}: an output was not recorded: {}",
+                        end.task,
+                        e.message()
+                    );
+                    return;
+                }
+                let len = self.bytes.len() - start;
+                match u8::try_from(len) {
+                    Ok(short) if short <= 250 => self.bytes[start - 1] = short,
+                    _ => {
+                        let mut prefix = Vec::with_capacity(9);
+                        Packer::new(&mut prefix).u64(len as u64);
+                        self.bytes.splice(start - 1..start, prefix);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -442,6 +460,39 @@ mod tests {
         let back = decode_batch(&batch.bytes).unwrap();
         assert_eq!(back[999].output::<u64>().unwrap(), Some(1998));
         assert_eq!(back[999].item.map(|(_, i)| i), Some(999));
+    }
+
+    #[test]
+    fn outputs_of_every_length_round_trip() {
+        let mut batch = Batch::new(1);
+        let outputs: Vec<String> = [0, 1, 249, 250, 251, 70_000]
+            .iter()
+            .map(|&n| "x".repeat(n))
+            .collect();
+        for (i, text) in outputs.iter().enumerate() {
+            let encode = |buf: &mut Vec<u8>| codec::encode_into(text, buf);
+            batch
+                .push(&ActionEnd {
+                    run: 1,
+                    id: ActionId(i as u128),
+                    parent: None,
+                    item: None,
+                    task: "t",
+                    group: None,
+                    status: ActionStatus::Succeeded,
+                    attempts: 1,
+                    started_at: at(0),
+                    ended_at: at(1),
+                    error: None,
+                    origin: Origin::Executed,
+                    output: Some(OutputRef::Encode(&encode)),
+                })
+                .unwrap();
+        }
+        let back = decode_batch(&batch.bytes).unwrap();
+        for (text, got) in outputs.iter().zip(&back) {
+            assert_eq!(got.output::<String>().unwrap().as_ref(), Some(text));
+        }
     }
 
     #[test]

@@ -650,8 +650,13 @@ pub(crate) fn classify(db: &Path, e: StoreError) -> StoreError {
 }
 
 pub(crate) fn millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    // In 64-bit arithmetic: this runs twice per recorded action.
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
+        i64::try_from(d.as_secs())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000)
+            .saturating_add(i64::from(d.subsec_millis()))
+    })
 }
 
 fn time(ms: i64) -> SystemTime {
