@@ -124,7 +124,11 @@ fn runtime() -> Runtime {
 fn runners() -> [(&'static str, flyte::Runner); 2] {
     static HOME: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let home = HOME.get_or_init(|| {
-        std::env::temp_dir().join(format!("flyte-bench-overhead-{}", std::process::id()))
+        // One directory for every run of this bench: the store of the
+        // previous run (hundreds of MB) is removed, not left behind.
+        let home = std::env::temp_dir().join("flyte-bench-overhead");
+        let _ = std::fs::remove_dir_all(&home);
+        home
     });
     [
         ("recorded", flyte::Runner::new().home(home)),

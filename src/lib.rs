@@ -16,6 +16,9 @@
 //!   `#[task(cache = "auto")]` (or [`Cache`] on an environment) reuses
 //!   outputs across runs; [`Runner::resume`], or the same call under the
 //!   same [`Runner::name`], replays what succeeded and runs the rest.
+//!   [`RunOutcome::recorded`] tells whether the record is complete: a run
+//!   that did not ask for a store goes on unrecorded when the default one
+//!   cannot be used, with one warning.
 //!
 //! # Quick start
 //!

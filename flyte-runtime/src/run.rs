@@ -555,6 +555,29 @@ impl<T> RunOutcome<T> {
     /// How much of the run is in the store: all of it, none (recording off,
     /// or the default store unusable), or part (records that could not be
     /// written), with why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    /// use flyte::Recorded;
+    ///
+    /// #[task]
+    /// fn inc(x: u32) -> u32 {
+    ///     x + 1
+    /// }
+    ///
+    /// # let home = std::env::temp_dir().join(format!("flyte-doc-recorded-{}", std::process::id()));
+    /// let outcome = flyte::Runner::new().home(&home).run(inc(1));
+    /// assert_eq!(outcome.recorded(), &Recorded::Complete);
+    ///
+    /// let outcome = flyte::Runner::new().persist(false).run(inc(1));
+    /// assert_eq!(outcome.recorded(), &Recorded::Off { reason: None });
+    /// if let Recorded::Incomplete { lost_actions, reason, .. } = outcome.recorded() {
+    ///     eprintln!("{lost_actions} actions were not recorded: {reason}");
+    /// }
+    /// # std::fs::remove_dir_all(&home).ok();
+    /// ```
     pub fn recorded(&self) -> &Recorded {
         &self.recorded
     }

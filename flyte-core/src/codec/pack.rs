@@ -20,6 +20,20 @@ const U64_BYTE: u8 = 253;
 const U128_BYTE: u8 = 254;
 
 /// Appends encoded values to a `Vec<u8>`.
+///
+/// # Examples
+///
+/// ```
+/// use flyte_core::codec::{self, Packer};
+///
+/// let mut buf = Vec::new();
+/// Packer::new(&mut buf).u64(300).str("hi").option(Some(7_i64), |p, v| {
+///     p.i64(v);
+/// });
+/// let back: (u64, String, Option<i64>) = codec::decode(&buf)?;
+/// assert_eq!(back, (300, "hi".to_owned(), Some(7)));
+/// # Ok::<(), flyte_core::TaskError>(())
+/// ```
 #[derive(Debug)]
 pub struct Packer<'a> {
     buf: &'a mut Vec<u8>,
