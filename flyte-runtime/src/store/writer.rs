@@ -379,3 +379,89 @@ fn write_batch(
     }
     tx.commit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ActionEnd, NewRun, Store};
+    use super::MAX_BUFFERED;
+    use crate::tree::{ActionStatus, Origin};
+    use flyte_core::ActionId;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    /// When the disk is slower than the tasks, the tasks wait for it: the
+    /// buffer stays bounded and no record is dropped.
+    #[test]
+    fn a_writer_that_falls_behind_makes_reporters_wait_and_loses_nothing() {
+        let home = std::env::temp_dir().join(format!("flyte-writer-test-{}", std::process::id()));
+        let store = Store::open(&home).unwrap();
+        let seq = store
+            .insert_run(&NewRun {
+                id: "r-backpressure",
+                name: None,
+                root_task: "t",
+                root_action: ActionId(1),
+                inputs: None,
+            })
+            .unwrap();
+        // Another connection holds the write lock: the writer cannot commit.
+        let blocker = rusqlite::Connection::open(home.join("flyte.db")).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        // About 7 MB of records (35 bytes each): far more than may wait.
+        const RECORDS: u64 = 200_000;
+        let reported = Arc::new(AtomicU64::new(0));
+        let reporter = {
+            let (store, reported) = (store.clone(), Arc::clone(&reported));
+            std::thread::spawn(move || {
+                for i in 0..RECORDS {
+                    let output = i.to_le_bytes();
+                    store.record_action(&ActionEnd {
+                        run: seq,
+                        id: ActionId(u128::from(i) * 0x9E37_79B9_7F4A_7C15),
+                        parent: Some(ActionId(1)),
+                        item: Some((ActionId(2), i)),
+                        task: "t",
+                        group: None,
+                        status: ActionStatus::Succeeded,
+                        attempts: 1,
+                        started_at: SystemTime::now(),
+                        ended_at: SystemTime::now(),
+                        error: None,
+                        origin: Origin::Executed,
+                        output: Some(super::super::OutputRef::Bytes(&output)),
+                    });
+                    reported.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        let waiting = reported.load(Ordering::SeqCst);
+        assert!(waiting < RECORDS, "the reporter did not wait: {waiting}");
+        // What waits is bounded: the batch the writer took, and one full
+        // buffer (a record is at least 30 bytes here).
+        assert!(
+            waiting <= 2 * MAX_BUFFERED as u64 / 30 + 1,
+            "{waiting} records waited"
+        );
+
+        blocker.execute_batch("COMMIT").unwrap();
+        reporter.join().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(store.flush()).unwrap();
+        let stored: i64 = blocker
+            .query_row(
+                "SELECT sum(count) FROM actions WHERE run = ?1",
+                [seq],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored as u64, RECORDS, "every record is on disk");
+        assert!(store.lost(seq).is_none());
+        drop(blocker);
+        std::fs::remove_dir_all(&home).ok();
+    }
+}
