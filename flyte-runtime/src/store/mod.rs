@@ -483,7 +483,7 @@ impl Store {
     /// The cached value under `key`, if any: one kept by this process is
     /// found at once, before the writer has committed it.
     pub(crate) fn cached(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(value) = self.writer()?.pending_cache(key) {
+        if let Some(value) = self.0.writer.as_ref().and_then(|w| w.pending_cache(key)) {
             return Ok(Some(value.to_vec()));
         }
         self.read(|conn| {
