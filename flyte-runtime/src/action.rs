@@ -7,6 +7,7 @@ use crate::cancel::CancelSignal;
 use crate::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::lane::Lane;
 use crate::limits::EnvLimits;
+use crate::mutex::lock;
 use crate::store::{ActionEnd, OutputRef, Store};
 use crate::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
 use flyte_core::{panic_message, ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
@@ -343,7 +344,7 @@ impl Action {
             }
         };
         let bytes = match (&result, kept) {
-            (Ok(_), Some(kept)) => kept.lock().unwrap_or_else(|p| p.into_inner()).take(),
+            (Ok(_), Some(kept)) => lock(&kept).take(),
             _ => None,
         };
         (result.map_err(|e| self.describe(e, attempt)), bytes)

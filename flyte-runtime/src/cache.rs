@@ -1,6 +1,7 @@
 //! The task cache: keys, and reading a cached output back.
 
 use crate::call::{decode_stored, Body, OutputCheck};
+use crate::mutex::lock;
 use crate::notice::warn_once;
 use crate::store::{CacheRow, Store, Write};
 use flyte_core::{TaskDef, TaskError};
@@ -83,11 +84,7 @@ pub(crate) fn keep(
 /// process.
 fn reads_back(def: &'static TaskDef, value: &[u8], check: OutputCheck) -> bool {
     static CHECKED: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
-    let known = CHECKED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(def.name())
-        .copied();
+    let known = lock(&CHECKED).get(def.name()).copied();
     if let Some(known) = known {
         return known;
     }
@@ -102,10 +99,7 @@ fn reads_back(def: &'static TaskDef, value: &[u8], check: OutputCheck) -> bool {
             false
         }
     };
-    CHECKED
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(def.name(), verdict);
+    lock(&CHECKED).insert(def.name(), verdict);
     verdict
 }
 

@@ -2,6 +2,7 @@
 
 use crate::action::{run_action, Place};
 use crate::context::{RunShared, Scope};
+use crate::mutex::lock;
 use crate::wait;
 use flyte_core::{codec, Backoff, Cache, InputHash, TaskDef, TaskError};
 use serde::de::DeserializeOwned;
@@ -54,7 +55,7 @@ impl<T: 'static> Execution<T> {
         T: Serialize + Send,
     {
         let keep = move |out: &T| match codec::encode(out) {
-            Ok(bytes) => *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes),
+            Ok(bytes) => *lock(&kept) = Some(bytes),
             Err(e) => tracing::warn!("an output was not stored: {}", e.message()),
         };
         match self.0 {

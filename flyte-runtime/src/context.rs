@@ -5,6 +5,7 @@
 
 use crate::cancel::CancelSignal;
 use crate::limits::{LimitTable, Slot};
+use crate::mutex::lock;
 use crate::record::Durability;
 use crate::signals::Stop;
 use crate::tree::{ActionCell, FanOutCell};
@@ -57,16 +58,11 @@ impl RunShared {
     }
 
     pub(crate) fn add_fan_out(&self, cell: &Arc<FanOutCell>) {
-        self.fan_outs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::downgrade(cell));
+        lock(&self.fan_outs).push(Arc::downgrade(cell));
     }
 
     fn all_items_ended(&self) -> bool {
-        self.fan_outs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.fan_outs)
             .iter()
             .filter_map(Weak::upgrade)
             .all(|cell| cell.all_items_ended())
@@ -74,13 +70,13 @@ impl RunShared {
 
     /// Stops the whole run because of `signal`.
     pub(crate) fn stop(&self, signal: Stop) {
-        *self.stopped_by.lock().unwrap_or_else(|p| p.into_inner()) = Some(signal);
+        *lock(&self.stopped_by) = Some(signal);
         self.cancel.cancel();
     }
 
     /// The error a stopped run returns.
     pub(crate) fn stopped_error(&self) -> TaskError {
-        let why = match *self.stopped_by.lock().unwrap_or_else(|p| p.into_inner()) {
+        let why = match *lock(&self.stopped_by) {
             Some(signal) => format!("run {} cancelled by {signal}", self.id),
             None => format!("run {} cancelled", self.id),
         };

@@ -14,6 +14,7 @@
 //! when an item fails, or when it goes idle. A held-back result is already
 //! in its handoff: a time limit that expires meanwhile still finds it.
 
+use crate::mutex::lock;
 use crate::sync_pool::submit;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,10 +48,6 @@ impl std::fmt::Debug for LaneState {
             .field("held_wakers", &self.held_wakers.len())
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Lane {

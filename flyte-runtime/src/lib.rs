@@ -14,6 +14,7 @@ mod item;
 mod lane;
 mod limits;
 mod map;
+mod mutex;
 mod notice;
 mod record;
 mod registry;

@@ -1,17 +1,12 @@
 //! Environment limits within a run: concurrency slots and start rate.
 
 use crate::context::RunShared;
+use crate::mutex::lock;
 use flyte_core::{RateLimit, TaskEnvironment};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section here is a few plain assignments: data stays
-    // consistent even if a holder panicked.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The limits of one environment within one run.
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 //! logging still learns, say, that a run was not recorded. Each distinct
 //! warning is shown once per process.
 
+use crate::mutex::lock;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
@@ -14,7 +15,7 @@ const REMEMBERED: usize = 1_000;
 pub(crate) fn warn_once(message: &str) {
     static SHOWN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     {
-        let mut shown = SHOWN.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shown = lock(&SHOWN);
         let shown = shown.get_or_insert_with(HashSet::new);
         if shown.contains(message) {
             return;

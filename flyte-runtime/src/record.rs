@@ -2,6 +2,7 @@
 //! store its cached tasks use, and, on resume, the outputs it replays.
 
 use crate::call::{decode_stored, Body};
+use crate::mutex::lock;
 use crate::notice::warn_once;
 use crate::store::{ActionRecord, RunEnd, RunEndNote, RunLock, Store, Write};
 use flyte_core::{ActionId, TaskError};
@@ -181,13 +182,8 @@ impl Durability {
                 // its lock file instead, where the next open of the store
                 // finds it and records it (rather than marking the run
                 // killed).
-                if let Some(lock) = recording
-                    .lock
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take()
-                {
-                    lock.release_with_end(&RunEndNote {
+                if let Some(run_lock) = lock(&recording.lock).take() {
+                    run_lock.release_with_end(&RunEndNote {
                         status: status.to_owned(),
                         lost: *lost_actions,
                         error: error.cloned(),
@@ -195,11 +191,7 @@ impl Durability {
                 }
             }
         }
-        recording
-            .lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        lock(&recording.lock).take();
         recorded
     }
 }
@@ -216,7 +208,7 @@ impl Recording {
     ) -> Option<T> {
         let (row, index) = *self.replay.as_ref()?.get(&id)?;
         let bytes = {
-            let mut last = self.last_batch.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = lock(&self.last_batch);
             if last.as_ref().is_none_or(|(r, _)| *r != row) {
                 match self.store.batch_at(row) {
                     Ok(batch) => *last = Some((row, batch)),

@@ -7,6 +7,7 @@
 //! ended) exits the process at once, as the default handler would have.
 
 use crate::context::RunShared;
+use crate::mutex::lock;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -39,7 +40,7 @@ impl fmt::Display for Stop {
 static ACTIVE: Mutex<Vec<Weak<RunShared>>> = Mutex::new(Vec::new());
 
 fn active() -> MutexGuard<'static, Vec<Weak<RunShared>>> {
-    ACTIVE.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&ACTIVE)
 }
 
 /// Listens for signals on behalf of `run` until the guard is dropped.

@@ -20,6 +20,7 @@
 //! queued outnumber the idle threads (waiting or asleep), so `n` jobs that
 //! each block run at once, whatever ran before them.
 
+use crate::mutex::{lock, wait_timeout};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -60,7 +61,7 @@ fn pool() -> &'static Pool {
 pub(crate) fn submit(job: Job) -> std::io::Result<()> {
     let pool = pool();
     {
-        let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queue = lock(&pool.queue);
         queue.push_back(job);
         let waiting = pool.queued.fetch_add(1, Ordering::SeqCst) + 1;
         let parked = pool.parked.load(Ordering::SeqCst);
@@ -90,7 +91,7 @@ pub(crate) fn submit(job: Job) -> std::io::Result<()> {
             if pool.threads.load(Ordering::SeqCst) > 0 {
                 Ok(()) // another thread will take the job
             } else {
-                let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let mut queue = lock(&pool.queue);
                 queue.clear();
                 pool.queued.store(0, Ordering::SeqCst);
                 Err(e)
@@ -103,7 +104,7 @@ fn try_pop(pool: &Pool) -> Option<Job> {
     if pool.queued.load(Ordering::SeqCst) == 0 {
         return None;
     }
-    let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
+    let mut queue = lock(&pool.queue);
     let job = queue.pop_front();
     if job.is_some() {
         pool.queued.fetch_sub(1, Ordering::SeqCst);
@@ -135,7 +136,7 @@ fn work() {
             job();
             continue;
         }
-        let mut queue = pool.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queue = lock(&pool.queue);
         loop {
             if let Some(job) = queue.pop_front() {
                 pool.queued.fetch_sub(1, Ordering::SeqCst);
@@ -144,10 +145,7 @@ fn work() {
                 break;
             }
             pool.parked.fetch_add(1, Ordering::SeqCst);
-            let (q, timeout) = pool
-                .available
-                .wait_timeout(queue, KEEP_ALIVE)
-                .unwrap_or_else(|p| p.into_inner());
+            let (q, timeout) = wait_timeout(&pool.available, queue, KEEP_ALIVE);
             pool.parked.fetch_sub(1, Ordering::SeqCst);
             queue = q;
             if timeout.timed_out() && queue.is_empty() {

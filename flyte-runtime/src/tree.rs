@@ -14,11 +14,12 @@
 use crate::cancel::CancelSignal;
 use crate::context::RunShared;
 use crate::lane::Lane;
+use crate::mutex::lock;
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// How many failed items' records one fan-out keeps; later failures are
@@ -238,12 +239,6 @@ struct Ended {
     status: ActionStatus,
     at: SystemTime,
     error: Option<TaskError>,
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked
-/// (every critical section here is a plain push or assignment).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ActionCell {

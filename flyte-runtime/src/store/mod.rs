@@ -47,6 +47,7 @@ pub(crate) use lock::{LockState, RunEndNote, RunLock};
 pub use read::{ActionRecord, RunRecord, RunStatus};
 pub(crate) use writer::{CacheRow, Lost, RunEnd, Write, Writer};
 
+use crate::mutex::lock;
 use crate::tree::ActionStatus;
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -186,10 +187,6 @@ struct Inner {
     /// Cache keys whose output a call in this process is computing (see
     /// `cache::Flight`).
     flights: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Store {

@@ -11,12 +11,13 @@
 
 use super::actions::{ActionEnd, Batch};
 use super::{classify, millis, open_connection, StoreError};
+use crate::mutex::{lock, wait, wait_timeout};
 use flyte_core::TaskError;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// Bytes of packed action records waiting at most (about 35,000 trivial
@@ -124,10 +125,6 @@ impl Buffer {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Writer {
     pub(crate) fn start(db: PathBuf) -> Result<Writer, StoreError> {
         let conn = open_connection(&db)?;
@@ -148,7 +145,7 @@ impl Writer {
         let shared = &*self.0;
         let mut buffer = lock(&shared.buffer);
         while buffer.bytes >= MAX_BUFFERED {
-            buffer = shared.room.wait(buffer).unwrap_or_else(|p| p.into_inner());
+            buffer = wait(&shared.room, buffer);
         }
         let was_empty = buffer.is_empty();
         let batch = match buffer.batches.iter().position(|b| b.run == end.run) {
@@ -182,7 +179,7 @@ impl Writer {
         let shared = &*self.0;
         let mut buffer = lock(&shared.buffer);
         while buffer.writes.len() >= MAX_WRITES {
-            buffer = shared.room.wait(buffer).unwrap_or_else(|p| p.into_inner());
+            buffer = wait(&shared.room, buffer);
         }
         let was_empty = buffer.is_empty();
         let flush = matches!(write, Write::Flush(_));
@@ -221,14 +218,11 @@ fn write_loop(mut conn: Connection, shared: &Shared, db: &Path) {
         let (batches, writes) = {
             let mut buffer = lock(&shared.buffer);
             while buffer.is_empty() {
-                buffer = shared.work.wait(buffer).unwrap_or_else(|p| p.into_inner());
+                buffer = wait(&shared.work, buffer);
             }
             if !buffer.flush && buffer.bytes < BATCH_BYTES && buffer.writes.len() < MAX_WRITES {
                 // Let the records of the next few milliseconds join this commit.
-                let (b, _) = shared
-                    .work
-                    .wait_timeout(buffer, LINGER)
-                    .unwrap_or_else(|p| p.into_inner());
+                let (b, _) = wait_timeout(&shared.work, buffer, LINGER);
                 buffer = b;
             }
             buffer.flush = false;
