@@ -287,7 +287,7 @@ where
 }
 
 impl<Src: Source, F, T> FanOut<Src, F, T> {
-    /// Lets the lane go on after a failed item (see `sync_pool::Lane`).
+    /// Lets the lane go on after a failed item (see `Lane::resume`).
     fn resume_lane(&mut self) {
         if let Some(lane) = self.started.as_ref().and_then(|(_, cell)| cell.lane()) {
             lane.resume();
