@@ -56,7 +56,7 @@
 #[doc(inline)]
 pub use flyte_core::{
     codec, ActionId, Backoff, Cache, ErrorKind, InvalidEnvName, RateLimit, TaskEnvironment,
-    TaskError,
+    TaskError, UnknownCache, MAX_CONCURRENCY,
 };
 #[doc(inline)]
 pub use flyte_macros::task;
