@@ -54,6 +54,8 @@
 //! finish. `.concurrency(0)` or no call means unbounded.
 
 #[doc(inline)]
+pub use flyte_core::record;
+#[doc(inline)]
 pub use flyte_core::{
     codec, ActionId, Backoff, Cache, ErrorKind, InvalidEnvName, RateLimit, TaskEnvironment,
     TaskError, UnknownCache, MAX_CONCURRENCY,

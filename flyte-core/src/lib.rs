@@ -1,6 +1,6 @@
 //! Runtime-free types of flyte: [`TaskEnvironment`] with its [`Backoff`] and [`Cache`], task metadata
 //! ([`TaskDef`]), the error type [`TaskError`], the [`codec`] and the
-//! deterministic ids of [`hash`].
+//! deterministic ids of [`hash`], and the [`record`] vocabulary of runs.
 //!
 //! Users depend on the `flyte` crate, which re-exports what they need.
 
@@ -10,6 +10,7 @@ pub mod codec;
 mod env;
 mod error;
 pub mod hash;
+pub mod record;
 mod task;
 
 pub use backoff::Backoff;

@@ -15,6 +15,7 @@ use crate::cancel::CancelSignal;
 use crate::context::RunShared;
 use crate::lane::Lane;
 use crate::mutex::lock;
+pub use flyte_core::record::{ActionStatus, FanOutKind, Origin};
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -38,62 +39,6 @@ const MAX_SEQ_KEYS: usize = 100_000;
 /// counted in [`ActionNode::more_children`] (failed ones are still kept, up
 /// to [`MAX_KEPT_FAILURES`] more).
 pub const MAX_KEPT_CHILDREN: usize = 1_000;
-
-/// The state of an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum ActionStatus {
-    /// Started and not finished (only seen if a run is read while going on).
-    Running,
-    /// Returned its output.
-    Succeeded,
-    /// Returned an error after its last attempt.
-    Failed,
-    /// Stopped before it finished: fail-fast, a dropped future, or a stopped run.
-    Cancelled,
-}
-
-/// Where a successful action's output came from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Origin {
-    /// The task ran (also the origin of actions that did not succeed).
-    #[default]
-    Executed,
-    /// Taken from the task cache (`cache = "auto"`): the task did not run.
-    Cached,
-    /// Recorded by an earlier execution of the same run and replayed on
-    /// resume: the task did not run.
-    Replayed,
-}
-
-impl Origin {
-    pub(crate) fn from_u8(n: u8) -> Origin {
-        match n {
-            1 => Origin::Cached,
-            2 => Origin::Replayed,
-            _ => Origin::Executed,
-        }
-    }
-
-    pub(crate) fn as_u8(self) -> u8 {
-        match self {
-            Origin::Executed => 0,
-            Origin::Cached => 1,
-            Origin::Replayed => 2,
-        }
-    }
-}
-
-/// Which fan-out made a group of actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum FanOutKind {
-    /// `flyte::map` or `flyte::map_stream`.
-    Map,
-    /// `flyte::gather`.
-    Gather,
-}
 
 /// One action of a run, with the actions it started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,7 +251,8 @@ impl ActionCell {
                     state.children.push(Arc::clone(child));
                 }
             }
-            ActionStatus::Running => {}
+            // Running (and any status a newer flyte-core adds) is not an end.
+            _ => {}
         }
     }
 
@@ -343,11 +289,11 @@ impl ActionCell {
     }
 
     pub(crate) fn set_origin(&self, origin: Origin) {
-        self.origin.store(origin.as_u8(), Ordering::Relaxed);
+        self.origin.store(origin.code(), Ordering::Relaxed);
     }
 
     pub(crate) fn origin(&self) -> Origin {
-        Origin::from_u8(self.origin.load(Ordering::Relaxed))
+        Origin::from_code(self.origin.load(Ordering::Relaxed))
     }
 
     pub(crate) fn finish(&self, status: ActionStatus, error: Option<TaskError>) {
@@ -465,7 +411,7 @@ impl FanOutCell {
                 match cell.origin() {
                     Origin::Cached => self.cached.fetch_add(1, Ordering::Relaxed),
                     Origin::Replayed => self.replayed.fetch_add(1, Ordering::Relaxed),
-                    Origin::Executed => 0,
+                    _ => 0,
                 };
                 &self.succeeded
             }
@@ -477,7 +423,7 @@ impl FanOutCell {
                 &self.failed
             }
             ActionStatus::Cancelled => &self.cancelled,
-            ActionStatus::Running => return,
+            _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -153,24 +153,6 @@ impl<'de> Deserialize<'de> for BytesIn {
     }
 }
 
-fn status_bits(status: ActionStatus) -> u8 {
-    match status {
-        ActionStatus::Running => 0,
-        ActionStatus::Succeeded => 1,
-        ActionStatus::Failed => 2,
-        ActionStatus::Cancelled => 3,
-    }
-}
-
-fn status_of(bits: u8) -> ActionStatus {
-    match bits & 0b11 {
-        1 => ActionStatus::Succeeded,
-        2 => ActionStatus::Failed,
-        3 => ActionStatus::Cancelled,
-        _ => ActionStatus::Running,
-    }
-}
-
 impl Batch {
     /// An empty batch of run `run`'s actions.
     pub(crate) fn new(run: i64) -> Batch {
@@ -217,7 +199,7 @@ impl Batch {
         let mark = self.bytes.len();
         self.bytes.reserve(64);
         let mut p = Packer::new(&mut self.bytes);
-        p.u8(status_bits(end.status) | end.origin.as_u8() << 2)
+        p.u8(end.status.code() | end.origin.code() << 2)
             .u8(slot as u8)
             .option(new_context.as_ref(), |p, c| {
                 p.str(c.task)
@@ -326,20 +308,22 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<super::ActionRecord>, Tas
         *last_index = index;
         let started = last_started.wrapping_add(r.started_step);
         last_started = started;
-        actions.push(super::ActionRecord {
-            id: r.id,
-            parent: context.parent,
-            item: context.fan_out.map(|fan_out| (fan_out, index)),
-            task: context.task.clone(),
-            group: context.group.clone(),
-            status: status_of(r.flags),
-            attempts: r.attempts,
-            started_at: time(started),
-            ended_at: time(started.saturating_add(i64::try_from(r.took_ms).unwrap_or(i64::MAX))),
-            error: r.error,
-            origin: Origin::from_u8(r.flags >> 2),
-            output_bytes: r.output.map(|b| b.0),
-        });
+        let ended = started.saturating_add(i64::try_from(r.took_ms).unwrap_or(i64::MAX));
+        let mut action = super::ActionRecord::new(
+            r.id,
+            context.task.clone(),
+            ActionStatus::from_code(r.flags),
+            time(started),
+            time(ended),
+        );
+        action.parent = context.parent;
+        action.item = context.fan_out.map(|fan_out| (fan_out, index));
+        action.group = context.group.clone();
+        action.attempts = r.attempts;
+        action.error = r.error;
+        action.origin = Origin::from_code(r.flags >> 2);
+        action.output_bytes = r.output.map(|b| b.0);
+        actions.push(action);
     }
     Ok(actions)
 }

@@ -1,0 +1,325 @@
+//! The record vocabulary: how actions, fan-outs and runs stand, and one
+//! shape each for a run and an action as recorded. The live action tree,
+//! the run store and every tool share these types.
+//!
+//! # Examples
+//!
+//! ```
+//! use flyte_core::record::{ActionStatus, Origin, RunStatus};
+//!
+//! assert_eq!(RunStatus::from_word(RunStatus::Killed.as_str()), Some(RunStatus::Killed));
+//! assert_eq!(Origin::from_code(Origin::Cached.code()), Origin::Cached);
+//! assert_ne!(ActionStatus::Succeeded, ActionStatus::Failed);
+//! ```
+
+use crate::{codec, ActionId, TaskError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::SystemTime;
+
+/// The state of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ActionStatus {
+    /// Started and not finished (only seen if a run is read while going on).
+    Running,
+    /// Returned its output.
+    Succeeded,
+    /// Returned an error after its last attempt.
+    Failed,
+    /// Stopped before it finished: fail-fast, a dropped future, or a stopped run.
+    Cancelled,
+}
+
+/// Where a successful action's output came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The task ran (also the origin of actions that did not succeed).
+    #[default]
+    Executed,
+    /// Taken from the task cache (`cache = "auto"`): the task did not run.
+    Cached,
+    /// Recorded by an earlier execution of the same run and replayed on
+    /// resume: the task did not run.
+    Replayed,
+}
+
+/// Which fan-out made a group of actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FanOutKind {
+    /// `flyte::map` or `flyte::map_stream`.
+    Map,
+    /// `flyte::gather`.
+    Gather,
+}
+
+impl ActionStatus {
+    /// A two-bit code for compact records: 0 running, 1 succeeded, 2 failed,
+    /// 3 cancelled.
+    pub fn code(self) -> u8 {
+        match self {
+            ActionStatus::Running => 0,
+            ActionStatus::Succeeded => 1,
+            ActionStatus::Failed => 2,
+            ActionStatus::Cancelled => 3,
+        }
+    }
+
+    /// The status a [`code`](ActionStatus::code) names (its low two bits).
+    pub fn from_code(code: u8) -> ActionStatus {
+        match code & 0b11 {
+            1 => ActionStatus::Succeeded,
+            2 => ActionStatus::Failed,
+            3 => ActionStatus::Cancelled,
+            _ => ActionStatus::Running,
+        }
+    }
+}
+
+impl Origin {
+    /// A one-byte code for compact records: 0 executed, 1 cached, 2 replayed.
+    pub fn code(self) -> u8 {
+        match self {
+            Origin::Executed => 0,
+            Origin::Cached => 1,
+            Origin::Replayed => 2,
+        }
+    }
+
+    /// The origin a [`code`](Origin::code) names; unknown codes read as
+    /// [`Origin::Executed`].
+    pub fn from_code(code: u8) -> Origin {
+        match code {
+            1 => Origin::Cached,
+            2 => Origin::Replayed,
+            _ => Origin::Executed,
+        }
+    }
+}
+
+/// How a recorded run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Its process is running it.
+    Running,
+    /// The root task returned its output.
+    Succeeded,
+    /// The root task returned an error.
+    Failed,
+    /// The run was stopped (Ctrl-C, SIGTERM, a dropped future).
+    Cancelled,
+    /// Its process died before the run ended; found when the store was
+    /// next opened.
+    Killed,
+}
+
+impl RunStatus {
+    /// The word stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Killed => "killed",
+        }
+    }
+
+    /// The status a stored word names ([`RunStatus::as_str`]'s inverse).
+    pub fn from_word(word: &str) -> Option<RunStatus> {
+        Some(match word {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            "killed" => RunStatus::Killed,
+            _ => return None,
+        })
+    }
+}
+
+/// One recorded run. Its `actions` are filled by `Store::run`, and empty
+/// in the list from `Store::runs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunRecord {
+    /// The run's id.
+    pub id: String,
+    /// The name given with `Runner::name`, if any.
+    pub name: Option<String>,
+    /// The root task's name.
+    pub root_task: String,
+    /// The root action's id.
+    pub root_action: ActionId,
+    /// How it stands.
+    pub status: RunStatus,
+    /// The root's error, or why the run was killed.
+    pub error: Option<TaskError>,
+    /// When it was first started.
+    pub started_at: SystemTime,
+    /// When it last ended.
+    pub ended_at: Option<SystemTime>,
+    /// How many times it was executed (1, plus one per resume).
+    pub executions: u32,
+    /// Actions whose records could not be written (a full disk, a failing
+    /// device): when not 0, `actions` is incomplete, and a resume runs those
+    /// actions again.
+    pub lost_actions: u64,
+    /// The actions that ended, in the order they ended (the root last); for
+    /// an action that ran in several executions of the run, its latest.
+    pub actions: Vec<ActionRecord>,
+}
+
+impl RunRecord {
+    /// A run as a store reads it back, without actions; the other fields
+    /// start empty (`executions` 1) and are set by the store.
+    pub fn new(
+        id: String,
+        root_task: String,
+        root_action: ActionId,
+        status: RunStatus,
+        started_at: SystemTime,
+    ) -> RunRecord {
+        RunRecord {
+            id,
+            name: None,
+            root_task,
+            root_action,
+            status,
+            error: None,
+            started_at,
+            ended_at: None,
+            executions: 1,
+            lost_actions: 0,
+            actions: Vec::new(),
+        }
+    }
+
+    /// The root action, once it has ended.
+    pub fn root(&self) -> Option<&ActionRecord> {
+        self.actions.iter().find(|a| a.id == self.root_action)
+    }
+
+    /// The actions started directly by action `id` (items of its `map`s and
+    /// `gather`s included).
+    pub fn children(&self, id: ActionId) -> impl Iterator<Item = &ActionRecord> {
+        self.actions.iter().filter(move |a| a.parent == Some(id))
+    }
+}
+
+/// One action of a recorded run, as it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ActionRecord {
+    /// The deterministic id.
+    pub id: ActionId,
+    /// The action that started it (none for the root).
+    pub parent: Option<ActionId>,
+    /// For a `map`/`gather` item: the fan-out's id and the item's index.
+    pub item: Option<(ActionId, u64)>,
+    /// The task's name.
+    pub task: String,
+    /// The group label (`flyte::group`).
+    pub group: Option<String>,
+    /// How it ended.
+    pub status: ActionStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// When it ended.
+    pub ended_at: SystemTime,
+    /// The error, when it failed or was cancelled.
+    pub error: Option<TaskError>,
+    /// Whether it ran, or its output came from the cache or a replay.
+    pub origin: Origin,
+    /// The encoded output, when it succeeded.
+    pub output_bytes: Option<Vec<u8>>,
+}
+
+impl ActionRecord {
+    /// An action as a store reads it back; the other fields start empty
+    /// (one attempt, executed) and are set by the store.
+    pub fn new(
+        id: ActionId,
+        task: String,
+        status: ActionStatus,
+        started_at: SystemTime,
+        ended_at: SystemTime,
+    ) -> ActionRecord {
+        ActionRecord {
+            id,
+            parent: None,
+            item: None,
+            task,
+            group: None,
+            status,
+            attempts: 1,
+            started_at,
+            ended_at,
+            error: None,
+            origin: Origin::Executed,
+            output_bytes: None,
+        }
+    }
+
+    /// The output, decoded as `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Input`](flyte_core::ErrorKind::Input) when the bytes are
+    /// not a `T`.
+    pub fn output<T: DeserializeOwned>(&self) -> Result<Option<T>, TaskError> {
+        self.output_bytes.as_deref().map(codec::decode).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use std::time::Duration;
+
+    #[test]
+    fn records_are_one_serde_shape_for_every_store_and_tool() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let mut action =
+            ActionRecord::new(ActionId(7), "env.task".into(), ActionStatus::Failed, at, at);
+        action.item = Some((ActionId(9), 3));
+        action.error = Some(TaskError::new(ErrorKind::User, "boom"));
+        action.origin = Origin::Cached;
+        let mut run = RunRecord::new(
+            "r1".into(),
+            "env.root".into(),
+            ActionId(1),
+            RunStatus::Killed,
+            at,
+        );
+        run.actions.push(action);
+        let back: RunRecord = codec::decode(&codec::encode(&run).unwrap()).unwrap();
+        assert_eq!(back.status, RunStatus::Killed);
+        assert_eq!(back.executions, 1);
+        assert_eq!(back.actions[0].item, Some((ActionId(9), 3)));
+        assert_eq!(back.actions[0].error.as_ref().unwrap().message(), "boom");
+        assert_eq!(back.actions[0].started_at, at);
+        for status in [
+            ActionStatus::Running,
+            ActionStatus::Succeeded,
+            ActionStatus::Failed,
+            ActionStatus::Cancelled,
+        ] {
+            assert_eq!(ActionStatus::from_code(status.code()), status);
+        }
+        for word in ["running", "succeeded", "failed", "cancelled", "killed"] {
+            assert_eq!(
+                RunStatus::from_word(word).map(RunStatus::as_str),
+                Some(word)
+            );
+        }
+        assert_eq!(RunStatus::from_word("nope"), None);
+    }
+}
