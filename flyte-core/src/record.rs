@@ -271,7 +271,7 @@ impl ActionRecord {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Input`](flyte_core::ErrorKind::Input) when the bytes are
+    /// [`ErrorKind::Input`](crate::ErrorKind::Input) when the bytes are
     /// not a `T`.
     pub fn output<T: DeserializeOwned>(&self) -> Result<Option<T>, TaskError> {
         self.output_bytes.as_deref().map(codec::decode).transpose()
