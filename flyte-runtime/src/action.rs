@@ -293,7 +293,7 @@ impl Action {
     ) {
         if let (Ok(_), Some(keep), Some(bytes)) = (result, &durable.cache, &bytes) {
             let output = (keep.output_type, keep.output_check);
-            cache::keep(&keep.store, keep.key, keep.def, output, bytes.clone());
+            cache::keep(&keep.store, keep.key, keep.def, output, bytes);
         }
         match (result, durable.encoder) {
             (Ok(value), Some(encode)) => {

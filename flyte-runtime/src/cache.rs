@@ -6,7 +6,7 @@ use crate::notice::warn_once;
 use crate::store::{CacheRow, Store, Write};
 use flyte_core::{TaskDef, TaskError};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// What a cached output is filed under: a BLAKE3 hash of the task's name,
@@ -66,9 +66,9 @@ pub(crate) fn keep(
     key: CacheKey,
     def: &'static TaskDef,
     (output_type, check): (&'static str, OutputCheck),
-    value: Vec<u8>,
+    value: &[u8],
 ) {
-    if !reads_back(def, &value, check) {
+    if !reads_back(def, value, check) {
         return;
     }
     store.write(Write::Cache(Box::new(CacheRow {
@@ -76,7 +76,7 @@ pub(crate) fn keep(
         task: def.name(),
         version: def.cache_version(),
         output_type,
-        value: value.into(),
+        value: Arc::from(value),
     })));
 }
 
