@@ -147,6 +147,18 @@ impl TaskError {
         out
     }
 
+    /// An error of `kind` caused by `err`: its message is `err`'s chain, and
+    /// `err` stays its source and reachable through
+    /// [`downcast_ref`](TaskError::downcast_ref).
+    pub fn from_source<E>(kind: ErrorKind, err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mut out = TaskError::new(kind, error_chain(&err));
+        out.inner.original = Some(Original::Std(Arc::new(err)));
+        out
+    }
+
     /// A user error ([`ErrorKind::User`]) from an [`anyhow::Error`]; the
     /// message carries its whole context chain.
     pub fn from_anyhow(err: anyhow::Error) -> Self {
@@ -269,7 +281,7 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut source = err.source();
     while let Some(cause) = source {
         let text = cause.to_string();
-        if !message.ends_with(&text) {
+        if !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);
         }

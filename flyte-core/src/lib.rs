@@ -1,6 +1,6 @@
 //! Runtime-free types of flyte: [`TaskEnvironment`] with its [`Backoff`] and [`Cache`], task metadata
 //! ([`TaskDef`]), the error type [`TaskError`], the [`codec`] and the
-//! deterministic ids of [`hash`], and the [`record`] vocabulary of runs.
+//! deterministic ids of [`hash`], the [`record`] vocabulary of runs, and the [`store`] interface.
 //!
 //! Users depend on the `flyte` crate, which re-exports what they need.
 
@@ -11,6 +11,9 @@ mod env;
 mod error;
 pub mod hash;
 pub mod record;
+pub mod store;
+#[doc(hidden)]
+pub mod sync;
 mod task;
 
 pub use backoff::Backoff;

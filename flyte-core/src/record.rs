@@ -278,6 +278,92 @@ impl ActionRecord {
     }
 }
 
+/// One `map` or `gather` of a recorded run, as it ended: what drew it (its
+/// task, kind, group and concurrency), how its items ended, and when.
+///
+/// Items are [`ActionRecord`]s whose `item` names this fan-out's `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FanOutRecord {
+    /// The fan-out's deterministic id (the parent of its items' ids).
+    pub id: ActionId,
+    /// The action that ran it.
+    pub parent: ActionId,
+    /// `map` or `gather`.
+    pub kind: FanOutKind,
+    /// The task its items ran; `None` for a `gather` of several tasks, or a
+    /// fan-out that started no item.
+    pub task: Option<String>,
+    /// The group label it ran in (`flyte::group`).
+    pub group: Option<String>,
+    /// Its concurrency bound; `None` when unbounded.
+    pub concurrency: Option<u32>,
+    /// Items started.
+    pub started: u64,
+    /// Items that succeeded.
+    pub succeeded: u64,
+    /// Items that failed.
+    pub failed: u64,
+    /// Items cancelled before they finished.
+    pub cancelled: u64,
+    /// Of the items that succeeded, those whose output came from the cache.
+    pub cached: u64,
+    /// Of the items that succeeded, those replayed from an earlier
+    /// execution of the run.
+    pub replayed: u64,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// When its last item ended (or it was dropped).
+    pub ended_at: SystemTime,
+}
+
+impl FanOutRecord {
+    /// A fan-out with no items yet; a store reading one back sets the rest.
+    pub fn new(
+        id: ActionId,
+        parent: ActionId,
+        kind: FanOutKind,
+        started_at: SystemTime,
+        ended_at: SystemTime,
+    ) -> FanOutRecord {
+        FanOutRecord {
+            id,
+            parent,
+            kind,
+            task: None,
+            group: None,
+            concurrency: None,
+            started: 0,
+            succeeded: 0,
+            failed: 0,
+            cancelled: 0,
+            cached: 0,
+            replayed: 0,
+            started_at,
+            ended_at,
+        }
+    }
+}
+
+impl FanOutKind {
+    /// Its name in records: `map` or `gather`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FanOutKind::Map => "map",
+            FanOutKind::Gather => "gather",
+        }
+    }
+
+    /// The kind named `word` by [`FanOutKind::as_str`].
+    pub fn from_word(word: &str) -> Option<FanOutKind> {
+        match word {
+            "map" => Some(FanOutKind::Map),
+            "gather" => Some(FanOutKind::Gather),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

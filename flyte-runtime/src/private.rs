@@ -1,6 +1,7 @@
 //! Support for the code `#[task]` generates. Not public API.
 
-pub use crate::call::{Execution, TaskCall};
+pub use crate::builders::call::TaskCall;
+pub use crate::execution::body::Execution;
 pub use crate::registry::{JsonParams, ParamReader, TaskRegistration};
 pub use flyte_core::{Backoff, TaskDef, TaskEnvironment, TaskError, DEFAULT_ENV};
 pub use inventory;

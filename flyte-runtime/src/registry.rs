@@ -1,7 +1,7 @@
 //! The process-wide task registry: every `#[task]`, runnable by name from
 //! encoded input (bincode 2 bytes, or JSON keyed by parameter name).
 
-use crate::call::TaskCall;
+use crate::builders::call::TaskCall;
 use crate::private::TaskValue;
 use flyte_core::{codec, ErrorKind, TaskDef, TaskEnvironment, TaskError};
 use serde_json::{Map as JsonMap, Value};

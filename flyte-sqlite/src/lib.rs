@@ -1,16 +1,21 @@
-//! The run store: an embedded SQLite database that keeps runs, their
-//! actions and the task cache, under `FLYTE_HOME` (default `./.flyte/`).
+//! The embedded run store of flyte: a SQLite database that keeps runs, their
+//! actions and fan-outs, and the task cache, under `FLYTE_HOME` (default
+//! `./.flyte/`). It implements [`RunStore`], the interface the runtime
+//! records through; users reach it as `flyte::store`.
 //!
-//! Runs started with [`Runner`](crate::Runner) (and [`run`](crate::run))
-//! are recorded here unless [`Runner::persist(false)`](crate::Runner::persist)
-//! says otherwise; cached tasks keep their outputs here. The database is
+//! Runs started with `flyte::Runner` (and `flyte::run`) are recorded here
+//! unless `Runner::persist(false)` says otherwise; cached tasks keep their
+//! outputs here. The database is
 //! created on first use and brought up to date by versioned migrations.
 //! Several processes may use one store at once (SQLite's WAL mode, with a
 //! busy timeout); a run whose process died is marked
 //! [`RunStatus::Killed`] the next time the store is opened.
 //!
 //! [`Store`] is the read API for tools: [`Store::runs`] lists runs,
-//! [`Store::run`] gets one with its actions.
+//! [`Store::run`] gets one with its actions; through [`RunStore`],
+//! [`RunStore::list_runs`] filters and pages, [`RunStore::actions`] reads a
+//! run batch by batch and [`RunStore::fan_outs`] gives its `map`s and
+//! `gather`s.
 //!
 //! # Examples
 //!
@@ -42,19 +47,23 @@ mod read;
 mod schema;
 mod writer;
 
-pub(crate) use actions::{ActionEnd, OutputRef};
-pub(crate) use lock::{LockState, RunEndNote, RunLock};
-pub use read::{ActionRecord, RunRecord, RunStatus};
-pub(crate) use writer::{CacheRow, Lost, RunEnd, Write, Writer};
+mod run_store;
 
-use crate::mutex::lock;
-use crate::tree::ActionStatus;
+pub use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord, RunStatus};
+pub use flyte_core::store::{RunFilter, RunStore, StoreError};
+
+use flyte_core::record::ActionStatus;
+use flyte_core::store::{NewRun, OutputAt};
+use flyte_core::sync::{lock, warn_once};
 use flyte_core::{ActionId, ErrorKind, TaskError};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use lock::{LockState, RunLock};
+use rusqlite::{params, Connection, OpenFlags};
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use writer::{Lost, Write, Writer};
 
 /// The environment variable that names the store's directory.
 pub const FLYTE_HOME: &str = "FLYTE_HOME";
@@ -62,109 +71,16 @@ pub const FLYTE_HOME: &str = "FLYTE_HOME";
 /// How long a connection waits for another process's write to end.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why the store could not be used.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// A file or directory of the store could not be made or opened.
-    #[error(
-        "cannot use {}: {source} (set FLYTE_HOME to a writable directory, \
-         or turn the store off with Runner::persist(false))",
-        path.display()
-    )]
-    Io {
-        /// The path that failed.
-        path: PathBuf,
-        /// Why.
-        source: Arc<std::io::Error>,
-    },
-    /// The database file is damaged or is not a flyte store.
-    #[error(
-        "{} is damaged or not a flyte store ({reason}): move it away to start a \
-         new store there, or set FLYTE_HOME to another directory",
-        path.display()
-    )]
-    Damaged {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite said.
-        reason: String,
-    },
-    /// The store was written by a newer flyte.
-    #[error(
-        "the store's schema is version {found}, newer than this flyte knows ({known}): \
-         upgrade flyte, or set FLYTE_HOME to another directory"
-    )]
-    NewerSchema {
-        /// The version in the file.
-        found: u32,
-        /// The newest version this build knows.
-        known: u32,
-    },
-    /// The database or its directory cannot be written.
-    #[error(
-        "{} is read-only: make it and its directory writable, set FLYTE_HOME to a \
-         writable directory, or turn recording off with Runner::persist(false) \
-         (Store::open_read_only reads such a store)",
-        path.display()
-    )]
-    ReadOnly {
-        /// The database file.
-        path: PathBuf,
-    },
-    /// The disk holding the database is full (or the process may write no
-    /// larger files).
-    #[error(
-        "cannot write {}: the disk is full ({reason}): free some space, or set \
-         FLYTE_HOME to a directory on another disk",
-        path.display()
-    )]
-    Full {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite said.
-        reason: String,
-    },
-    /// The database file cannot be opened.
-    #[error(
-        "cannot open the database {} ({reason}): it must be a file this process may \
-         read and write (is a directory in its place?), or set FLYTE_HOME to another \
-         directory",
-        path.display()
-    )]
-    CannotOpen {
-        /// The database file.
-        path: PathBuf,
-        /// What SQLite or the system said.
-        reason: String,
-    },
-    /// SQLite failed.
-    #[error("the flyte store failed: {0}")]
-    Sqlite(Arc<rusqlite::Error>),
-    /// The store's writer thread is gone (only at process exit).
-    #[error("the flyte store's writer has stopped")]
-    WriterStopped,
+/// SQLite's own error, as a store error.
+pub(crate) fn sqlite(e: rusqlite::Error) -> StoreError {
+    StoreError::backend("sqlite", e)
 }
 
-impl StoreError {
-    /// The error for an I/O failure on `path`, for `map_err`.
-    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-        move |source| StoreError::Io {
-            path: path.to_owned(),
-            source: Arc::new(source),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(Arc::new(e))
-    }
-}
-
-impl From<StoreError> for TaskError {
-    fn from(e: StoreError) -> Self {
-        TaskError::new(ErrorKind::Store, e.to_string())
+/// The SQLite error inside a store error, if that is what it is.
+fn sqlite_cause(e: &StoreError) -> Option<&rusqlite::Error> {
+    match e {
+        StoreError::Backend { source, .. } => source.downcast_ref(),
+        _ => None,
     }
 }
 
@@ -184,9 +100,11 @@ struct Inner {
     writer: Option<Writer>,
     /// The schema version of the file (older only when opened read-only).
     schema: u32,
-    /// Cache keys whose output a call in this process is computing (see
-    /// `cache::Flight`).
-    flights: Mutex<HashMap<[u8; 32], tokio::sync::watch::Receiver<()>>>,
+    /// The liveness locks of the runs this process is recording, by key.
+    live: Mutex<HashMap<i64, RunLock>>,
+    /// The batch of actions read last for a resume: replayed items come in
+    /// about the order they were written, so most reads hit it.
+    last_batch: Mutex<Option<(i64, Vec<ActionRecord>)>>,
 }
 
 impl Store {
@@ -219,7 +137,7 @@ impl Store {
         // Best effort: a store that cannot be written (a full disk) is still
         // worth opening; its runs are marked by a later open.
         if let Err(e) = store.mark_killed_runs() {
-            crate::notice::warn_once(&format!("cannot mark the runs whose process died: {e}"));
+            warn_once(&format!("cannot mark the runs whose process died: {e}"));
         }
         Ok(store)
     }
@@ -273,7 +191,7 @@ impl Store {
         let conn = open_read_only_connection(&db)?;
         let schema: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| classify(&db, e.into()))?;
+            .map_err(|e| classify(&db, sqlite(e)))?;
         if schema > schema::VERSION {
             return Err(StoreError::NewerSchema {
                 found: schema,
@@ -287,7 +205,8 @@ impl Store {
             readers: Mutex::new(vec![conn]),
             writer: None,
             schema,
-            flights: Mutex::default(),
+            live: Mutex::default(),
+            last_batch: Mutex::default(),
         })))
     }
 
@@ -305,20 +224,14 @@ impl Store {
             readers: Mutex::new(vec![conn]),
             writer,
             schema: schema::VERSION,
-            flights: Mutex::default(),
+            live: Mutex::default(),
+            last_batch: Mutex::default(),
         })))
     }
 
     /// The store's directory.
     pub fn home(&self) -> &Path {
         &self.0.home
-    }
-
-    /// The cache keys being computed in this process.
-    pub(crate) fn flights(
-        &self,
-    ) -> MutexGuard<'_, HashMap<[u8; 32], tokio::sync::watch::Receiver<()>>> {
-        lock(&self.0.flights)
     }
 
     /// The schema version of the database.
@@ -336,7 +249,7 @@ impl Store {
         };
         let result = f(&conn);
         lock(&self.0.readers).push(conn);
-        result.map_err(|e| classify(&self.0.db, e.into()))
+        result.map_err(|e| classify(&self.0.db, sqlite(e)))
     }
 
     /// Runs recorded as running whose process is gone: marked killed.
@@ -387,12 +300,8 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn lock_run(&self, id: &str) -> Result<LockState, StoreError> {
-        RunLock::try_take(&self.0.locks, id)
-    }
-
     /// Records a new run as running; returns its number in the store.
-    pub(crate) fn insert_run(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
+    fn insert_run(&self, run: &NewRun<'_>) -> Result<i64, StoreError> {
         self.read(|conn| {
             conn.execute(
                 "INSERT INTO runs (id, name, root_task, root_action, status, inputs,
@@ -413,7 +322,7 @@ impl Store {
     }
 
     /// Records run `seq` as running again, executed once more.
-    pub(crate) fn restart_run(&self, seq: i64) -> Result<(), StoreError> {
+    fn restart_run(&self, seq: i64) -> Result<(), StoreError> {
         self.read(|conn| {
             conn.execute(
                 "UPDATE runs SET status = 'running', error = NULL, ended_at = NULL,
@@ -427,23 +336,22 @@ impl Store {
 
     /// Where the outputs of run `seq`'s succeeded actions are: their batch's
     /// row and their place in it, by action id.
-    pub(crate) fn succeeded_actions(
-        &self,
-        seq: i64,
-    ) -> Result<HashMap<ActionId, (i64, usize)>, StoreError> {
+    fn succeeded_actions(&self, seq: i64) -> Result<HashMap<ActionId, OutputAt>, StoreError> {
         let mut found = HashMap::new();
         self.each_batch(seq, |row, actions| {
             for (i, action) in actions.into_iter().enumerate() {
                 if action.status == ActionStatus::Succeeded && action.output_bytes.is_some() {
-                    found.insert(action.id, (row, i));
+                    let index = u32::try_from(i).unwrap_or(u32::MAX);
+                    found.insert(action.id, OutputAt { batch: row, index });
                 }
             }
+            ControlFlow::Continue(())
         })?;
         Ok(found)
     }
 
     /// The actions in batch row `row`.
-    pub(crate) fn batch_at(&self, row: i64) -> Result<Vec<ActionRecord>, StoreError> {
+    fn batch_at(&self, row: i64) -> Result<Vec<ActionRecord>, StoreError> {
         let bytes: Vec<u8> = self.read(|conn| {
             conn.prepare_cached("SELECT records FROM actions WHERE seq = ?1")?
                 .query_row([row], |r| r.get(0))
@@ -451,21 +359,23 @@ impl Store {
         actions::decode_batch(&bytes).map_err(|e| self.undecodable(row, &e))
     }
 
-    /// Calls `f` with each batch of run `seq`'s actions, in the order written.
+    /// Calls `f` with each batch of run `seq`'s actions, in the order
+    /// written, until it breaks. Batches are read one at a time: a run of
+    /// millions of actions is never in memory at once.
     fn each_batch(
         &self,
         seq: i64,
-        mut f: impl FnMut(i64, Vec<ActionRecord>),
+        mut f: impl FnMut(i64, Vec<ActionRecord>) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        let rows: Vec<(i64, Vec<u8>)> = self.read(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT seq, records FROM actions WHERE run = ?1 ORDER BY seq")?;
-            let rows = stmt.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows: Vec<i64> = self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT seq FROM actions WHERE run = ?1 ORDER BY seq")?;
+            let rows = stmt.query_map([seq], |r| r.get(0))?;
             rows.collect()
         })?;
-        for (row, bytes) in rows {
-            let actions = actions::decode_batch(&bytes).map_err(|e| self.undecodable(row, &e))?;
-            f(row, actions);
+        for row in rows {
+            if f(row, self.batch_at(row)?).is_break() {
+                break;
+            }
         }
         Ok(())
     }
@@ -477,19 +387,6 @@ impl Store {
         }
     }
 
-    /// The cached value under `key`, if any: one kept by this process is
-    /// found at once, before the writer has committed it.
-    pub(crate) fn cached(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(value) = self.0.writer.as_ref().and_then(|w| w.pending_cache(key)) {
-            return Ok(Some(value.to_vec()));
-        }
-        self.read(|conn| {
-            conn.prepare_cached("SELECT value FROM cache WHERE key = ?1")?
-                .query_row([key], |r| r.get(0))
-                .optional()
-        })
-    }
-
     /// The writer thread; refused for a store opened read-only (the
     /// runtime opens its stores with [`Store::open`], so runs never get here).
     fn writer(&self) -> Result<&Writer, StoreError> {
@@ -499,37 +396,16 @@ impl Store {
     }
 
     /// Queues a write for the writer thread.
-    pub(crate) fn write(&self, write: Write) {
+    fn write(&self, write: Write) {
         if let Ok(writer) = self.writer() {
             writer.send(write);
         }
     }
 
-    /// Packs an ended action for the writer thread.
-    pub(crate) fn record_action(&self, end: &ActionEnd<'_>) {
-        if let Ok(writer) = self.writer() {
-            writer.action(end);
-        }
-    }
-
     /// What could not be written of run `seq`, if anything.
-    pub(crate) fn lost(&self, seq: i64) -> Option<Lost> {
+    fn lost(&self, seq: i64) -> Option<Lost> {
         self.writer().ok()?.lost(seq)
     }
-
-    /// Waits until every queued write is on disk.
-    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
-        self.writer()?.flush().await
-    }
-}
-
-/// A run to record.
-pub(crate) struct NewRun<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) name: Option<&'a str>,
-    pub(crate) root_task: &'a str,
-    pub(crate) root_action: ActionId,
-    pub(crate) inputs: Option<&'a [u8]>,
 }
 
 /// `FLYTE_HOME`, or `./.flyte` when it is not set.
@@ -547,8 +423,8 @@ fn open_connection(db: &Path) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| classify(db, e.into()))?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    .map_err(|e| classify(db, sqlite(e)))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     let setup = || -> rusqlite::Result<()> {
         // WAL: readers and one writer at a time, across processes.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -557,7 +433,7 @@ fn open_connection(db: &Path) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(())
     };
-    when_not_busy(|| setup().map_err(StoreError::from)).map_err(|e| classify(db, e))?;
+    when_not_busy(|| setup().map_err(sqlite)).map_err(|e| classify(db, e))?;
     Ok(conn)
 }
 
@@ -571,7 +447,7 @@ fn open_read_only_connection(db: &Path) -> Result<Connection, StoreError> {
             r.get::<_, i64>(0)
         })
     };
-    let conn = Connection::open_with_flags(db, flags).map_err(|e| classify(db, e.into()))?;
+    let conn = Connection::open_with_flags(db, flags).map_err(|e| classify(db, sqlite(e)))?;
     match readable(&conn) {
         Ok(_) => Ok(conn),
         Err(first) => {
@@ -586,8 +462,8 @@ fn open_read_only_connection(db: &Path) -> Result<Connection, StoreError> {
             }
             uri.push_str("?immutable=1");
             let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
-                .map_err(|_| classify(db, first.into()))?;
-            readable(&conn).map_err(|e| classify(db, e.into()))?;
+                .map_err(|_| classify(db, sqlite(first)))?;
+            readable(&conn).map_err(|e| classify(db, sqlite(e)))?;
             Ok(conn)
         }
     }
@@ -600,9 +476,9 @@ fn when_not_busy<R>(mut step: impl FnMut() -> Result<R, StoreError>) -> Result<R
     let started = std::time::Instant::now();
     loop {
         match step() {
-            Err(StoreError::Sqlite(e))
+            Err(e)
                 if matches!(
-                    e.sqlite_error_code(),
+                    sqlite_cause(&e).and_then(rusqlite::Error::sqlite_error_code),
                     Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
                 ) && started.elapsed() < BUSY_TIMEOUT =>
             {
@@ -618,7 +494,7 @@ fn when_not_busy<R>(mut step: impl FnMut() -> Result<R, StoreError>) -> Result<R
 /// be opened.
 pub(crate) fn classify(db: &Path, e: StoreError) -> StoreError {
     use rusqlite::ErrorCode;
-    let StoreError::Sqlite(inner) = &e else {
+    let Some(inner) = sqlite_cause(&e) else {
         return e;
     };
     let path = db.to_owned();
@@ -634,7 +510,7 @@ pub(crate) fn classify(db: &Path, e: StoreError) -> StoreError {
         // size limit.
         Some(ErrorCode::SystemIoFailure)
             if matches!(
-                &**inner,
+                inner,
                 rusqlite::Error::SqliteFailure(f, _)
                     if f.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE
                         || f.extended_code == rusqlite::ffi::SQLITE_IOERR_FSYNC
@@ -646,7 +522,7 @@ pub(crate) fn classify(db: &Path, e: StoreError) -> StoreError {
     }
 }
 
-pub(crate) fn millis(t: SystemTime) -> i64 {
+fn millis(t: SystemTime) -> i64 {
     // In 64-bit arithmetic: this runs twice per recorded action.
     t.duration_since(UNIX_EPOCH).map_or(0, |d| {
         i64::try_from(d.as_secs())
@@ -670,8 +546,8 @@ fn error_json(e: &TaskError) -> String {
 mod tests {
     use super::*;
 
-    fn sqlite(code: i32, message: &str) -> StoreError {
-        StoreError::from(rusqlite::Error::SqliteFailure(
+    fn failure(code: i32, message: &str) -> StoreError {
+        sqlite(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(code),
             Some(message.to_owned()),
         ))
@@ -688,12 +564,12 @@ mod tests {
             (rusqlite::ffi::SQLITE_NOTADB, "damaged", "move it away"),
         ];
         for (code, what, fix) in cases {
-            let text = classify(db, sqlite(code, "sqlite says no")).to_string();
+            let text = classify(db, failure(code, "sqlite says no")).to_string();
             assert!(text.contains("/data/flyte/flyte.db"), "{text}");
             assert!(text.contains(what) && text.contains(fix), "{text}");
         }
         // Others keep SQLite's own words.
-        let busy = classify(db, sqlite(rusqlite::ffi::SQLITE_BUSY, "busy"));
-        assert!(matches!(busy, StoreError::Sqlite(_)), "{busy}");
+        let busy = classify(db, failure(rusqlite::ffi::SQLITE_BUSY, "busy"));
+        assert!(sqlite_cause(&busy).is_some(), "{busy}");
     }
 }

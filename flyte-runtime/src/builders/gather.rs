@@ -1,10 +1,10 @@
 //! `gather`: run calls of different tasks side by side, like `asyncio.gather`.
 
-use crate::call::{AnyBox, TaskCall};
-use crate::fan_out::IterSource;
-use crate::map::{Map, MapFuture};
-use crate::tree::FanOutKind;
-use crate::wait;
+use crate::builders::call::{AnyBox, TaskCall};
+use crate::builders::map::{Map, MapFuture};
+use crate::execution::fan_out::IterSource;
+use crate::execution::wait;
+use crate::state::tree::FanOutKind;
 use flyte_core::TaskError;
 use std::fmt;
 use std::future::IntoFuture;

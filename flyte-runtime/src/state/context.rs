@@ -3,12 +3,12 @@
 //! The scope travels with the code: a tokio task-local for async code, a
 //! thread-local for a sync task on its blocking thread. [`current`] reads it.
 
-use crate::cancel::CancelSignal;
-use crate::limits::{LimitTable, Slot};
-use crate::mutex::lock;
-use crate::record::Durability;
-use crate::signals::Stop;
-use crate::tree::{ActionCell, FanOutCell};
+use crate::durability::record::Durability;
+use crate::policies::cancel::CancelSignal;
+use crate::policies::limits::{LimitTable, Slot};
+use crate::policies::signals::StopHandle;
+use crate::state::tree::{ActionCell, FanOutCell};
+use flyte_core::sync::lock;
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::cell::RefCell;
 use std::future::Future;
@@ -26,9 +26,8 @@ pub(crate) struct RunShared {
     live: AtomicUsize,
     idle: Notify,
     pub(crate) limits: LimitTable,
-    /// Set to stop the whole run (Ctrl-C, SIGTERM).
-    pub(crate) cancel: CancelSignal,
-    stopped_by: Mutex<Option<Stop>>,
+    /// Stops the whole run (Ctrl-C, SIGTERM); `stop.cancel` is set then.
+    pub(crate) stop: Arc<StopHandle>,
     /// Fan-outs dropped while items were still in flight, to tell when
     /// those items have ended (items do not touch `live`, which would be one
     /// more contended counter per item).
@@ -50,8 +49,7 @@ impl RunShared {
             live: AtomicUsize::new(0),
             idle: Notify::new(),
             limits: LimitTable::default(),
-            cancel: CancelSignal::default(),
-            stopped_by: Mutex::new(None),
+            stop: Arc::default(),
             fan_outs: Mutex::new(Vec::new()),
             durability,
         })
@@ -68,15 +66,9 @@ impl RunShared {
             .all(|cell| cell.all_items_ended())
     }
 
-    /// Stops the whole run because of `signal`.
-    pub(crate) fn stop(&self, signal: Stop) {
-        *lock(&self.stopped_by) = Some(signal);
-        self.cancel.cancel();
-    }
-
     /// The error a stopped run returns.
     pub(crate) fn stopped_error(&self) -> TaskError {
-        let why = match *lock(&self.stopped_by) {
+        let why = match self.stop.stopped_by() {
             Some(signal) => format!("run {} cancelled by {signal}", self.id),
             None => format!("run {} cancelled", self.id),
         };
@@ -108,6 +100,10 @@ impl RunShared {
         // a cancellation do so within a scheduler tick, so poll briefly.
         while !self.all_items_ended() {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // Their fan-outs end with their last item; make sure each did.
+        for cell in lock(&self.fan_outs).iter().filter_map(Weak::upgrade) {
+            cell.end_if_done();
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Environment limits within a run: concurrency slots and start rate.
 
-use crate::context::RunShared;
-use crate::mutex::lock;
+use flyte_core::sync::lock;
 use flyte_core::{RateLimit, TaskEnvironment};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -180,11 +179,5 @@ impl RateLimiter {
                 None => {}
             }
         }
-    }
-}
-
-impl RunShared {
-    pub(crate) fn limits_for(&self, env: &'static TaskEnvironment) -> Option<Arc<EnvLimits>> {
-        self.limits.for_env(env)
     }
 }

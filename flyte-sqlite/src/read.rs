@@ -1,11 +1,12 @@
 //! The store's read API: runs and their actions, as tools see them.
 
-pub use flyte_core::record::{ActionRecord, RunRecord, RunStatus};
-
-use super::{time, Store, StoreError};
+use super::{time, RunRecord, RunStatus, Store, StoreError};
+use flyte_core::record::{FanOutKind, FanOutRecord};
+use flyte_core::store::RunFilter;
 use flyte_core::{ActionId, TaskError};
 use rusqlite::{OptionalExtension, Row};
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 const RUN_COLUMNS: &str =
     "seq, id, name, root_task, root_action, status, error, started_at, ended_at, executions, lost";
@@ -74,7 +75,7 @@ impl Store {
     }
 
     /// The inputs stored with run `seq`.
-    pub(crate) fn run_inputs(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn stored_inputs(&self, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
         self.read(|conn| {
             conn.query_row("SELECT inputs FROM runs WHERE seq = ?1", [seq], |r| {
                 r.get(0)
@@ -87,7 +88,10 @@ impl Store {
             return Ok(None);
         };
         let mut actions = Vec::new();
-        self.each_batch(seq, |_, batch| actions.extend(batch))?;
+        self.each_batch(seq, |_, batch| {
+            actions.extend(batch);
+            ControlFlow::Continue(())
+        })?;
         // An action that ran in several executions: its latest record only.
         let mut seen = HashSet::new();
         actions.reverse();
@@ -96,6 +100,90 @@ impl Store {
         run.actions = actions;
         Ok(Some(run))
     }
+}
+
+impl Store {
+    /// Runs that pass `filter`, newest first, without their actions.
+    pub(crate) fn filtered_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        use rusqlite::types::Value;
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        if let Some(status) = filter.status {
+            clauses.push("status = ?");
+            values.push(Value::Text(status.as_str().to_owned()));
+        }
+        if let Some(task) = &filter.task {
+            clauses.push("root_task = ?");
+            values.push(Value::Text(task.clone()));
+        }
+        if let Some(name) = &filter.name {
+            clauses.push("name = ?");
+            values.push(Value::Text(name.clone()));
+        }
+        if let Some(since) = filter.since {
+            clauses.push("started_at >= ?");
+            values.push(Value::Integer(super::millis(since)));
+        }
+        let limit = filter
+            .limit
+            .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+        let filter = match clauses.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", clauses.join(" AND ")),
+        };
+        let columns = self.run_columns();
+        self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {columns} FROM runs {filter} ORDER BY seq DESC LIMIT {limit} OFFSET {offset}"
+            ))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+                run_record(r).map(|(_, run)| run)
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Run `seq`'s fan-outs, in the order they ended (none in a store older
+    /// than schema 3).
+    pub(crate) fn stored_fan_outs(&self, seq: i64) -> Result<Vec<FanOutRecord>, StoreError> {
+        if self.schema() < 3 {
+            return Ok(Vec::new());
+        }
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, parent, kind, task, grp, concurrency, started, succeeded, failed,
+                     cancelled, cached, replayed, started_at, ended_at
+                 FROM fan_outs WHERE run = ?1 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([seq], fan_out_record)?;
+            rows.collect()
+        })
+    }
+}
+
+fn fan_out_record(row: &Row<'_>) -> rusqlite::Result<FanOutRecord> {
+    let kind: String = row.get(2)?;
+    let count = |i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+    };
+    let mut f = FanOutRecord::new(
+        id_column(row, 0)?.unwrap_or(ActionId(0)),
+        id_column(row, 1)?.unwrap_or(ActionId(0)),
+        FanOutKind::from_word(&kind).unwrap_or(FanOutKind::Map),
+        time(row.get(12)?),
+        time(row.get(13)?),
+    );
+    f.task = row.get(3)?;
+    f.group = row.get(4)?;
+    f.concurrency = row.get(5)?;
+    f.started = count(6)?;
+    f.succeeded = count(7)?;
+    f.failed = count(8)?;
+    f.cancelled = count(9)?;
+    f.cached = count(10)?;
+    f.replayed = count(11)?;
+    Ok(f)
 }
 
 fn id_column(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<ActionId>> {

@@ -1,15 +1,16 @@
 //! Runs: [`run`], the [`Runner`] builder and the [`RunOutcome`].
 
-use crate::action::{Action, Place};
-use crate::call::TaskCall;
-use crate::context::{new_run_id, RunShared, Scope};
-use crate::notice::warn_once;
-use crate::record::{Durability, Recorded};
+use crate::builders::call::TaskCall;
+use crate::durability::record::{Durability, Recorded, StoreAt};
+use crate::execution::action::{Action, Place};
+use crate::execution::wait;
+use crate::policies::signals;
 use crate::registry::registry;
-use crate::signals;
-use crate::store::{LockState, NewRun, RunRecord, Store};
-use crate::tree::{ActionNode, ActionStatus, ChildCounts, FanOutTotals, Origin};
-use crate::wait;
+use crate::state::context::{new_run_id, RunShared, Scope};
+use crate::state::tree::{ActionNode, ActionStatus, ChildCounts, FanOutTotals, Origin};
+use flyte_core::record::{RunRecord, RunStatus};
+use flyte_core::store::{NewRun, RunEnd, RunKey, RunRef, RunStore, StoreError};
+use flyte_core::sync::warn_once;
 use flyte_core::{codec, ActionId, ErrorKind, TaskError};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -112,7 +113,7 @@ pub fn run<T: Send + 'static>(call: TaskCall<T>) -> Result<T, TaskError> {
 pub struct Runner {
     name: Option<String>,
     persist: bool,
-    home: Option<PathBuf>,
+    store: StoreAt,
 }
 
 impl Default for Runner {
@@ -120,7 +121,7 @@ impl Default for Runner {
         Runner {
             name: None,
             persist: true,
-            home: None,
+            store: StoreAt::Default,
         }
     }
 }
@@ -154,7 +155,35 @@ impl Runner {
     /// The store's directory for these runs, instead of `FLYTE_HOME`
     /// (default `./.flyte`).
     pub fn home(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.home = Some(dir.into());
+        self.store = StoreAt::Home(dir.into());
+        self
+    }
+
+    /// Records these runs (and keeps their cached outputs) in `store`, any
+    /// implementation of the [store interface](crate::store::RunStore),
+    /// instead of the SQLite store under `FLYTE_HOME`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    /// use flyte::store::{RunStore, Store};
+    /// use std::sync::Arc;
+    ///
+    /// #[task]
+    /// fn one() -> u8 {
+    ///     1
+    /// }
+    ///
+    /// # let home = std::env::temp_dir().join(format!("flyte-doc-given-{}", std::process::id()));
+    /// let store = Arc::new(Store::open(&home)?);
+    /// let outcome = flyte::Runner::new().store(store.clone()).run(one());
+    /// assert_eq!(store.run(outcome.run_id())?.unwrap().actions.len(), 1);
+    /// # std::fs::remove_dir_all(&home).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn store(mut self, store: Arc<dyn RunStore>) -> Self {
+        self.store = StoreAt::Given(store);
         self
     }
 
@@ -217,8 +246,8 @@ impl Runner {
     pub fn resume<T: DeserializeOwned + Send + 'static>(&self, run_id: &str) -> RunOutcome<T> {
         let outcome = self.block_on(|| async {
             match self.stored_call(run_id) {
-                Ok((call, store, seq, run)) => {
-                    let reopen = |_: &TaskCall<Vec<u8>>, _| reopen(store, seq, run.id, run.name);
+                Ok((call, store, key, run)) => {
+                    let reopen = |_: &TaskCall<Vec<u8>>, _| reopen(store, key, run.id, run.name);
                     self.start(call, reopen, true).await
                 }
                 Err(e) => failed("", ActionId(0), e),
@@ -264,7 +293,7 @@ impl Runner {
             Ok(run) => run,
             Err(e) => return failed(call.def.name(), root, e),
         };
-        let _watched = watch_signals.then(|| signals::watch(&run));
+        let _watched = watch_signals.then(|| signals::watch(&run.stop));
         run_in(run, call, root).await
     }
 
@@ -275,14 +304,14 @@ impl Runner {
         root_action: ActionId,
     ) -> Result<Arc<RunShared>, TaskError> {
         if !self.persist {
-            let durability = Durability::unrecorded(self.home.clone());
+            let durability = Durability::unrecorded(self.store.clone());
             return Ok(RunShared::with(new_run_id(), self.name.clone(), durability));
         }
         match self.open_recorded(call, root_action) {
             Ok(run) => Ok(run),
             // The work matters more than its record: a run that did not ask
             // for a store runs without one when the default store is unusable.
-            Err(e) if self.name.is_none() && self.home.is_none() => {
+            Err(e) if self.name.is_none() && !self.store.is_explicit() => {
                 let reason = format!(
                     "{} (this run and others like it run unrecorded: fix the store, or \
                      say Runner::persist(false) to silence this)",
@@ -305,10 +334,10 @@ impl Runner {
         call: &TaskCall<T>,
         root_action: ActionId,
     ) -> Result<Arc<RunShared>, TaskError> {
-        let store = self.store()?;
+        let store = self.store.open()?;
         let root_task = call.def.name();
         if let Some(name) = &self.name {
-            if let Some((seq, earlier)) = store.run_head("name", name)? {
+            if let Some((key, earlier)) = store.find_run(RunRef::Name(name))? {
                 if earlier.root_action != root_action {
                     return Err(TaskError::new(
                         ErrorKind::Config,
@@ -319,16 +348,10 @@ impl Runner {
                         ),
                     ));
                 }
-                return reopen(store, seq, earlier.id, earlier.name);
+                return reopen(store, key, earlier.id, earlier.name);
             }
         }
         let id = new_run_id();
-        let LockState::Taken(lock) = store.lock_run(&id)? else {
-            return Err(TaskError::new(
-                ErrorKind::Runtime,
-                format!("the new run id {id} is already locked"),
-            ));
-        };
         // Inputs that do not encode only make the run impossible to resume by
         // id; inputs that encode but never decode are refused here, rather
         // than found out on resume.
@@ -345,8 +368,8 @@ impl Runner {
                 )
             })?;
         }
-        let seq = store
-            .insert_run(&NewRun {
+        let key = store
+            .begin_run(&NewRun {
                 id: &id,
                 name: self.name.as_deref(),
                 root_task,
@@ -360,7 +383,7 @@ impl Runner {
                 ),
                 None => e.into(),
             })?;
-        let durability = Durability::recorded(store, seq, None, lock);
+        let durability = Durability::recorded(store, key, None);
         Ok(RunShared::with(id, self.name.clone(), durability))
     }
 
@@ -369,20 +392,20 @@ impl Runner {
     fn stored_call(
         &self,
         run_id: &str,
-    ) -> Result<(TaskCall<Vec<u8>>, Store, i64, RunRecord), TaskError> {
-        let store = self.store()?;
+    ) -> Result<(TaskCall<Vec<u8>>, Arc<dyn RunStore>, RunKey, RunRecord), TaskError> {
+        let store = self.store.open()?;
         let not_found = || {
             TaskError::new(
                 ErrorKind::Store,
                 format!(
                     "no run {run_id:?} in the store at {} (list the runs with \
                      flyte::store::Store::runs)",
-                    store.home().display()
+                    store.location()
                 ),
             )
         };
-        let (seq, run) = store.run_head("id", run_id)?.ok_or_else(not_found)?;
-        let inputs = store.run_inputs(seq)?.ok_or_else(|| {
+        let (key, run) = store.find_run(RunRef::Id(run_id))?.ok_or_else(not_found)?;
+        let inputs = store.run_inputs(key)?.ok_or_else(|| {
             TaskError::new(
                 ErrorKind::Store,
                 format!("run {run_id} was stored without its inputs (they did not encode): it cannot be resumed"),
@@ -395,40 +418,25 @@ impl Runner {
                 format!("run {run_id}: its stored inputs no longer match its root action"),
             ));
         }
-        Ok((call, store, seq, run))
-    }
-
-    fn store(&self) -> Result<Store, TaskError> {
-        let opened = match &self.home {
-            Some(home) => Store::open(home),
-            None => Store::open_default(),
-        };
-        Ok(opened?)
+        Ok((call, store, key, run))
     }
 }
 
-/// Reopens recorded run `seq` for another execution.
+/// Reopens recorded run `key` for another execution.
 fn reopen(
-    store: Store,
-    seq: i64,
+    store: Arc<dyn RunStore>,
+    key: RunKey,
     id: String,
     name: Option<String>,
 ) -> Result<Arc<RunShared>, TaskError> {
-    let lock = match store.lock_run(&id)? {
-        LockState::Taken(lock) => lock,
-        LockState::Held => {
-            return Err(TaskError::new(
-                ErrorKind::Config,
-                format!("run {id} is going on in another process: wait for it to end"),
-            ))
-        }
-    };
-    let replay = store.succeeded_actions(seq)?;
-    store.restart_run(seq)?;
+    let replay = store.resume_run(key, &id).map_err(|e| match e {
+        StoreError::RunBusy { .. } => TaskError::new(ErrorKind::Config, e.to_string()),
+        e => e.into(),
+    })?;
     Ok(RunShared::with(
         id,
         name,
-        Durability::recorded(store, seq, Some(replay), lock),
+        Durability::recorded(store, key, Some(replay)),
     ))
 }
 
@@ -475,17 +483,20 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
     let output = tokio::select! {
         out = action.run(call) => out,
         // Dropping the root's future cancels the whole tree below it.
-        () = run.cancel.cancelled() => Err(run.stopped_error().with_task(task)),
+        () = run.stop.cancel.cancelled() => Err(run.stopped_error().with_task(task)),
     };
     // Cancelled actions record themselves as tokio drops them.
     run.settled().await;
     let status = match &output {
-        Ok(_) => "succeeded",
-        Err(e) if e.kind() == ErrorKind::Cancelled => "cancelled",
-        Err(_) => "failed",
+        Ok(_) => RunStatus::Succeeded,
+        Err(e) if e.kind() == ErrorKind::Cancelled => RunStatus::Cancelled,
+        Err(_) => RunStatus::Failed,
     };
-    let end = (status, output.as_ref().err());
-    let recorded = run.durability.close(&run.id, Some(end)).await;
+    let end = RunEnd {
+        status,
+        error: output.as_ref().err().cloned(),
+    };
+    let recorded = run.durability.close(&run.id, end).await;
     RunOutcome {
         run_id: run.id.clone(),
         name: run.name.clone(),

@@ -1,15 +1,16 @@
 //! Running one action: its id, its attempts under the environment's limits,
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
-use crate::cache::{self, CacheKey, Claim, Flight};
-use crate::call::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder, TaskCall};
-use crate::cancel::CancelSignal;
-use crate::context::{RunRef, RunShared, Scope, ScopeData};
-use crate::lane::Lane;
-use crate::limits::EnvLimits;
-use crate::mutex::lock;
-use crate::store::{ActionEnd, OutputRef, Store};
-use crate::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
+use crate::builders::call::TaskCall;
+use crate::durability::cache::{self, CacheKey, Claim, Flight};
+use crate::execution::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
+use crate::execution::lane::Lane;
+use crate::policies::cancel::CancelSignal;
+use crate::policies::limits::EnvLimits;
+use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
+use crate::state::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
+use flyte_core::store::{ActionEnd, OutputRef, RunStore};
+use flyte_core::sync::lock;
 use flyte_core::{panic_message, ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -57,7 +58,7 @@ struct Durable<T> {
 /// Where a cached action keeps its output.
 struct Keep {
     key: CacheKey,
-    store: Store,
+    store: Arc<dyn RunStore>,
     def: &'static TaskDef,
     output_type: &'static str,
     output_check: OutputCheck,
@@ -138,7 +139,7 @@ impl Action {
             }
             Place::Item { fan_out, index } => {
                 let id = ActionId::child(fan_out.id, task, input, index as u64);
-                fan_out.item_started();
+                fan_out.item_started(task);
                 let group = fan_out.group().clone();
                 let parent = Some(fan_out.parent);
                 (
@@ -157,7 +158,7 @@ impl Action {
             // Items are counted by their fan-out instead.
             run.action_started();
         }
-        let limits = run.limits_for(def.env());
+        let limits = run.limits.for_env(def.env());
         let slot = limits.as_ref().and_then(|l| l.slot());
         Action {
             // A task's own children start outside any group.
@@ -193,7 +194,7 @@ impl Action {
         call: TaskCall<T>,
     ) -> Result<T, TaskError> {
         let cache = call.def.cache_for(call.cache);
-        let durable = if cache != Cache::Disable || self.scope.run.durability.recording.is_some() {
+        let durable = if cache != Cache::Disable || self.scope.run.durability.is_recorded() {
             loop {
                 match self.before_attempts(&call, cache) {
                     Prepared::Run(durable) => break Some(durable),
@@ -228,14 +229,12 @@ impl Action {
     ) -> Prepared<T> {
         let def = call.def;
         let durability = &self.scope.run.durability;
-        if let Some(recording) = &durability.recording {
-            if let Some(output) = recording.replay(self.scope.action.id, def.name(), &*call.body) {
-                // Its row from the earlier execution stands as it is.
-                self.scope.action.set_origin(Origin::Replayed);
-                let result = Ok(output);
-                self.finish(&result, None);
-                return Prepared::Done(result);
-            }
+        if let Some(output) = durability.replay(self.scope.action.id, def.name(), &*call.body) {
+            // Its row from the earlier execution stands as it is.
+            self.scope.action.set_origin(Origin::Replayed);
+            let result = Ok(output);
+            self.finish(&result, None);
+            return Prepared::Done(result);
         }
         let key = match cache {
             Cache::Disable => None,
@@ -253,11 +252,11 @@ impl Action {
         if let (Cache::Auto, Some((key, store))) = (cache, &cache_store) {
             // One call per key computes at a time in this process; the
             // others wait for it, then find its output here.
-            match cache::claim(store, *key) {
+            match cache::claim(*key) {
                 Claim::Mine(mine) => flight = Some(mine),
                 Claim::Theirs(done) => return Prepared::Wait(done),
             }
-            if let Some((output, bytes)) = cache::recall(store, *key, def.name(), &*call.body) {
+            if let Some((output, bytes)) = cache::recall(&**store, *key, def.name(), &*call.body) {
                 self.scope.action.set_origin(Origin::Cached);
                 let result = Ok(output);
                 self.finish(&result, Some(OutputRef::Bytes(&bytes)));
@@ -293,7 +292,7 @@ impl Action {
     ) {
         if let (Ok(_), Some(keep), Some(bytes)) = (result, &durable.cache, &bytes) {
             let output = (keep.output_type, keep.output_check);
-            cache::keep(&keep.store, keep.key, keep.def, output, bytes);
+            cache::keep(&*keep.store, keep.key, keep.def, output, bytes);
         }
         match (result, durable.encoder) {
             (Ok(value), Some(encode)) => {
@@ -434,27 +433,24 @@ impl Action {
         self.record(status, result.as_ref().err(), output);
     }
 
-    /// Writes how the action ended to the store, when the run is recorded
-    /// (a replayed action's row from the earlier execution stands).
+    /// Emits how the action ended to the run's sink, when anyone listens
+    /// (the run's store, when it is recorded).
     fn record(
         &self,
         status: ActionStatus,
         error: Option<&TaskError>,
         output: Option<OutputRef<'_>>,
     ) {
-        let Some(recording) = &self.scope.run.durability.recording else {
-            return;
-        };
-        let cell = &self.scope.action;
-        let origin = cell.origin();
-        if origin == Origin::Replayed {
+        let sink = &self.scope.run.durability.sink;
+        if !sink.is_heard() {
             return;
         }
+        let cell = &self.scope.action;
+        let origin = cell.origin();
         let item = self
             .item()
             .map(|(fan_out, index)| (fan_out.id, index as u64));
-        recording.store.record_action(&ActionEnd {
-            run: recording.seq,
+        sink.action(&ActionEnd {
             id: cell.id,
             parent: self.parent,
             item,
@@ -589,7 +585,7 @@ async fn on_pool<T: Send + 'static>(
             let _ = send.send(work());
         }
     });
-    if let Err(e) = crate::sync_pool::submit(job) {
+    if let Err(e) = crate::execution::sync_pool::submit(job) {
         return Ok(Some(Ok(Err(no_thread(&e)))));
     }
     match timeout {
@@ -608,7 +604,7 @@ async fn in_lane<T: Send + 'static>(
     work: impl FnOnce() -> Caught<T> + Send + 'static,
     timeout: Option<Duration>,
 ) -> Result<Option<Caught<T>>, Elapsed> {
-    let (send, handle) = crate::lane::handoff(lane);
+    let (send, handle) = crate::execution::lane::handoff(lane);
     let (started, start) = match timeout {
         Some(_) => {
             let (started, start) = tokio::sync::oneshot::channel();

@@ -1,6 +1,6 @@
 //! The store's schema and its migrations, tracked by SQLite's `user_version`.
 
-use super::StoreError;
+use super::{sqlite, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Actions are appended in the order they end, a batch per row (see
@@ -46,6 +46,27 @@ const MIGRATIONS: &[&str] = &[
     // 2: how many of a run's action records could not be written (a full
     // disk): a run whose record is incomplete says so.
     "ALTER TABLE runs ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;",
+    // 3: fan-outs (`map`, `gather`), a row each as they end, so tools can
+    // draw a map as one line with its counts.
+    "CREATE TABLE fan_outs (
+        seq         INTEGER PRIMARY KEY,
+        run         INTEGER NOT NULL REFERENCES runs (seq),
+        id          BLOB NOT NULL,
+        parent      BLOB NOT NULL,
+        kind        TEXT NOT NULL,
+        task        TEXT,
+        grp         TEXT,
+        concurrency INTEGER,
+        started     INTEGER NOT NULL,
+        succeeded   INTEGER NOT NULL,
+        failed      INTEGER NOT NULL,
+        cancelled   INTEGER NOT NULL,
+        cached      INTEGER NOT NULL,
+        replayed    INTEGER NOT NULL,
+        started_at  INTEGER NOT NULL,
+        ended_at    INTEGER NOT NULL
+    );
+    CREATE INDEX fan_outs_by_run ON fan_outs (run);",
 ];
 
 /// The schema version this build writes.
@@ -55,20 +76,26 @@ pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 /// for other processes (two processes opening a new store at once run the
 /// migrations once).
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite)?;
+    let found: u32 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(sqlite)?;
     if found > VERSION {
         return Err(StoreError::NewerSchema {
             found,
             known: VERSION,
         });
     }
-    for step in &MIGRATIONS[found as usize..] {
-        tx.execute_batch(step)?;
-    }
-    tx.pragma_update(None, "user_version", VERSION)?;
-    tx.commit()?;
-    Ok(())
+    let steps = || -> rusqlite::Result<()> {
+        for step in &MIGRATIONS[found as usize..] {
+            tx.execute_batch(step)?;
+        }
+        tx.pragma_update(None, "user_version", VERSION)
+    };
+    steps().map_err(sqlite)?;
+    tx.commit().map_err(sqlite)
 }
 
 #[cfg(test)]
@@ -88,5 +115,33 @@ mod tests {
             .unwrap();
         let err = migrate(&mut conn).unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn a_store_of_the_previous_schema_is_brought_up_to_date() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..2] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO runs (id, root_task, root_action, status, started_at, pid)
+             VALUES ('r1', 'env.t', x'00', 'succeeded', 0, 1)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (runs, fan_outs): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM fan_outs)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (runs, fan_outs),
+            (1, 0),
+            "the old run is kept, fan-outs added"
+        );
     }
 }

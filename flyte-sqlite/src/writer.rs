@@ -9,10 +9,11 @@
 //! process loses: records wait at most [`LINGER`] before their commit starts,
 //! and at most [`MAX_BUFFERED`] bytes of them wait at all.
 
-use super::actions::{ActionEnd, Batch};
-use super::{classify, millis, open_connection, StoreError};
-use crate::mutex::{lock, wait, wait_timeout};
-use flyte_core::TaskError;
+use super::actions::Batch;
+use super::{classify, error_json, millis, open_connection, sqlite, StoreError};
+use flyte_core::record::FanOutRecord;
+use flyte_core::store::{ActionEnd, CacheEntry, RunEnd};
+use flyte_core::sync::{lock, wait, wait_timeout};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::collections::HashMap;
 use std::fmt;
@@ -40,28 +41,14 @@ const TRIES: u32 = 8;
 /// 2 MiB; a larger cache only grows the process as the store grows).
 const WRITER_CACHE_KIB: i64 = 2_048;
 
-/// One cached output.
-#[derive(Debug)]
-pub(crate) struct CacheRow {
-    pub(crate) key: [u8; 32],
-    pub(crate) task: &'static str,
-    pub(crate) version: &'static str,
-    pub(crate) output_type: &'static str,
-    /// Shared with the lookups that find it before it is committed.
-    pub(crate) value: Arc<[u8]>,
-}
-
-/// How a run ended.
-#[derive(Debug)]
-pub(crate) struct RunEnd {
-    pub(crate) seq: i64,
-    pub(crate) status: &'static str,
-    pub(crate) error: Option<TaskError>,
-}
-
 pub(crate) enum Write {
-    Cache(Box<CacheRow>),
-    RunEnd(RunEnd),
+    /// An output to cache (its value is shared with the lookups that find
+    /// it before it is committed).
+    Cache(Box<CacheEntry>),
+    /// How run `.0` ended.
+    RunEnd(i64, RunEnd),
+    /// A fan-out of run `.0` that ended.
+    FanOut(i64, Box<FanOutRecord>),
     /// Answered once everything sent before it is committed: `Err` when
     /// anything since the previous flush could not be written.
     Flush(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
@@ -71,7 +58,8 @@ impl fmt::Debug for Write {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Write::Cache(_) => "Cache",
-            Write::RunEnd(_) => "RunEnd",
+            Write::RunEnd(..) => "RunEnd",
+            Write::FanOut(..) => "FanOut",
             Write::Flush(_) => "Flush",
         })
     }
@@ -128,7 +116,8 @@ impl Buffer {
 impl Writer {
     pub(crate) fn start(db: PathBuf) -> Result<Writer, StoreError> {
         let conn = open_connection(&db)?;
-        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+            .map_err(sqlite)?;
         let shared = Arc::new(Shared::default());
         let writer = Arc::clone(&shared);
         let db_path = db.clone();
@@ -141,17 +130,17 @@ impl Writer {
 
     /// Packs an ended action into its run's batch, waiting for room first
     /// when the writer is behind.
-    pub(crate) fn action(&self, end: &ActionEnd<'_>) {
+    pub(crate) fn action(&self, run: i64, end: &ActionEnd<'_>) {
         let shared = &*self.0;
         let mut buffer = lock(&shared.buffer);
         while buffer.bytes >= MAX_BUFFERED {
             buffer = wait(&shared.room, buffer);
         }
         let was_empty = buffer.is_empty();
-        let batch = match buffer.batches.iter().position(|b| b.run == end.run) {
+        let batch = match buffer.batches.iter().position(|b| b.run == run) {
             Some(i) => &mut buffer.batches[i],
             None => {
-                buffer.batches.push(Batch::new(end.run));
+                buffer.batches.push(Batch::new(run));
                 let last = buffer.batches.len() - 1;
                 &mut buffer.batches[last]
             }
@@ -267,7 +256,7 @@ fn write_with_retries(
     let error = loop {
         let e = match write_batch(conn, batches, writes, shared) {
             Ok(()) => return Ok(()),
-            Err(e) => classify(db, StoreError::from(e)),
+            Err(e) => classify(db, sqlite(e)),
         };
         // A full disk or a read-only file does not pass in milliseconds:
         // trying again would only hold up the runs that wait for room.
@@ -296,19 +285,23 @@ fn write_with_retries(
     // batches did not: a run's end then says what it lost.
     let small = match batches.is_empty() {
         true => Err(error.clone()),
-        false => write_batch(conn, &[], writes, shared).map_err(|e| classify(db, e.into())),
+        false => write_batch(conn, &[], writes, shared).map_err(|e| classify(db, sqlite(e))),
     };
     if let Err(e) = small {
         let mut lost = lock(&shared.lost);
         for write in writes {
-            if let Write::RunEnd(end) = write {
-                let entry = lost.entry(end.seq).or_insert_with(|| Lost {
-                    actions: 0,
-                    run_end: true,
-                    error: e.clone(),
-                });
-                entry.run_end = true;
-            }
+            let (run, ended) = match write {
+                Write::RunEnd(run, _) => (*run, true),
+                Write::FanOut(run, _) => (*run, false),
+                _ => continue,
+            };
+            let entry = lost.entry(run).or_insert_with(|| Lost {
+                actions: 0,
+                run_end: false,
+                error: e.clone(),
+            });
+            entry.run_end |= ended;
+            entry.actions += u64::from(!ended);
         }
     }
     Err(error)
@@ -342,6 +335,11 @@ fn write_batch(
             "INSERT OR REPLACE INTO cache (key, task, version, output_type, value, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut fan_out = tx.prepare_cached(
+            "INSERT INTO fan_outs (run, id, parent, kind, task, grp, concurrency, started,
+                 succeeded, failed, cancelled, cached, replayed, started_at, ended_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?;
         let mut run_end = tx.prepare_cached(
             "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4, lost = ?5 WHERE seq = ?1",
         )?;
@@ -357,12 +355,32 @@ fn write_batch(
                         millis(SystemTime::now()),
                     ])?;
                 }
-                Write::RunEnd(end) => {
-                    let lost = lock(&shared.lost).get(&end.seq).map_or(0, |l| l.actions);
+                Write::FanOut(run, f) => {
+                    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                    fan_out.execute(params![
+                        run,
+                        f.id.0.to_be_bytes(),
+                        f.parent.0.to_be_bytes(),
+                        f.kind.as_str(),
+                        f.task,
+                        f.group,
+                        f.concurrency,
+                        count(f.started),
+                        count(f.succeeded),
+                        count(f.failed),
+                        count(f.cancelled),
+                        count(f.cached),
+                        count(f.replayed),
+                        millis(f.started_at),
+                        millis(f.ended_at),
+                    ])?;
+                }
+                Write::RunEnd(run, end) => {
+                    let lost = lock(&shared.lost).get(run).map_or(0, |l| l.actions);
                     run_end.execute(params![
-                        end.seq,
-                        end.status,
-                        end.error.as_ref().map(super::error_json),
+                        run,
+                        end.status.as_str(),
+                        end.error.as_ref().map(error_json),
                         millis(SystemTime::now()),
                         i64::try_from(lost).unwrap_or(i64::MAX),
                     ])?;
@@ -376,9 +394,10 @@ fn write_batch(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ActionEnd, NewRun, Store};
     use super::MAX_BUFFERED;
-    use crate::tree::{ActionStatus, Origin};
+    use crate::Store;
+    use flyte_core::record::{ActionStatus, Origin};
+    use flyte_core::store::{ActionEnd, NewRun, OutputRef, RunStore};
     use flyte_core::ActionId;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
@@ -390,8 +409,8 @@ mod tests {
     fn a_writer_that_falls_behind_makes_reporters_wait_and_loses_nothing() {
         let home = std::env::temp_dir().join(format!("flyte-writer-test-{}", std::process::id()));
         let store = Store::open(&home).unwrap();
-        let seq = store
-            .insert_run(&NewRun {
+        let run = store
+            .begin_run(&NewRun {
                 id: "r-backpressure",
                 name: None,
                 root_task: "t",
@@ -411,21 +430,23 @@ mod tests {
             std::thread::spawn(move || {
                 for i in 0..RECORDS {
                     let output = i.to_le_bytes();
-                    store.record_action(&ActionEnd {
-                        run: seq,
-                        id: ActionId(u128::from(i) * 0x9E37_79B9_7F4A_7C15),
-                        parent: Some(ActionId(1)),
-                        item: Some((ActionId(2), i)),
-                        task: "t",
-                        group: None,
-                        status: ActionStatus::Succeeded,
-                        attempts: 1,
-                        started_at: SystemTime::now(),
-                        ended_at: SystemTime::now(),
-                        error: None,
-                        origin: Origin::Executed,
-                        output: Some(super::super::OutputRef::Bytes(&output)),
-                    });
+                    store.record_action(
+                        run,
+                        &ActionEnd {
+                            id: ActionId(u128::from(i) * 0x9E37_79B9_7F4A_7C15),
+                            parent: Some(ActionId(1)),
+                            item: Some((ActionId(2), i)),
+                            task: "t",
+                            group: None,
+                            status: ActionStatus::Succeeded,
+                            attempts: 1,
+                            started_at: SystemTime::now(),
+                            ended_at: SystemTime::now(),
+                            error: None,
+                            origin: Origin::Executed,
+                            output: Some(OutputRef::Bytes(&output)),
+                        },
+                    );
                     reported.fetch_add(1, Ordering::SeqCst);
                 }
             })
@@ -445,16 +466,16 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        runtime.block_on(store.flush()).unwrap();
+        runtime.block_on(RunStore::flush(&store)).unwrap();
         let stored: i64 = blocker
             .query_row(
                 "SELECT sum(count) FROM actions WHERE run = ?1",
-                [seq],
+                [run.0],
                 |r| r.get(0),
             )
             .unwrap();
         assert_eq!(stored as u64, RECORDS, "every record is on disk");
-        assert!(store.lost(seq).is_none());
+        assert!(store.lost(run.0).is_none());
         drop(blocker);
         std::fs::remove_dir_all(&home).ok();
     }

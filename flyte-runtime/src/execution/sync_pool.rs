@@ -20,7 +20,7 @@
 //! queued outnumber the idle threads (waiting or asleep), so `n` jobs that
 //! each block run at once, whatever ran before them.
 
-use crate::mutex::{lock, wait_timeout};
+use flyte_core::sync::{lock, wait_timeout};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};

@@ -1,12 +1,11 @@
 //! The task cache: keys, and reading a cached output back.
 
-use crate::call::{decode_stored, Body, OutputCheck};
-use crate::mutex::lock;
-use crate::notice::warn_once;
-use crate::store::{CacheRow, Store, Write};
+use crate::execution::body::{decode_stored, Body, OutputCheck};
+use flyte_core::store::{CacheEntry, RunStore};
+use flyte_core::sync::{lock, warn_once};
 use flyte_core::{TaskDef, TaskError};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 /// What a cached output is filed under: a BLAKE3 hash of the task's name,
@@ -41,12 +40,12 @@ impl CacheKey {
 /// miss. A value that no longer decodes (its type changed in a way the
 /// key does not see, or the file was damaged) is a miss, with a warning.
 pub(crate) fn recall<T: 'static>(
-    store: &Store,
+    store: &dyn RunStore,
     key: CacheKey,
     task: &str,
     body: &dyn Body<T>,
 ) -> Option<(T, Vec<u8>)> {
-    let bytes = match store.cached(&key.0) {
+    let bytes = match store.cache_get(&key.0) {
         Ok(bytes) => bytes?,
         Err(e) => {
             tracing::warn!("task {task}: the cache could not be read ({e}); running the task");
@@ -62,7 +61,7 @@ pub(crate) fn recall<T: 'static>(
 /// cannot read (it needs a self-describing format) is never kept, with one
 /// warning, rather than kept and missed on every lookup.
 pub(crate) fn keep(
-    store: &Store,
+    store: &dyn RunStore,
     key: CacheKey,
     def: &'static TaskDef,
     (output_type, check): (&'static str, OutputCheck),
@@ -71,13 +70,13 @@ pub(crate) fn keep(
     if !reads_back(def, value, check) {
         return;
     }
-    store.write(Write::Cache(Box::new(CacheRow {
+    store.cache_put(CacheEntry {
         key: key.0,
         task: def.name(),
         version: def.cache_version(),
         output_type,
         value: Arc::from(value),
-    })));
+    });
 }
 
 /// Whether `def`'s outputs read back, checked on its first output in this
@@ -107,8 +106,11 @@ fn reads_back(def: &'static TaskDef, value: &[u8], check: OutputCheck) -> bool {
 /// the same key wait for it and then read the cache (a "single flight"),
 /// instead of computing the same output at the same time. Dropping it (the
 /// output is kept, the task failed, or the call was cancelled) wakes them.
+///
+/// Flights are per process, not per store: two runs on different stores
+/// computing the same key at once take turns (the second then misses its
+/// own store and computes), which is rare and still correct.
 pub(crate) struct Flight {
-    store: Store,
     key: CacheKey,
     /// Dropped after the flight leaves the store's table: waiters see the
     /// channel close.
@@ -117,7 +119,7 @@ pub(crate) struct Flight {
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        self.store.flights().remove(&self.key.0);
+        flights().remove(&self.key.0);
     }
 }
 
@@ -129,18 +131,21 @@ pub(crate) enum Claim {
     Theirs(watch::Receiver<()>),
 }
 
+/// The cache keys being computed in this process.
+fn flights() -> MutexGuard<'static, HashMap<[u8; 32], watch::Receiver<()>>> {
+    static FLIGHTS: LazyLock<Mutex<HashMap<[u8; 32], watch::Receiver<()>>>> =
+        LazyLock::new(Mutex::default);
+    lock(&FLIGHTS)
+}
+
 /// Claims the computation of `key`'s output in this process.
-pub(crate) fn claim(store: &Store, key: CacheKey) -> Claim {
-    let mut flights = store.flights();
+pub(crate) fn claim(key: CacheKey) -> Claim {
+    let mut flights = flights();
     if let Some(done) = flights.get(&key.0) {
         return Claim::Theirs(done.clone());
     }
     let (send, receive) = watch::channel(());
     flights.insert(key.0, receive);
     drop(flights);
-    Claim::Mine(Flight {
-        store: store.clone(),
-        key,
-        _done: send,
-    })
+    Claim::Mine(Flight { key, _done: send })
 }

@@ -1,6 +1,6 @@
 //! `group`: label the actions started inside a future.
 
-use crate::context::Scope;
+use crate::state::context::Scope;
 use flyte_core::TaskError;
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -130,7 +130,7 @@ impl<T, F: Future<Output = Result<T, TaskError>>> Group<F> {
     /// when called on a thread that runs async tasks, where blocking could
     /// deadlock: `.await` there instead.
     pub fn wait(self) -> Result<T, TaskError> {
-        crate::wait::block_on(self).and_then(|r| r)
+        crate::execution::wait::block_on(self).and_then(|r| r)
     }
 }
 

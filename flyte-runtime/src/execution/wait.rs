@@ -1,6 +1,6 @@
 //! Blocking on flyte futures from sync code, and the runtime that does it.
 
-use crate::context::Scope;
+use crate::state::context::Scope;
 use flyte_core::{ErrorKind, TaskError};
 use std::future::Future;
 use std::sync::OnceLock;

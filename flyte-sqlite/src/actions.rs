@@ -17,48 +17,12 @@
 //! packed field by field.
 
 use super::{millis, time};
-use crate::tree::{ActionStatus, Origin};
 use flyte_core::codec::{self, Packer};
+use flyte_core::record::{ActionRecord, ActionStatus, Origin};
+use flyte_core::store::{ActionEnd, OutputRef};
 use flyte_core::{ActionId, TaskError};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::SystemTime;
-
-/// One action as it ended, borrowed from the code that ran it.
-#[derive(Debug)]
-pub(crate) struct ActionEnd<'a> {
-    pub(crate) run: i64,
-    pub(crate) id: ActionId,
-    pub(crate) parent: Option<ActionId>,
-    /// The fan-out and index, for a `map`/`gather` item.
-    pub(crate) item: Option<(ActionId, u64)>,
-    pub(crate) task: &'static str,
-    pub(crate) group: Option<&'a Arc<str>>,
-    pub(crate) status: ActionStatus,
-    pub(crate) attempts: u32,
-    pub(crate) started_at: SystemTime,
-    pub(crate) ended_at: SystemTime,
-    pub(crate) error: Option<&'a TaskError>,
-    pub(crate) origin: Origin,
-    pub(crate) output: Option<OutputRef<'a>>,
-}
-
-/// A succeeded action's output, for its record.
-pub(crate) enum OutputRef<'a> {
-    /// Already encoded (for the cache, or by a body that encodes as it runs).
-    Bytes(&'a [u8]),
-    /// The value, encoded as it is packed: no buffer of its own.
-    Encode(&'a dyn Fn(&mut Vec<u8>) -> Result<(), TaskError>),
-}
-
-impl std::fmt::Debug for OutputRef<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OutputRef::Bytes(b) => write!(f, "Bytes({})", b.len()),
-            OutputRef::Encode(_) => f.write_str("Encode"),
-        }
-    }
-}
 
 /// Contexts a batch remembers at once; a new one takes the oldest slot.
 const SLOTS: usize = 8;
@@ -282,7 +246,7 @@ impl Batch {
 }
 
 /// Decodes a row's bytes back into the actions of the batch.
-pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<super::ActionRecord>, TaskError> {
+pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<ActionRecord>, TaskError> {
     let mut reader = codec::Reader::new(bytes);
     let mut slots: [Option<(ContextIn, u64)>; SLOTS] = Default::default();
     let mut last_started = 0_i64;
@@ -309,7 +273,7 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<super::ActionRecord>, Tas
         let started = last_started.wrapping_add(r.started_step);
         last_started = started;
         let ended = started.saturating_add(i64::try_from(r.took_ms).unwrap_or(i64::MAX));
-        let mut action = super::ActionRecord::new(
+        let mut action = ActionRecord::new(
             r.id,
             context.task.clone(),
             ActionStatus::from_code(r.flags),
@@ -332,7 +296,7 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<super::ActionRecord>, Tas
 mod tests {
     use super::*;
     use flyte_core::ErrorKind;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     fn at(ms: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
@@ -344,7 +308,6 @@ mod tests {
         let error = TaskError::new(ErrorKind::User, "boom");
         let item =
             |i: u64, output: Option<&'static [u8]>, error: Option<&'static TaskError>| ActionEnd {
-                run: 1,
                 id: ActionId(u128::from(i) << 100),
                 parent: Some(ActionId(7)),
                 item: Some((ActionId(9), i)),
@@ -423,7 +386,6 @@ mod tests {
             let encode = |buf: &mut Vec<u8>| codec::encode_into(&value, buf);
             batch
                 .push(&ActionEnd {
-                    run: 1,
                     id: ActionId(u128::MAX / 3 * u128::from(i % 3)),
                     parent: Some(ActionId(u128::MAX / 7)),
                     item: Some((ActionId(u128::MAX / 5), i)),
@@ -457,7 +419,6 @@ mod tests {
             let encode = |buf: &mut Vec<u8>| codec::encode_into(text, buf);
             batch
                 .push(&ActionEnd {
-                    run: 1,
                     id: ActionId(i as u128),
                     parent: None,
                     item: None,

@@ -11,15 +11,16 @@
 //! action keeps the records of its first [`MAX_KEPT_CHILDREN`] direct
 //! children, then of failed ones only, and counts the rest.
 
-use crate::cancel::CancelSignal;
-use crate::context::RunShared;
-use crate::lane::Lane;
-use crate::mutex::lock;
+use crate::execution::lane::Lane;
+use crate::policies::cancel::CancelSignal;
+use crate::state::context::RunShared;
+use flyte_core::record::FanOutRecord;
 pub use flyte_core::record::{ActionStatus, FanOutKind, Origin};
+use flyte_core::sync::lock;
 use flyte_core::{ActionId, TaskError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -341,6 +342,16 @@ pub(crate) struct FanOutCell {
     pub(crate) parent: ActionId,
     kind: FanOutKind,
     group: Option<Arc<str>>,
+    /// Its concurrency bound (`None`: unbounded).
+    concurrency: Option<u32>,
+    started_at: SystemTime,
+    /// The task of its first item; `mixed` once another task's item starts.
+    task: OnceLock<&'static str>,
+    mixed: AtomicBool,
+    /// Set when the fan-out is dropped: it ends once its items have.
+    closed: AtomicBool,
+    /// Set once its end was emitted to the run's sink.
+    emitted: AtomicBool,
     started: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
@@ -359,6 +370,7 @@ impl FanOutCell {
         parent: ActionId,
         kind: FanOutKind,
         group: Option<Arc<str>>,
+        concurrency: Option<u32>,
     ) -> Self {
         FanOutCell {
             run,
@@ -366,6 +378,12 @@ impl FanOutCell {
             parent,
             kind,
             group,
+            concurrency,
+            started_at: SystemTime::now(),
+            task: OnceLock::new(),
+            mixed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            emitted: AtomicBool::new(false),
             started: AtomicU64::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -390,8 +408,60 @@ impl FanOutCell {
         ended >= self.started.load(Ordering::Acquire)
     }
 
-    pub(crate) fn item_started(&self) {
+    /// Counts an item of `task` that starts.
+    pub(crate) fn item_started(&self, task: &'static str) {
         self.started.fetch_add(1, Ordering::Relaxed);
+        let first = *self.task.get_or_init(|| task);
+        // The same task gives the same pointer: most checks skip the bytes.
+        if !std::ptr::eq(first, task) && first != task {
+            self.mixed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The fan-out was dropped: it ends once every started item has ended
+    /// (now, or as the last one ends).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.end_if_done();
+    }
+
+    /// Emits the fan-out's record to the run's sink, once, when it was
+    /// closed and all its items ended. The run calls it again for fan-outs
+    /// dropped with items in flight, before it ends.
+    pub(crate) fn end_if_done(&self) {
+        if self.closed.load(Ordering::SeqCst)
+            && self.all_items_ended()
+            && !self.emitted.swap(true, Ordering::AcqRel)
+        {
+            let sink = &self.run.durability.sink;
+            if sink.is_heard() {
+                sink.fan_out(&self.record());
+            }
+        }
+    }
+
+    /// The fan-out as recorded.
+    fn record(&self) -> FanOutRecord {
+        let mut record = FanOutRecord::new(
+            self.id,
+            self.parent,
+            self.kind,
+            self.started_at,
+            SystemTime::now(),
+        );
+        record.task = match self.mixed.load(Ordering::Relaxed) {
+            true => None,
+            false => self.task.get().map(|t| (*t).to_owned()),
+        };
+        record.group = self.group.as_deref().map(str::to_owned);
+        record.concurrency = self.concurrency;
+        record.started = self.started.load(Ordering::Relaxed);
+        record.succeeded = self.succeeded.load(Ordering::Relaxed);
+        record.failed = self.failed.load(Ordering::Relaxed);
+        record.cancelled = self.cancelled.load(Ordering::Relaxed);
+        record.cached = self.cached.load(Ordering::Relaxed);
+        record.replayed = self.replayed.load(Ordering::Relaxed);
+        record
     }
 
     /// Counts a finished item; keeps the record of a failed one.
@@ -426,6 +496,10 @@ impl FanOutCell {
             _ => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        // An item that ends after its fan-out was dropped may be the last.
+        if self.closed.load(Ordering::Relaxed) {
+            self.end_if_done();
+        }
     }
 
     fn snapshot(&self) -> FanOutSummary {

@@ -1,14 +1,14 @@
 //! The engine under `map`, `map_stream` and `gather`: pulls inputs lazily,
 //! keeps at most `limit` actions in flight, yields `(index, result)` as each
-//! finishes. How each item runs is in [`crate::item`].
+//! finishes. How each item runs is in [`crate::execution::item`].
 
-use crate::action::{run_action, Place};
-use crate::call::TaskCall;
-use crate::context::{RunRef, RunShared, Scope, ScopeData};
-use crate::item::{Item, SlowStreak};
-use crate::lane::Lane;
-use crate::limits::ChildWait;
-use crate::tree::{ActionCell, FanOutCell, FanOutKind};
+use crate::builders::call::TaskCall;
+use crate::execution::action::{run_action, Place};
+use crate::execution::item::{Item, SlowStreak};
+use crate::execution::lane::Lane;
+use crate::policies::limits::ChildWait;
+use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
+use crate::state::tree::{ActionCell, FanOutCell, FanOutKind};
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
@@ -160,6 +160,7 @@ where
     /// when there is none). Done on first poll, where the caller's scope is.
     fn start(&mut self) -> &(Scope, Arc<FanOutCell>) {
         let kind = self.kind;
+        let concurrency = u32::try_from(self.limit).ok();
         let parent_wait = &mut self.parent_wait;
         let fold_into = &mut self.fold_into;
         self.started.get_or_insert_with(|| {
@@ -174,6 +175,7 @@ where
                     parent.action.id,
                     kind,
                     group,
+                    concurrency,
                 )
             });
             if !kept {
@@ -324,6 +326,9 @@ impl<Src: Source, F, T> Drop for FanOut<Src, F, T> {
         // Dropped: the items go first, then the lane drains what waited.
         drop(std::mem::take(&mut self.in_flight));
         self.resume_lane();
+        if let Some((_, cell)) = &self.started {
+            cell.close();
+        }
     }
 }
 
@@ -433,6 +438,7 @@ fn ephemeral_scope_with_cell(kind: FanOutKind) -> (Scope, Arc<FanOutCell>) {
         ActionId(0),
         ActionId(0),
         kind,
+        None,
         None,
     ));
     (scope, cell)

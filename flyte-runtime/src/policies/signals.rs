@@ -6,8 +6,8 @@
 //! when no run is left to cancel (a second Ctrl-C, or one after the runs
 //! ended) exits the process at once, as the default handler would have.
 
-use crate::context::RunShared;
-use crate::mutex::lock;
+use crate::policies::cancel::CancelSignal;
+use flyte_core::sync::lock;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -37,15 +37,37 @@ impl fmt::Display for Stop {
     }
 }
 
-static ACTIVE: Mutex<Vec<Weak<RunShared>>> = Mutex::new(Vec::new());
+/// What a signal stops: one run's cancel signal, and which signal it was.
+/// Signals hold this handle, not the run.
+#[derive(Debug, Default)]
+pub(crate) struct StopHandle {
+    /// Set to stop the whole run.
+    pub(crate) cancel: CancelSignal,
+    stopped_by: Mutex<Option<Stop>>,
+}
 
-fn active() -> MutexGuard<'static, Vec<Weak<RunShared>>> {
+impl StopHandle {
+    /// Stops the run because of `signal`.
+    pub(crate) fn stop(&self, signal: Stop) {
+        *lock(&self.stopped_by) = Some(signal);
+        self.cancel.cancel();
+    }
+
+    /// The signal that stopped the run, if one did.
+    pub(crate) fn stopped_by(&self) -> Option<Stop> {
+        *lock(&self.stopped_by)
+    }
+}
+
+static ACTIVE: Mutex<Vec<Weak<StopHandle>>> = Mutex::new(Vec::new());
+
+fn active() -> MutexGuard<'static, Vec<Weak<StopHandle>>> {
     lock(&ACTIVE)
 }
 
-/// Listens for signals on behalf of `run` until the guard is dropped.
-/// Call inside the runtime that should host the listener.
-pub(crate) fn watch(run: &Arc<RunShared>) -> Watched {
+/// Listens for signals on behalf of the run `run` stops until the guard is
+/// dropped. Call inside the runtime that should host the listener.
+pub(crate) fn watch(run: &Arc<StopHandle>) -> Watched {
     static LISTENER: OnceLock<()> = OnceLock::new();
     LISTENER.get_or_init(|| match Listener::new() {
         Ok(listener) => {
@@ -64,7 +86,7 @@ pub(crate) fn watch(run: &Arc<RunShared>) -> Watched {
 }
 
 /// Keeps a run among those a signal cancels.
-pub(crate) struct Watched(Weak<RunShared>);
+pub(crate) struct Watched(Weak<StopHandle>);
 
 impl Drop for Watched {
     fn drop(&mut self) {
@@ -115,7 +137,7 @@ impl Listener {
     async fn serve(mut self) {
         loop {
             let stop = self.next().await;
-            let runs: Vec<Arc<RunShared>> = active()
+            let runs: Vec<Arc<StopHandle>> = active()
                 .iter()
                 .filter_map(Weak::upgrade)
                 .filter(|run| !run.cancel.is_cancelled())

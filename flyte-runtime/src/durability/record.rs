@@ -1,0 +1,220 @@
+//! What a run keeps in its store: its record (when persistence is on,
+//! through the run's sink), the store its cached tasks use, and, on resume,
+//! the outputs it replays.
+
+use crate::durability::sink::{Listener, Recorder, Sink};
+use crate::execution::body::{decode_stored, Body};
+use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore, StoreError};
+use flyte_core::sync::warn_once;
+use flyte_core::ActionId;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+/// How much of a run is in the store, as [`RunOutcome::recorded`] tells it.
+///
+/// [`RunOutcome::recorded`]: crate::RunOutcome::recorded
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Recorded {
+    /// The run and every action that ended are in the store.
+    Complete,
+    /// Nothing was recorded: `Runner::persist(false)`, or the default store
+    /// could not be used (`reason` says why and what to do; a warning said
+    /// so too). Only a run that did not ask for a store explicitly (no
+    /// `Runner::name`, `home` or `resume`) runs on without one.
+    Off {
+        /// Why the store could not be used, when that was the cause.
+        reason: Option<String>,
+    },
+    /// Recorded in part: some records could not be written (a full disk, a
+    /// failing device). A resume runs the actions whose records are missing
+    /// again.
+    Incomplete {
+        /// Actions whose records are not in the store.
+        lost_actions: u64,
+        /// Whether the run's own end is missing too (the store then shows the
+        /// run as running, and as killed once this process has exited).
+        end_lost: bool,
+        /// Why, with what to do.
+        reason: String,
+    },
+}
+
+/// Where a run's store is.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum StoreAt {
+    /// The SQLite store in `FLYTE_HOME` (or `./.flyte`).
+    #[default]
+    Default,
+    /// The SQLite store in this directory.
+    Home(PathBuf),
+    /// A store the caller opened (`Runner::store`).
+    Given(Arc<dyn RunStore>),
+}
+
+impl StoreAt {
+    /// Opens the store.
+    pub(crate) fn open(&self) -> Result<Arc<dyn RunStore>, StoreError> {
+        Ok(match self {
+            StoreAt::Default => Arc::new(flyte_sqlite::Store::open_default()?),
+            StoreAt::Home(home) => Arc::new(flyte_sqlite::Store::open(home)?),
+            StoreAt::Given(store) => Arc::clone(store),
+        })
+    }
+
+    /// Whether the caller asked for this store (not just the default).
+    pub(crate) fn is_explicit(&self) -> bool {
+        !matches!(self, StoreAt::Default)
+    }
+}
+
+/// A run's ties to its store.
+#[derive(Debug, Default)]
+pub(crate) struct Durability {
+    /// Where the store is.
+    at: StoreAt,
+    /// Why the run is not recorded, when recording was wanted.
+    off_reason: Option<String>,
+    /// Opened on first use by a cached task, when the run is not recorded.
+    cache_store: OnceLock<Option<Arc<dyn RunStore>>>,
+    /// Who hears how actions, fan-outs and the run end.
+    pub(crate) sink: Sink,
+    /// Set when the run is recorded.
+    recording: Option<Recording>,
+}
+
+/// A recorded run.
+#[derive(Debug)]
+struct Recording {
+    store: Arc<dyn RunStore>,
+    run: RunKey,
+    /// On resume: where the outputs of the actions that succeeded before are.
+    replay: Option<HashMap<ActionId, OutputAt>>,
+}
+
+impl Durability {
+    /// Not recorded; cached tasks use the store `at`.
+    pub(crate) fn unrecorded(at: StoreAt) -> Durability {
+        Durability {
+            at,
+            ..Durability::default()
+        }
+    }
+
+    /// Not recorded, because the default store could not be used (`reason`).
+    pub(crate) fn store_unusable(reason: String) -> Durability {
+        Durability {
+            off_reason: Some(reason),
+            ..Durability::default()
+        }
+    }
+
+    /// Recorded as run `run` of `store`. `replay`: on resume, where the
+    /// succeeded actions' outputs are.
+    pub(crate) fn recorded(
+        store: Arc<dyn RunStore>,
+        run: RunKey,
+        replay: Option<HashMap<ActionId, OutputAt>>,
+    ) -> Durability {
+        let recorder: Arc<dyn Listener> = Arc::new(Recorder {
+            store: Arc::clone(&store),
+            run,
+        });
+        Durability {
+            at: StoreAt::Given(Arc::clone(&store)),
+            off_reason: None,
+            cache_store: OnceLock::new(),
+            sink: Sink::new(vec![recorder]),
+            recording: Some(Recording { store, run, replay }),
+        }
+    }
+
+    /// Whether the run is recorded in a store.
+    pub(crate) fn is_recorded(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// The store cached tasks read and write; `None` (with a warning, once)
+    /// when it cannot be opened: the tasks then just run.
+    pub(crate) fn cache_store(&self) -> Option<&Arc<dyn RunStore>> {
+        if let Some(recording) = &self.recording {
+            return Some(&recording.store);
+        }
+        self.cache_store
+            .get_or_init(|| {
+                self.at
+                    .open()
+                    .map_err(|e| warn_once(&format!("the task cache is off: {e}")))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// Tells the sink the run ended (a store writes it after everything
+    /// the run queued, and releases the run); says how much of the run is
+    /// in the store.
+    pub(crate) async fn close(&self, run_id: &str, end: RunEnd) -> Recorded {
+        let closed = self.sink.run(end).await;
+        let Some(closed) = closed.filter(|_| self.recording.is_some()) else {
+            self.flush_cache().await;
+            return Recorded::Off {
+                reason: self.off_reason.clone(),
+            };
+        };
+        if closed.lost_actions == 0 && !closed.end_lost && closed.error.is_none() {
+            return Recorded::Complete;
+        }
+        let reason = closed
+            .error
+            .map_or_else(|| "the store did not say why".to_owned(), |e| e.to_string());
+        warn_once(&format!(
+            "run {run_id}: its record is incomplete ({} actions{} not written): {reason}",
+            closed.lost_actions,
+            if closed.end_lost { " and its end" } else { "" }
+        ));
+        Recorded::Incomplete {
+            lost_actions: closed.lost_actions,
+            end_lost: closed.end_lost,
+            reason,
+        }
+    }
+
+    /// Waits until the outputs cached by an unrecorded run are written.
+    pub(crate) async fn flush_cache(&self) {
+        if let Some(Some(store)) = self.cache_store.get() {
+            if let Err(e) = store.flush().await {
+                warn_once(&format!("cached outputs may be lost: {e}"));
+            }
+        }
+    }
+
+    /// The output action `id` recorded in an earlier execution of this run,
+    /// decoded; `None` when it must execute (it did not succeed, or its
+    /// output no longer reads or decodes, which is logged).
+    pub(crate) fn replay<T: 'static>(
+        &self,
+        id: ActionId,
+        task: &str,
+        body: &dyn Body<T>,
+    ) -> Option<T> {
+        let recording = self.recording.as_ref()?;
+        let at = *recording.replay.as_ref()?.get(&id)?;
+        let bytes = match recording.store.recorded_output(at) {
+            Ok(bytes) => bytes?,
+            Err(e) => {
+                tracing::warn!("task {task}: cannot read its recorded output ({e}); running it");
+                return None;
+            }
+        };
+        decode_stored(body, &bytes, task, "its recorded output")
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        // A run that ended was released by its store; this only releases
+        // one that never reached its end (its root failed to start).
+        self.store.release_run(self.run);
+    }
+}

@@ -1,0 +1,91 @@
+//! The sink: where every action, fan-out and run emits one value as it
+//! ends. The live tree is updated by a direct call before it (it is on the
+//! hot path, and the run's own result is read from it); the sink then hands
+//! the value to its listeners: the run's store (through [`Recorder`]), and
+//! whatever else watches the run (progress displays and tracing plug in
+//! here). A run with no listener pays one check per action.
+
+use flyte_core::record::{FanOutRecord, Origin};
+use flyte_core::store::{ActionEnd, RunClosed, RunEnd, RunKey, RunStore, StoreFuture};
+use std::fmt;
+use std::sync::Arc;
+
+/// What watches a run: told of every action, fan-out and run that ends.
+/// Called on the thread that ended it, so it must not block for long.
+pub(crate) trait Listener: fmt::Debug + Send + Sync {
+    /// An action ended.
+    fn action(&self, end: &ActionEnd<'_>);
+
+    /// A `map` or `gather` ended (its last item ended, or it was dropped).
+    fn fan_out(&self, fan_out: &FanOutRecord);
+
+    /// The run ended, after every action and fan-out. A store answers what
+    /// of the run it could not write; others answer `None`.
+    fn run(&self, end: RunEnd) -> StoreFuture<'_, Option<RunClosed>>;
+}
+
+/// The listeners of one run.
+#[derive(Debug, Default)]
+pub(crate) struct Sink {
+    listeners: Vec<Arc<dyn Listener>>,
+}
+
+impl Sink {
+    /// A sink that hands every value to `listeners`.
+    pub(crate) fn new(listeners: Vec<Arc<dyn Listener>>) -> Sink {
+        Sink { listeners }
+    }
+
+    /// Whether anyone listens: when not, the values are not even made.
+    pub(crate) fn is_heard(&self) -> bool {
+        !self.listeners.is_empty()
+    }
+
+    pub(crate) fn action(&self, end: &ActionEnd<'_>) {
+        for listener in &self.listeners {
+            listener.action(end);
+        }
+    }
+
+    pub(crate) fn fan_out(&self, fan_out: &FanOutRecord) {
+        for listener in &self.listeners {
+            listener.fan_out(fan_out);
+        }
+    }
+
+    /// Tells every listener the run ended; returns what its store could not
+    /// write, when a store listens.
+    pub(crate) async fn run(&self, end: RunEnd) -> Option<RunClosed> {
+        let mut closed = None;
+        for listener in &self.listeners {
+            if let Some(c) = listener.run(end.clone()).await {
+                closed = Some(c);
+            }
+        }
+        closed
+    }
+}
+
+/// The listener that records a run in its store.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    pub(crate) store: Arc<dyn RunStore>,
+    pub(crate) run: RunKey,
+}
+
+impl Listener for Recorder {
+    fn action(&self, end: &ActionEnd<'_>) {
+        // A replayed action's record from the earlier execution stands.
+        if end.origin != Origin::Replayed {
+            self.store.record_action(self.run, end);
+        }
+    }
+
+    fn fan_out(&self, fan_out: &FanOutRecord) {
+        self.store.record_fan_out(self.run, fan_out);
+    }
+
+    fn run(&self, end: RunEnd) -> StoreFuture<'_, Option<RunClosed>> {
+        Box::pin(async move { Some(self.store.end_run(self.run, end).await) })
+    }
+}

@@ -1,0 +1,12 @@
+//! The execution machinery: one action and its attempts (`action`), the
+//! type-erased body that runs a call (`body`), the engine under `map` and
+//! `gather` (`fan_out`, `item`), where sync tasks run (`lane`,
+//! `sync_pool`), and the one `block_on` policy for `.wait()` (`wait`).
+
+pub(crate) mod action;
+pub(crate) mod body;
+pub(crate) mod fan_out;
+pub(crate) mod item;
+pub(crate) mod lane;
+pub(crate) mod sync_pool;
+pub(crate) mod wait;
