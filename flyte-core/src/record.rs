@@ -231,25 +231,29 @@ pub struct ActionRecord {
     pub attempts: u32,
     /// When it started.
     pub started_at: SystemTime,
-    /// When it ended.
-    pub ended_at: SystemTime,
+    /// When it ended; `None` while it runs (seen only in a live tree or a
+    /// run read while it goes on).
+    pub ended_at: Option<SystemTime>,
     /// The error, when it failed or was cancelled.
     pub error: Option<TaskError>,
     /// Whether it ran, or its output came from the cache or a replay.
     pub origin: Origin,
-    /// The encoded output, when it succeeded.
+    /// The encoded output, when it succeeded and was kept (a store keeps
+    /// it, the live tree does not; a tool reading without outputs gets
+    /// `None`).
     pub output_bytes: Option<Vec<u8>>,
 }
 
 impl ActionRecord {
-    /// An action as a store reads it back; the other fields start empty
-    /// (one attempt, executed) and are set by the store.
+    /// An action as a store reads it back (or the live tree sees it); the
+    /// other fields start empty (one attempt, executed) and are set by the
+    /// caller.
     pub fn new(
         id: ActionId,
         task: String,
         status: ActionStatus,
         started_at: SystemTime,
-        ended_at: SystemTime,
+        ended_at: Option<SystemTime>,
     ) -> ActionRecord {
         ActionRecord {
             id,
@@ -373,8 +377,13 @@ mod tests {
     #[test]
     fn records_are_one_serde_shape_for_every_store_and_tool() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        let mut action =
-            ActionRecord::new(ActionId(7), "env.task".into(), ActionStatus::Failed, at, at);
+        let mut action = ActionRecord::new(
+            ActionId(7),
+            "env.task".into(),
+            ActionStatus::Failed,
+            at,
+            Some(at),
+        );
         action.item = Some((ActionId(9), 3));
         action.error = Some(TaskError::new(ErrorKind::User, "boom"));
         action.origin = Origin::Cached;

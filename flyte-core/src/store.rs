@@ -119,7 +119,7 @@ impl ActionEnd<'_> {
             self.task.to_owned(),
             self.status,
             self.started_at,
-            self.ended_at,
+            Some(self.ended_at),
         );
         record.parent = self.parent;
         record.item = self.item;

@@ -18,7 +18,6 @@ mod state;
 #[doc(hidden)]
 pub mod private;
 
-pub use builders::call::{CallFuture, TaskCall};
 pub use builders::gather::{gather, Gather, GatherSettled, Gatherable};
 pub use builders::map::{
     map, map_stream, AsCompleted, Completed, Map, MapFuture, MapRatio, MapSettled,
@@ -26,6 +25,8 @@ pub use builders::map::{
 pub use builders::run::{run, RunOutcome, Runner};
 pub use durability::record::Recorded;
 pub use durability::store;
+pub use execution::call::TaskCall;
+pub use execution::call_future::CallFuture;
 pub use execution::fan_out::{IterSource, Source, StreamSource};
 pub use registry::{registry, Registry, TaskInfo};
 pub use state::context::{current, Context};

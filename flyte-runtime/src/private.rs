@@ -1,25 +1,14 @@
 //! Support for the code `#[task]` generates. Not public API.
 
-pub use crate::builders::call::TaskCall;
 pub use crate::execution::body::Execution;
-pub use crate::registry::{JsonParams, ParamReader, TaskRegistration};
+pub use crate::execution::call::TaskCall;
+pub use crate::registry::{JsonParams, ParamReader, TaskRegistration, TaskValue};
 pub use flyte_core::{Backoff, TaskDef, TaskEnvironment, TaskError, DEFAULT_ENV};
 pub use inventory;
 pub use serde_json;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::Cell;
-
-/// What a task's parameters and output must be.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a task parameter or output: it must be serde-serializable, `Send` and `'static`",
-    label = "not `Serialize + DeserializeOwned + Send + 'static`",
-    note = "derive the serde traits on your type: `#[derive(serde::Serialize, serde::Deserialize)]`"
-)]
-pub trait TaskValue: Serialize + DeserializeOwned + Send + 'static {}
-
-impl<T: Serialize + DeserializeOwned + Send + 'static> TaskValue for T {}
 
 /// Checks `T` is a [`TaskValue`] where the macro names the type.
 pub const fn assert_task_value<T: TaskValue>() {}

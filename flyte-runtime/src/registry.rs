@@ -1,12 +1,23 @@
 //! The process-wide task registry: every `#[task]`, runnable by name from
 //! encoded input (bincode 2 bytes, or JSON keyed by parameter name).
 
-use crate::builders::call::TaskCall;
-use crate::private::TaskValue;
+use crate::execution::call::TaskCall;
 use flyte_core::{codec, ErrorKind, TaskDef, TaskEnvironment, TaskError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{Map as JsonMap, Value};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+
+/// What a task's parameters and output must be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a task parameter or output: it must be serde-serializable, `Send` and `'static`",
+    label = "not `Serialize + DeserializeOwned + Send + 'static`",
+    note = "derive the serde traits on your type: `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait TaskValue: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> TaskValue for T {}
 
 type FromBytes = fn(&[u8]) -> Result<TaskCall<Vec<u8>>, TaskError>;
 type FromJson = fn(Value) -> Result<TaskCall<Value>, TaskError>;

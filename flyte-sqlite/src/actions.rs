@@ -278,7 +278,7 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<ActionRecord>, TaskError>
             context.task.clone(),
             ActionStatus::from_code(r.flags),
             time(started),
-            time(ended),
+            Some(time(ended)),
         );
         action.parent = context.parent;
         action.item = context.fan_out.map(|fan_out| (fan_out, index));
@@ -364,7 +364,7 @@ mod tests {
             assert_eq!(got.status, end.status);
             assert_eq!(got.attempts, end.attempts);
             assert_eq!(got.started_at, end.started_at);
-            assert_eq!(got.ended_at, end.ended_at);
+            assert_eq!(got.ended_at, Some(end.ended_at));
             assert_eq!(
                 got.error.as_ref().map(TaskError::message),
                 end.error.map(TaskError::message)

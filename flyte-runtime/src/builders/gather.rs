@@ -1,7 +1,7 @@
 //! `gather`: run calls of different tasks side by side, like `asyncio.gather`.
 
-use crate::builders::call::{AnyBox, TaskCall};
 use crate::builders::map::{Map, MapFuture};
+use crate::execution::call::{AnyBox, TaskCall};
 use crate::execution::fan_out::IterSource;
 use crate::execution::wait;
 use crate::state::tree::FanOutKind;

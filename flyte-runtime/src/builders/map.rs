@@ -1,6 +1,6 @@
 //! `map`: one task over many inputs, with bounded concurrency.
 
-use crate::builders::call::TaskCall;
+use crate::execution::call::TaskCall;
 use crate::execution::fan_out::{FanOut, IterSource, Source, StreamSource};
 use crate::execution::wait;
 use crate::state::tree::FanOutKind;

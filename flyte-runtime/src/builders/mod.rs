@@ -1,9 +1,9 @@
-//! What users call: [`run`](run::run) and [`Runner`](run::Runner), a task
-//! applied to its inputs ([`TaskCall`](call::TaskCall)), [`map`](map::map)
-//! and [`gather`](gather::gather). Each builds a value and hands it to the
-//! execution machinery when awaited.
+//! What users call to run many things: [`run`](run::run) and
+//! [`Runner`](run::Runner), [`map`](map::map) and [`gather`](gather::gather).
+//! Each builds a value and hands it to the execution machinery when run or
+//! awaited. (A single call, `TaskCall`, is in `execution::call`: it is what
+//! the machinery runs.)
 
-pub(crate) mod call;
 pub(crate) mod gather;
 pub(crate) mod map;
 pub(crate) mod run;

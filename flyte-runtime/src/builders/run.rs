@@ -1,14 +1,14 @@
 //! Runs: [`run`], the [`Runner`] builder and the [`RunOutcome`].
 
-use crate::builders::call::TaskCall;
 use crate::durability::record::{Durability, Recorded, StoreAt};
 use crate::execution::action::{Action, Place};
+use crate::execution::call::TaskCall;
 use crate::execution::wait;
 use crate::policies::signals;
 use crate::registry::registry;
 use crate::state::context::{new_run_id, RunShared, Scope};
-use crate::state::tree::{ActionNode, ActionStatus, ChildCounts, FanOutTotals, Origin};
-use flyte_core::record::{RunRecord, RunStatus};
+use crate::state::tree::{ActionNode, ActionStatus};
+use flyte_core::record::{ActionRecord, RunRecord, RunStatus};
 use flyte_core::store::{NewRun, RunEnd, RunKey, RunRef, RunStore, StoreError};
 use flyte_core::sync::warn_once;
 use flyte_core::{codec, ActionId, ErrorKind, TaskError};
@@ -509,21 +509,10 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
 /// The outcome of a run whose root could not run.
 fn failed<T>(task: &str, id: ActionId, error: TaskError) -> RunOutcome<T> {
     let now = SystemTime::now();
-    let root = ActionNode {
-        id,
-        task: task.to_owned(),
-        group: None,
-        status: ActionStatus::Failed,
-        attempts: 0,
-        started_at: now,
-        ended_at: Some(now),
-        error: Some(error.clone()),
-        origin: Origin::Executed,
-        children: Vec::new(),
-        more_children: ChildCounts::default(),
-        fan_outs: Vec::new(),
-        more_fan_outs: FanOutTotals::default(),
-    };
+    let mut action = ActionRecord::new(id, task.to_owned(), ActionStatus::Failed, now, Some(now));
+    action.attempts = 0;
+    action.error = Some(error.clone());
+    let root = ActionNode::leaf(action);
     RunOutcome {
         run_id: String::new(),
         name: None,

@@ -1,9 +1,9 @@
 //! Running one action: its id, its attempts under the environment's limits,
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
-use crate::builders::call::TaskCall;
 use crate::durability::cache::{self, CacheKey, Claim, Flight};
 use crate::execution::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
+use crate::execution::call::TaskCall;
 use crate::execution::lane::Lane;
 use crate::policies::cancel::CancelSignal;
 use crate::policies::limits::EnvLimits;

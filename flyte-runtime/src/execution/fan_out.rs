@@ -2,8 +2,8 @@
 //! keeps at most `limit` actions in flight, yields `(index, result)` as each
 //! finishes. How each item runs is in [`crate::execution::item`].
 
-use crate::builders::call::TaskCall;
 use crate::execution::action::{run_action, Place};
+use crate::execution::call::TaskCall;
 use crate::execution::item::{Item, SlowStreak};
 use crate::execution::lane::Lane;
 use crate::policies::limits::ChildWait;

@@ -14,7 +14,7 @@
 use crate::execution::lane::Lane;
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::RunShared;
-use flyte_core::record::FanOutRecord;
+use flyte_core::record::{ActionRecord, FanOutRecord};
 pub use flyte_core::record::{ActionStatus, FanOutKind, Origin};
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, TaskError};
@@ -42,27 +42,16 @@ const MAX_SEQ_KEYS: usize = 100_000;
 pub const MAX_KEPT_CHILDREN: usize = 1_000;
 
 /// One action of a run, with the actions it started.
+///
+/// The action itself is an [`ActionRecord`], the one shape the store and
+/// every tool use too; its fields read through the node (`node.status`,
+/// `node.task`, ...). The tree keeps no outputs (`output_bytes` is `None`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ActionNode {
-    /// The deterministic id.
-    pub id: ActionId,
-    /// The task's name, `"<env>.<fn>"`.
-    pub task: String,
-    /// The group label (`flyte::group`), `outer/inner` when nested.
-    pub group: Option<String>,
-    /// How it ended.
-    pub status: ActionStatus,
-    /// How many attempts ran.
-    pub attempts: u32,
-    /// When it started.
-    pub started_at: SystemTime,
-    /// When it ended, if it did.
-    pub ended_at: Option<SystemTime>,
-    /// The error, when it failed or was cancelled.
-    pub error: Option<TaskError>,
-    /// Whether it ran, or its output came from the cache or a replay.
-    pub origin: Origin,
+    /// The action: id, task, group, status, attempts, times, error, origin;
+    /// `parent` is set below the root, `item` for a kept failed item.
+    pub action: ActionRecord,
     /// Actions it awaited directly, in the order they started: the first
     /// [`MAX_KEPT_CHILDREN`], then only failed ones.
     pub children: Vec<ActionNode>,
@@ -73,6 +62,27 @@ pub struct ActionNode {
     pub fan_outs: Vec<FanOutSummary>,
     /// The fan-outs past the first [`MAX_KEPT_FAN_OUTS`], added up.
     pub more_fan_outs: FanOutTotals,
+}
+
+impl std::ops::Deref for ActionNode {
+    type Target = ActionRecord;
+
+    fn deref(&self) -> &ActionRecord {
+        &self.action
+    }
+}
+
+impl ActionNode {
+    /// A node for `action`, with nothing below it.
+    pub(crate) fn leaf(action: ActionRecord) -> ActionNode {
+        ActionNode {
+            action,
+            children: Vec::new(),
+            more_children: ChildCounts::default(),
+            fan_outs: Vec::new(),
+            more_fan_outs: FanOutTotals::default(),
+        }
+    }
 }
 
 /// Fan-outs added up: how many, and their items by how they ended.
@@ -257,8 +267,6 @@ impl ActionCell {
         }
     }
 
-    /// Registers a new fan-out and returns its position among this action's
-    /// fan-outs (used in its id).
     /// Registers a new fan-out, made from its sequence number under this
     /// action. Returns it, and whether its summary is kept (past
     /// [`MAX_KEPT_FAN_OUTS`] it is folded in with [`ActionCell::fold_fan_out`]
@@ -289,6 +297,13 @@ impl ActionCell {
         totals.cancelled += summary.cancelled;
     }
 
+    /// The input index its error names, for a failed item.
+    fn error_index(&self) -> Option<u64> {
+        let state = lock(&self.state);
+        let index = state.ended.as_ref()?.error.as_ref()?.index()?;
+        u64::try_from(index).ok()
+    }
+
     pub(crate) fn set_origin(&self, origin: Origin) {
         self.origin.store(origin.code(), Ordering::Relaxed);
     }
@@ -309,22 +324,41 @@ impl ActionCell {
     }
 
     pub(crate) fn snapshot(&self) -> ActionNode {
+        self.snapshot_under(None, None)
+    }
+
+    /// The tree from this action down; `parent` and `item` say where it
+    /// hangs (the cell does not keep them: the tree's shape does).
+    fn snapshot_under(
+        &self,
+        parent: Option<ActionId>,
+        item: Option<(ActionId, u64)>,
+    ) -> ActionNode {
         let state = lock(&self.state);
         let (status, ended_at, error) = match &state.ended {
             Some(e) => (e.status, Some(e.at), e.error.clone()),
             None => (ActionStatus::Running, None, None),
         };
-        ActionNode {
-            id: self.id,
-            task: self.task.to_owned(),
-            group: self.group.as_deref().map(str::to_owned),
+        let mut action = ActionRecord::new(
+            self.id,
+            self.task.to_owned(),
             status,
-            attempts: self.attempt.load(Ordering::Relaxed),
-            started_at: self.started_at,
+            self.started_at,
             ended_at,
-            error,
-            origin: self.origin(),
-            children: state.children.iter().map(|c| c.snapshot()).collect(),
+        );
+        action.parent = parent;
+        action.item = item;
+        action.group = self.group.as_deref().map(str::to_owned);
+        action.attempts = self.attempt.load(Ordering::Relaxed);
+        action.error = error;
+        action.origin = self.origin();
+        ActionNode {
+            action,
+            children: state
+                .children
+                .iter()
+                .map(|c| c.snapshot_under(Some(self.id), None))
+                .collect(),
             more_children: state.more_children,
             fan_outs: state.fan_outs.iter().map(|f| f.snapshot()).collect(),
             more_fan_outs: state.more_fan_outs,
@@ -464,7 +498,6 @@ impl FanOutCell {
         record
     }
 
-    /// Counts a finished item; keeps the record of a failed one.
     /// Runs the fan-out's sync items in `lane` from now on.
     pub(crate) fn set_lane(&self, lane: Arc<Lane>) {
         let _ = self.lane.set(lane);
@@ -475,6 +508,7 @@ impl FanOutCell {
         self.lane.get()
     }
 
+    /// Counts a finished item; keeps the record of a failed one.
     pub(crate) fn item_finished(&self, status: ActionStatus, cell: &Arc<ActionCell>) {
         let counter = match status {
             ActionStatus::Succeeded => {
@@ -513,7 +547,14 @@ impl FanOutCell {
             cancelled: self.cancelled.load(Ordering::Relaxed),
             cached: self.cached.load(Ordering::Relaxed),
             replayed: self.replayed.load(Ordering::Relaxed),
-            failures: lock(&self.failures).iter().map(|c| c.snapshot()).collect(),
+            failures: lock(&self.failures)
+                .iter()
+                .map(|c| {
+                    // A failed item's error carries its index.
+                    let index = c.error_index().map(|i| (self.id, i));
+                    c.snapshot_under(Some(self.parent), index)
+                })
+                .collect(),
         }
     }
 }

@@ -1,20 +1,14 @@
 //! [`TaskCall`]: a task applied to its inputs, not yet run.
 
-use crate::execution::action::{run_action, Place};
 use crate::execution::body::{Body, Execution, Inputs, Mapped};
 use crate::execution::wait;
-use crate::state::context::{RunShared, Scope};
 use flyte_core::{codec, Backoff, Cache, TaskDef, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::future::IntoFuture;
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, TaskError>> + Send>>;
+use std::time::Duration;
 
 /// A task applied to its inputs. Nothing runs until it is awaited.
 ///
@@ -181,48 +175,5 @@ impl<T> fmt::Debug for TaskCall<T> {
             .field("retries", &self.retries)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// The future of an awaited [`TaskCall`].
-///
-/// # Cancel safety
-///
-/// Dropping it cancels the action and everything it started.
-#[must_use = "futures do nothing unless polled"]
-pub struct CallFuture<T>(BoxFuture<T>);
-
-impl<T> Future for CallFuture<T> {
-    type Output = Result<T, TaskError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx)
-    }
-}
-
-impl<T> fmt::Debug for CallFuture<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CallFuture")
-    }
-}
-
-impl<T: Send + 'static> IntoFuture for TaskCall<T> {
-    type Output = Result<T, TaskError>;
-    type IntoFuture = CallFuture<T>;
-
-    fn into_future(self) -> CallFuture<T> {
-        CallFuture(Box::pin(async move {
-            match Scope::current() {
-                Some(parent) => run_action(self, Place::Direct(parent)).await,
-                // Awaited outside any run: an ephemeral run of its own.
-                None => {
-                    let run = RunShared::new(None);
-                    let result = run_action(self, Place::Root(Arc::clone(&run))).await;
-                    // Cached outputs reach the disk before the caller goes on.
-                    run.durability.flush_cache().await;
-                    result
-                }
-            }
-        }))
     }
 }

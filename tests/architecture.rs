@@ -1,0 +1,153 @@
+//! The layout ARCHITECTURE.md describes holds: the modules of
+//! `flyte-runtime` import each other in no loop but the one between the run
+//! state and its live cells, inside `state/`; and the runtime never names
+//! SQLite (it talks to stores through `RunStore`; `flyte-sqlite` is named
+//! only where the default store is opened).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, by module path (`execution::action`).
+fn modules(dir: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(dir).unwrap().with_extension("");
+                let mut name: Vec<String> = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                if name.last().is_some_and(|n| n == "mod") {
+                    name.pop();
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.insert(name.join("::"), text);
+            }
+        }
+    }
+    found
+}
+
+/// The modules `text` names as `crate::a::b::...`, resolved to the longest
+/// known module path.
+fn imports(text: &str, known: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        let path: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+        for k in (1..=parts.len()).rev() {
+            let candidate = parts[..k].join("::");
+            if known.contains_key(&candidate) {
+                out.insert(candidate);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The sets of modules that import each other in a loop (Tarjan).
+fn loops(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSet<String>> {
+    struct Walk<'a> {
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        found: Vec<BTreeSet<String>>,
+    }
+    fn visit<'a>(w: &mut Walk<'a>, v: &'a str) {
+        let n = w.index.len();
+        w.index.insert(v, n);
+        w.low.insert(v, n);
+        w.stack.push(v);
+        for next in &w.edges[v] {
+            let next = next.as_str();
+            if !w.index.contains_key(next) {
+                visit(w, next);
+                let low = w.low[v].min(w.low[next]);
+                w.low.insert(v, low);
+            } else if w.stack.contains(&next) {
+                let low = w.low[v].min(w.index[next]);
+                w.low.insert(v, low);
+            }
+        }
+        if w.low[v] == w.index[v] {
+            let mut component = BTreeSet::new();
+            while let Some(top) = w.stack.pop() {
+                component.insert(top.to_owned());
+                if top == v {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                w.found.push(component);
+            }
+        }
+    }
+    let mut walk = Walk {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    for v in edges.keys() {
+        if !walk.index.contains_key(v.as_str()) {
+            visit(&mut walk, v);
+        }
+    }
+    walk.found
+}
+
+fn runtime_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("flyte-runtime/src")
+}
+
+#[test]
+fn the_only_module_loop_is_the_run_state_and_its_cells() {
+    let modules = modules(&runtime_src());
+    assert!(modules.contains_key("execution::action"), "layout moved?");
+    let edges: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|(name, text)| {
+            let mut deps = imports(text, &modules);
+            deps.remove(name);
+            (name.clone(), deps)
+        })
+        .collect();
+    let found = loops(&edges);
+    for component in &found {
+        assert!(
+            component.iter().all(|m| m.starts_with("state::")),
+            "modules import each other in a loop outside state/: {component:?}"
+        );
+    }
+}
+
+#[test]
+fn the_runtime_never_names_sqlite() {
+    for (name, text) in modules(&runtime_src()) {
+        assert!(!text.contains("rusqlite"), "{name} names rusqlite");
+        if name != "durability::record" && name != "durability::store" {
+            assert!(
+                !text.contains("flyte_sqlite"),
+                "{name} names the SQLite store: go through RunStore"
+            );
+        }
+    }
+    let manifest = std::fs::read_to_string(runtime_src().join("../Cargo.toml"))
+        .expect("the runtime's manifest");
+    assert!(
+        !manifest.contains("rusqlite"),
+        "flyte-runtime depends on rusqlite"
+    );
+}
