@@ -2,18 +2,15 @@
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
 use crate::durability::cache::{self, CacheKey, Claim, Flight};
+use crate::execution::attempt;
 use crate::execution::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
 use crate::execution::call::TaskCall;
-use crate::execution::lane::Lane;
-use crate::policies::cancel::CancelSignal;
 use crate::policies::limits::EnvLimits;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::state::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
 use flyte_core::store::{ActionEnd, OutputRef, RunStore};
 use flyte_core::sync::lock;
-use flyte_core::{panic_message, ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
-use futures_util::FutureExt;
-use std::panic::AssertUnwindSafe;
+use flyte_core::{ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -367,7 +364,7 @@ impl Action {
         // A map's sync items run in its lane (see `lane.rs`); not their
         // children, which must never wait behind the item that awaits them.
         let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
-        let result = Box::pin(run_attempt(execution, &self.scope, timeout, lane)).await;
+        let result = Box::pin(attempt::run(execution, &self.scope, timeout, lane)).await;
         if let Some(slot) = &self.scope.slot {
             slot.release();
         }
@@ -485,160 +482,5 @@ impl Drop for Action {
             parent.count_child(ActionStatus::Cancelled, cell);
         }
         self.record(ActionStatus::Cancelled, Some(&error), None);
-    }
-}
-
-fn timeout_error(limit: Duration) -> TaskError {
-    TaskError::new(
-        ErrorKind::Timeout,
-        format!("timed out after {}", humanize(limit)),
-    )
-}
-
-fn humanize(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
-    }
-}
-
-fn panic_error(payload: &(dyn std::any::Any + Send)) -> TaskError {
-    TaskError::new(ErrorKind::Panic, panic_message(payload))
-}
-
-/// One attempt: an async body polled here, a sync body on a blocking thread.
-async fn run_attempt<T: Send + 'static>(
-    execution: ExecutionKind<T>,
-    scope: &Scope,
-    timeout: Option<Duration>,
-    lane: Option<&Arc<Lane>>,
-) -> Result<T, TaskError> {
-    match execution {
-        ExecutionKind::Async(fut) => {
-            // At the deadline the future is dropped: the task stops at its
-            // current `.await`, and its children are cancelled with it.
-            let guarded = scope.clone().enter(AssertUnwindSafe(fut).catch_unwind());
-            let caught = match timeout {
-                Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
-                    .await
-                    .map_err(|_| timeout_error(limit))?,
-                None => guarded.await,
-            };
-            caught.unwrap_or_else(|payload| Err(panic_error(&*payload)))
-        }
-        ExecutionKind::Blocking(run) => {
-            let attempt_cancel = Arc::new(CancelSignal::default());
-            let thread_scope = Scope::new(ScopeData {
-                attempt_cancel: Some(Arc::clone(&attempt_cancel)),
-                ..ScopeData::clone(scope)
-            });
-            let runtime = tokio::runtime::Handle::current();
-            let work = move || {
-                // The task may `.wait()` on children: it needs the runtime.
-                let _runtime = runtime.enter();
-                std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)))
-            };
-            let joined = match lane {
-                Some(lane) => in_lane(lane, work, timeout).await,
-                None => on_pool(work, timeout).await,
-            };
-            // At the deadline the caller gets the timeout; the thread cannot
-            // be stopped, so it is told (`is_cancelled`, and any `.wait()` it
-            // is in returns `Cancelled`) and its late result is dropped.
-            match joined {
-                Ok(Some(Ok(result))) => result,
-                Ok(Some(Err(payload))) => Err(panic_error(&*payload)),
-                // The job was dropped unrun: the pool is gone (process exit).
-                Ok(None) => Err(TaskError::cancelled()),
-                Err(Elapsed(limit)) => {
-                    attempt_cancel.cancel();
-                    Err(timeout_error(limit))
-                }
-            }
-        }
-    }
-}
-
-/// What a sync attempt's thread returns: the task's result, or its panic.
-type Caught<T> = std::thread::Result<Result<T, TaskError>>;
-
-/// A sync attempt that ran past its time limit.
-struct Elapsed(Duration);
-
-fn no_thread(e: &std::io::Error) -> TaskError {
-    TaskError::new(
-        ErrorKind::Runtime,
-        format!("cannot start a thread for a sync task: {e}"),
-    )
-}
-
-/// Runs `work` on a pool thread; `None` if it was dropped unrun.
-async fn on_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Caught<T> + Send + 'static,
-    timeout: Option<Duration>,
-) -> Result<Option<Caught<T>>, Elapsed> {
-    let (send, handle) = tokio::sync::oneshot::channel();
-    let job = Box::new(move || {
-        if !send.is_closed() {
-            // The caller may have stopped waiting meanwhile (timeout, cancel).
-            let _ = send.send(work());
-        }
-    });
-    if let Err(e) = crate::execution::sync_pool::submit(job) {
-        return Ok(Some(Ok(Err(no_thread(&e)))));
-    }
-    match timeout {
-        Some(limit) => match Box::pin(tokio::time::timeout(limit, handle)).await {
-            Ok(joined) => Ok(joined.ok()),
-            Err(_) => Err(Elapsed(limit)),
-        },
-        None => Ok(handle.await.ok()),
-    }
-}
-
-/// Runs `work` in a map's lane: it may wait there before it starts, and its
-/// time limit counts from when it does.
-async fn in_lane<T: Send + 'static>(
-    lane: &Arc<Lane>,
-    work: impl FnOnce() -> Caught<T> + Send + 'static,
-    timeout: Option<Duration>,
-) -> Result<Option<Caught<T>>, Elapsed> {
-    let (send, handle) = crate::execution::lane::handoff(lane);
-    let (started, start) = match timeout {
-        Some(_) => {
-            let (started, start) = tokio::sync::oneshot::channel();
-            (Some(started), Some(start))
-        }
-        None => (None, None),
-    };
-    // Returns whether the task succeeded: a thread whose item failed leaves
-    // the next one to the map's decision.
-    let job = Box::new(move || {
-        if send.is_closed() {
-            return true; // cancelled before it started
-        }
-        if let Some(started) = started {
-            let _ = started.send(());
-        }
-        let out = work();
-        let succeeded = matches!(out, Ok(Ok(_)));
-        send.send(out, !succeeded);
-        succeeded
-    });
-    if let Err(e) = lane.submit(job) {
-        return Ok(Some(Ok(Err(no_thread(&e)))));
-    }
-    match (timeout, start) {
-        (Some(limit), Some(start)) => {
-            if start.await.is_err() {
-                return Ok(None); // dropped unrun
-            }
-            match Box::pin(tokio::time::timeout(limit, handle)).await {
-                Ok(joined) => Ok(joined.ok()),
-                Err(_) => Err(Elapsed(limit)),
-            }
-        }
-        _ => Ok(handle.await.ok()),
     }
 }

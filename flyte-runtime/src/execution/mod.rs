@@ -1,10 +1,11 @@
 //! The execution machinery: a task applied to its inputs (`call`, with
 //! `call_future` for how it runs when awaited), one action and its attempts
-//! (`action`), the type-erased body that runs a call (`body`), the engine under `map` and
+//! (`action`; one attempt's body in `attempt`), the type-erased body that runs a call (`body`), the engine under `map` and
 //! `gather` (`fan_out`, `item`), where sync tasks run (`lane`,
 //! `sync_pool`), and the one `block_on` policy for `.wait()` (`wait`).
 
 pub(crate) mod action;
+pub(crate) mod attempt;
 pub(crate) mod body;
 pub(crate) mod call;
 pub(crate) mod call_future;

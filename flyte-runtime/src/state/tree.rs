@@ -378,7 +378,10 @@ pub(crate) struct FanOutCell {
     group: Option<Arc<str>>,
     /// Its concurrency bound (`None`: unbounded).
     concurrency: Option<u32>,
-    started_at: SystemTime,
+    /// Set when the run's sink is heard: only then is the fan-out's record
+    /// made, and its start time and task kept for it.
+    heard: bool,
+    started_at: Option<SystemTime>,
     /// The task of its first item; `mixed` once another task's item starts.
     task: OnceLock<&'static str>,
     mixed: AtomicBool,
@@ -406,6 +409,7 @@ impl FanOutCell {
         group: Option<Arc<str>>,
         concurrency: Option<u32>,
     ) -> Self {
+        let heard = run.durability.sink.is_heard();
         FanOutCell {
             run,
             id,
@@ -413,7 +417,8 @@ impl FanOutCell {
             kind,
             group,
             concurrency,
-            started_at: SystemTime::now(),
+            heard,
+            started_at: heard.then(SystemTime::now),
             task: OnceLock::new(),
             mixed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -445,6 +450,9 @@ impl FanOutCell {
     /// Counts an item of `task` that starts.
     pub(crate) fn item_started(&self, task: &'static str) {
         self.started.fetch_add(1, Ordering::Relaxed);
+        if !self.heard {
+            return;
+        }
         let first = *self.task.get_or_init(|| task);
         // The same task gives the same pointer: most checks skip the bytes.
         if !std::ptr::eq(first, task) && first != task {
@@ -455,33 +463,34 @@ impl FanOutCell {
     /// The fan-out was dropped: it ends once every started item has ended
     /// (now, or as the last one ends).
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.end_if_done();
+        if self.heard {
+            self.closed.store(true, Ordering::SeqCst);
+            self.end_if_done();
+        }
     }
 
     /// Emits the fan-out's record to the run's sink, once, when it was
     /// closed and all its items ended. The run calls it again for fan-outs
     /// dropped with items in flight, before it ends.
     pub(crate) fn end_if_done(&self) {
-        if self.closed.load(Ordering::SeqCst)
+        if self.heard
+            && self.closed.load(Ordering::SeqCst)
             && self.all_items_ended()
             && !self.emitted.swap(true, Ordering::AcqRel)
         {
-            let sink = &self.run.durability.sink;
-            if sink.is_heard() {
-                sink.fan_out(&self.record());
-            }
+            self.run.durability.sink.fan_out(&self.record());
         }
     }
 
     /// The fan-out as recorded.
     fn record(&self) -> FanOutRecord {
+        let now = SystemTime::now();
         let mut record = FanOutRecord::new(
             self.id,
             self.parent,
             self.kind,
-            self.started_at,
-            SystemTime::now(),
+            self.started_at.unwrap_or(now),
+            now,
         );
         record.task = match self.mixed.load(Ordering::Relaxed) {
             true => None,
@@ -531,7 +540,7 @@ impl FanOutCell {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         // An item that ends after its fan-out was dropped may be the last.
-        if self.closed.load(Ordering::Relaxed) {
+        if self.heard && self.closed.load(Ordering::Relaxed) {
             self.end_if_done();
         }
     }
