@@ -230,6 +230,15 @@ fn a_map_is_recorded_in_a_store_kept_in_memory() {
     assert_eq!((map.started, map.succeeded, map.failed), (10, 10, 0));
     assert_eq!(items[0].item.unwrap().0, map.id, "items name their fan-out");
     assert!(map.ended_at >= map.started_at);
+    // The run's own tree holds the same shapes: its map's summary is the
+    // stored record, its root the stored action (less the output).
+    let summary = &outcome.actions().fan_outs[0];
+    assert_eq!(summary.fan_out.id, map.id);
+    assert_eq!(summary.task.as_deref(), Some("memory_store.square"));
+    assert_eq!((summary.concurrency, summary.succeeded), (Some(3), 10));
+    let root = actions.iter().find(|a| a.parent.is_none()).unwrap();
+    assert_eq!(outcome.actions().action.id, root.id);
+    assert_eq!(outcome.actions().status, root.status);
 }
 
 static CACHED_RUNS: AtomicUsize = AtomicUsize::new(0);

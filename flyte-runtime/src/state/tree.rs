@@ -113,32 +113,26 @@ pub struct ChildCounts {
     pub cancelled: u64,
 }
 
-/// What one `map` or `gather` did: counts by status and the failed items.
+/// What one `map` or `gather` did: its record (counts by status, task,
+/// kind, group, concurrency, timings: the [`FanOutRecord`] the store keeps
+/// too; its fields read through the summary, `summary.failed`) and the
+/// failed items.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FanOutSummary {
-    /// The fan-out's deterministic id (the parent of its items' ids).
-    pub id: ActionId,
-    /// `map` or `gather`.
-    pub kind: FanOutKind,
-    /// The group label it ran in.
-    pub group: Option<String>,
-    /// Items started.
-    pub started: u64,
-    /// Items that succeeded.
-    pub succeeded: u64,
-    /// Items that failed.
-    pub failed: u64,
-    /// Items cancelled before they finished.
-    pub cancelled: u64,
-    /// Of the items that succeeded, those whose output came from the cache.
-    pub cached: u64,
-    /// Of the items that succeeded, those replayed from an earlier
-    /// execution of the run.
-    pub replayed: u64,
+    /// The fan-out as recorded.
+    pub fan_out: FanOutRecord,
     /// Records of the first [`MAX_KEPT_FAILURES`] failed items, in the order
     /// they failed.
     pub failures: Vec<ActionNode>,
+}
+
+impl std::ops::Deref for FanOutSummary {
+    type Target = FanOutRecord;
+
+    fn deref(&self) -> &FanOutRecord {
+        &self.fan_out
+    }
 }
 
 impl ActionNode {
@@ -378,10 +372,12 @@ pub(crate) struct FanOutCell {
     group: Option<Arc<str>>,
     /// Its concurrency bound (`None`: unbounded).
     concurrency: Option<u32>,
-    /// Set when the run's sink is heard: only then is the fan-out's record
-    /// made, and its start time and task kept for it.
+    /// Set when the run's sink is heard: only then is the fan-out's end
+    /// emitted.
     heard: bool,
-    started_at: Option<SystemTime>,
+    started_at: SystemTime,
+    /// Set when the fan-out is dropped.
+    ended_at: OnceLock<SystemTime>,
     /// The task of its first item; `mixed` once another task's item starts.
     task: OnceLock<&'static str>,
     mixed: AtomicBool,
@@ -418,7 +414,8 @@ impl FanOutCell {
             group,
             concurrency,
             heard,
-            started_at: heard.then(SystemTime::now),
+            started_at: SystemTime::now(),
+            ended_at: OnceLock::new(),
             task: OnceLock::new(),
             mixed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -450,9 +447,6 @@ impl FanOutCell {
     /// Counts an item of `task` that starts.
     pub(crate) fn item_started(&self, task: &'static str) {
         self.started.fetch_add(1, Ordering::Relaxed);
-        if !self.heard {
-            return;
-        }
         let first = *self.task.get_or_init(|| task);
         // The same task gives the same pointer: most checks skip the bytes.
         if !std::ptr::eq(first, task) && first != task {
@@ -463,6 +457,7 @@ impl FanOutCell {
     /// The fan-out was dropped: it ends once every started item has ended
     /// (now, or as the last one ends).
     pub(crate) fn close(&self) {
+        let _ = self.ended_at.set(SystemTime::now());
         if self.heard {
             self.closed.store(true, Ordering::SeqCst);
             self.end_if_done();
@@ -478,20 +473,18 @@ impl FanOutCell {
             && self.all_items_ended()
             && !self.emitted.swap(true, Ordering::AcqRel)
         {
-            self.run.durability.sink.fan_out(&self.record());
+            // Emitted as its last item ended, or as it was dropped.
+            self.run
+                .durability
+                .sink
+                .fan_out(&self.record(SystemTime::now()));
         }
     }
 
-    /// The fan-out as recorded.
-    fn record(&self) -> FanOutRecord {
-        let now = SystemTime::now();
-        let mut record = FanOutRecord::new(
-            self.id,
-            self.parent,
-            self.kind,
-            self.started_at.unwrap_or(now),
-            now,
-        );
+    /// The fan-out as recorded, ended at `ended_at`.
+    fn record(&self, ended_at: SystemTime) -> FanOutRecord {
+        let mut record =
+            FanOutRecord::new(self.id, self.parent, self.kind, self.started_at, ended_at);
         record.task = match self.mixed.load(Ordering::Relaxed) {
             true => None,
             false => self.task.get().map(|t| (*t).to_owned()),
@@ -547,15 +540,8 @@ impl FanOutCell {
 
     fn snapshot(&self) -> FanOutSummary {
         FanOutSummary {
-            id: self.id,
-            kind: self.kind,
-            group: self.group.as_deref().map(str::to_owned),
-            started: self.started.load(Ordering::Relaxed),
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            cancelled: self.cancelled.load(Ordering::Relaxed),
-            cached: self.cached.load(Ordering::Relaxed),
-            replayed: self.replayed.load(Ordering::Relaxed),
+            // Ended when it was dropped (a snapshot of one still going: now).
+            fan_out: self.record(self.ended_at.get().copied().unwrap_or_else(SystemTime::now)),
             failures: lock(&self.failures)
                 .iter()
                 .map(|c| {
