@@ -136,7 +136,7 @@ impl Action {
             }
             Place::Item { fan_out, index } => {
                 let id = ActionId::child(fan_out.id, task, input, index as u64);
-                fan_out.item_started(task);
+                fan_out.item_started();
                 let group = fan_out.group().clone();
                 let parent = Some(fan_out.parent);
                 (

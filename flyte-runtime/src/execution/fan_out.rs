@@ -97,6 +97,8 @@ pub(crate) struct FanOut<Src: Source, F, T> {
     /// The parent that adds this fan-out to its totals when it ends (its
     /// summary is not kept: the parent has run too many).
     fold_into: Option<Arc<ActionCell>>,
+    /// The task its items run, for its record.
+    task: ItemTask,
     /// Results that did not come from an action (a panicking input closure,
     /// no runtime to run on).
     ready: VecDeque<(usize, Result<T, TaskError>)>,
@@ -146,6 +148,7 @@ where
             in_flight: FuturesUnordered::new(),
             slow: SlowStreak::default(),
             fold_into: None,
+            task: ItemTask::NoneYet,
             ready: VecDeque::new(),
             next_index: 0,
             source_done: false,
@@ -263,6 +266,7 @@ where
         let cell = Arc::clone(&self.start().1);
         match std::panic::catch_unwind(AssertUnwindSafe(|| (self.make)(item))) {
             Ok(call) => {
+                self.task.saw(call.def.name());
                 if index == 0 && self.lane_fits(&call) {
                     cell.set_lane(Lane::new(self.limit));
                     self.lookahead = true;
@@ -327,7 +331,33 @@ impl<Src: Source, F, T> Drop for FanOut<Src, F, T> {
         drop(std::mem::take(&mut self.in_flight));
         self.resume_lane();
         if let Some((_, cell)) = &self.started {
-            cell.close();
+            cell.close(self.task.name());
+        }
+    }
+}
+
+/// Which task a fan-out's items run: told to its record.
+#[derive(Debug, Clone, Copy)]
+enum ItemTask {
+    NoneYet,
+    One(&'static str),
+    Several,
+}
+
+impl ItemTask {
+    fn saw(&mut self, task: &'static str) {
+        *self = match *self {
+            ItemTask::NoneYet => ItemTask::One(task),
+            // The same task gives the same pointer: most checks skip the bytes.
+            ItemTask::One(one) if std::ptr::eq(one, task) || one == task => ItemTask::One(one),
+            _ => ItemTask::Several,
+        };
+    }
+
+    fn name(self) -> Option<&'static str> {
+        match self {
+            ItemTask::One(task) => Some(task),
+            _ => None,
         }
     }
 }

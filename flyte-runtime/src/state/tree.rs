@@ -116,7 +116,9 @@ pub struct ChildCounts {
 /// What one `map` or `gather` did: its record (counts by status, task,
 /// kind, group, concurrency, timings: the [`FanOutRecord`] the store keeps
 /// too; its fields read through the summary, `summary.failed`) and the
-/// failed items.
+/// failed items. The fan-outs of a run recorded nowhere
+/// (`Runner::persist(false)`) are not timed: their `started_at` and
+/// `ended_at` are `UNIX_EPOCH`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FanOutSummary {
@@ -281,14 +283,16 @@ impl ActionCell {
 
     /// Adds an ended fan-out whose summary is not kept to the totals.
     pub(crate) fn fold_fan_out(&self, fan_out: &FanOutCell) {
-        let summary = fan_out.snapshot();
+        // Its counters only: no snapshot (records, strings) of a fan-out
+        // that is not kept.
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut state = lock(&self.state);
         let totals = &mut state.more_fan_outs;
         totals.fan_outs += 1;
-        totals.started += summary.started;
-        totals.succeeded += summary.succeeded;
-        totals.failed += summary.failed;
-        totals.cancelled += summary.cancelled;
+        totals.started += count(&fan_out.started);
+        totals.succeeded += count(&fan_out.succeeded);
+        totals.failed += count(&fan_out.failed);
+        totals.cancelled += count(&fan_out.cancelled);
     }
 
     /// The input index its error names, for a failed item.
@@ -373,14 +377,15 @@ pub(crate) struct FanOutCell {
     /// Its concurrency bound (`None`: unbounded).
     concurrency: Option<u32>,
     /// Set when the run's sink is heard: only then is the fan-out's end
-    /// emitted.
+    /// emitted, and the fan-out timed (two clock reads cost a small
+    /// `gather` about 3%; a run nobody hears keeps `UNIX_EPOCH`).
     heard: bool,
     started_at: SystemTime,
     /// Set when the fan-out is dropped.
     ended_at: OnceLock<SystemTime>,
-    /// The task of its first item; `mixed` once another task's item starts.
-    task: OnceLock<&'static str>,
-    mixed: AtomicBool,
+    /// The task its items ran (`None`: several, or none), told when it is
+    /// dropped.
+    task: OnceLock<Option<&'static str>>,
     /// Set when the fan-out is dropped: it ends once its items have.
     closed: AtomicBool,
     /// Set once its end was emitted to the run's sink.
@@ -414,10 +419,12 @@ impl FanOutCell {
             group,
             concurrency,
             heard,
-            started_at: SystemTime::now(),
+            started_at: match heard {
+                true => SystemTime::now(),
+                false => SystemTime::UNIX_EPOCH,
+            },
             ended_at: OnceLock::new(),
             task: OnceLock::new(),
-            mixed: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             emitted: AtomicBool::new(false),
             started: AtomicU64::new(0),
@@ -444,21 +451,17 @@ impl FanOutCell {
         ended >= self.started.load(Ordering::Acquire)
     }
 
-    /// Counts an item of `task` that starts.
-    pub(crate) fn item_started(&self, task: &'static str) {
+    pub(crate) fn item_started(&self) {
         self.started.fetch_add(1, Ordering::Relaxed);
-        let first = *self.task.get_or_init(|| task);
-        // The same task gives the same pointer: most checks skip the bytes.
-        if !std::ptr::eq(first, task) && first != task {
-            self.mixed.store(true, Ordering::Relaxed);
-        }
     }
 
-    /// The fan-out was dropped: it ends once every started item has ended
+    /// The fan-out was dropped, having run items of `task` (`None`: of
+    /// several tasks, or none): it ends once every started item has ended
     /// (now, or as the last one ends).
-    pub(crate) fn close(&self) {
-        let _ = self.ended_at.set(SystemTime::now());
+    pub(crate) fn close(&self, task: Option<&'static str>) {
+        let _ = self.task.set(task);
         if self.heard {
+            let _ = self.ended_at.set(SystemTime::now());
             self.closed.store(true, Ordering::SeqCst);
             self.end_if_done();
         }
@@ -485,10 +488,7 @@ impl FanOutCell {
     fn record(&self, ended_at: SystemTime) -> FanOutRecord {
         let mut record =
             FanOutRecord::new(self.id, self.parent, self.kind, self.started_at, ended_at);
-        record.task = match self.mixed.load(Ordering::Relaxed) {
-            true => None,
-            false => self.task.get().map(|t| (*t).to_owned()),
-        };
+        record.task = self.task.get().copied().flatten().map(str::to_owned);
         record.group = self.group.as_deref().map(str::to_owned);
         record.concurrency = self.concurrency;
         record.started = self.started.load(Ordering::Relaxed);
@@ -540,8 +540,13 @@ impl FanOutCell {
 
     fn snapshot(&self) -> FanOutSummary {
         FanOutSummary {
-            // Ended when it was dropped (a snapshot of one still going: now).
-            fan_out: self.record(self.ended_at.get().copied().unwrap_or_else(SystemTime::now)),
+            // Ended when it was dropped (a snapshot of one still going: now;
+            // one not timed: `UNIX_EPOCH`).
+            fan_out: self.record(match (self.heard, self.ended_at.get()) {
+                (false, _) => SystemTime::UNIX_EPOCH,
+                (true, Some(dropped)) => *dropped,
+                (true, None) => SystemTime::now(),
+            }),
             failures: lock(&self.failures)
                 .iter()
                 .map(|c| {
