@@ -11,6 +11,9 @@
 //! memory runs, `-- --flyte-only` to run only flyte's recorded map, for a
 //! profiler, with `--persist-off` unrecorded; `FLYTE_BENCH_ROUNDS` rounds,
 //! default 20). Prints medians of alternating rounds and their ratios.
+//! `-- --tracing-info` installs a `tracing` subscriber at INFO (writing
+//! nowhere) first: flyte's run and fan-out spans are then made, its action
+//! and attempt spans are not; compare with a run without it.
 
 mod baseline;
 mod common;
@@ -48,6 +51,13 @@ async fn lazy_map(n: u64) -> Result<u64, TaskError> {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--tracing-info") {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .init();
+        println!("with a tracing subscriber at INFO");
+    }
     // The default store, in a directory of its own.
     let home = std::env::temp_dir().join(format!("flyte-bench-map-{}", std::process::id()));
     std::env::set_var(flyte::store::FLYTE_HOME, &home);

@@ -3,6 +3,7 @@
 use crate::durability::record::{Durability, Recorded, StoreAt};
 use crate::execution::action::{Action, Place};
 use crate::execution::call::TaskCall;
+use crate::execution::spans;
 use crate::execution::wait;
 use crate::policies::signals;
 use crate::registry::registry;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::runtime::Handle;
+use tracing::Instrument;
 
 /// Runs `call` as the root action of a new run and returns its output.
 ///
@@ -451,7 +453,8 @@ async fn run_in<T: Send + 'static>(
     id: ActionId,
 ) -> RunOutcome<T> {
     let task = call.def.name();
-    let mut root = AbortOnDrop(tokio::spawn(run_root(run, call)));
+    let span = spans::run(&run.id, run.name.as_deref(), task);
+    let mut root = AbortOnDrop(tokio::spawn(run_root(run, call).instrument(span)));
     match (&mut root.0).await {
         Ok(outcome) => outcome,
         // Task panics are caught inside the root, and it is aborted only by
@@ -477,11 +480,18 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> RunOutcome<T> {
-    let action = Action::start(call.def, &call, Place::Root(run.clone()));
+    let mut action = Action::start(call.def, &call, Place::Root(run.clone()));
     let root = action.cell().clone();
     let task = call.def.name();
+    let traced = action.span(task);
+    let root_future = async move {
+        match traced {
+            None => action.run(call).await,
+            Some(span) => action.run(call).instrument(span).await,
+        }
+    };
     let output = tokio::select! {
-        out = action.run(call) => out,
+        out = root_future => out,
         // Dropping the root's future cancels the whole tree below it.
         () = run.stop.cancel.cancelled() => Err(run.stopped_error().with_task(task)),
     };
@@ -497,6 +507,12 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
         error: output.as_ref().err().cloned(),
     };
     let recorded = run.durability.close(&run.id, end).await;
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        span.record("flyte.status", status.as_str());
+        let ok = status == RunStatus::Succeeded;
+        span.record("otel.status_code", if ok { "OK" } else { "ERROR" });
+    }
     RunOutcome {
         run_id: run.id.clone(),
         name: run.name.clone(),

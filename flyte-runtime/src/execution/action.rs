@@ -5,6 +5,7 @@ use crate::durability::cache::{self, CacheKey, Claim, Flight};
 use crate::execution::attempt;
 use crate::execution::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
 use crate::execution::call::TaskCall;
+use crate::execution::spans;
 use crate::policies::limits::EnvLimits;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::state::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
@@ -14,6 +15,7 @@ use flyte_core::{ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::{Instrument, Span};
 
 /// Where a new action sits in the run tree.
 pub(crate) enum Place {
@@ -77,8 +79,11 @@ pub(crate) async fn run_action<T: Send + 'static>(
         Place::Direct(parent) => parent.slot.as_ref().map(|slot| slot.begin_wait()),
         _ => None,
     };
-    let action = Action::start(call.def, &call, place);
-    let result = action.run(call).await;
+    let mut action = Action::start(call.def, &call, place);
+    let result = match action.span(call.def.name()) {
+        None => action.run(call).await,
+        Some(span) => Box::pin(action.run(call).instrument(span)).await,
+    };
     if let Some(wait) = wait {
         // Boxed: the common path (no limits) keeps a small future.
         Box::pin(wait.end()).await;
@@ -99,6 +104,8 @@ pub(crate) struct Action {
     parent: Option<ActionId>,
     max_attempts: u32,
     finished: bool,
+    /// Whether its `action` span is on: its end is then recorded there.
+    traced: bool,
 }
 
 impl Action {
@@ -172,6 +179,7 @@ impl Action {
             parent,
             max_attempts: def.retries_for(call.retries).saturating_add(1),
             finished: false,
+            traced: false,
         }
     }
 
@@ -183,6 +191,19 @@ impl Action {
 
     pub(crate) fn cell(&self) -> &Arc<ActionCell> {
         &self.scope.action
+    }
+
+    /// The action's tracing span, when a subscriber wants it: the caller
+    /// runs the action inside it (boxed, so the common path keeps a small
+    /// future: not an `async fn` of its own, whose arguments would double
+    /// every item's future).
+    pub(crate) fn span(&mut self, task: &str) -> Option<tracing::Span> {
+        // An item hangs under its fan-out's span (its fan-out is not
+        // entered while it starts items: that would cost every poll).
+        let parent = self.item().and_then(|(fan_out, _)| fan_out.span_id());
+        let span = spans::action(self.scope.action.id, task, self.index, parent)?;
+        self.traced = true;
+        Some(span)
     }
 
     /// Runs every attempt allowed, then records the outcome.
@@ -254,6 +275,7 @@ impl Action {
                 Claim::Theirs(done) => return Prepared::Wait(done),
             }
             if let Some((output, bytes)) = cache::recall(&**store, *key, def.name(), &*call.body) {
+                spans::cache_hit(def.name());
                 self.scope.action.set_origin(Origin::Cached);
                 let result = Ok(output);
                 self.finish(&result, Some(OutputRef::Bytes(&bytes)));
@@ -324,7 +346,9 @@ impl Action {
                     // Boxed, like every rare wait here, so that the future of
                     // an action that needs none stays small.
                     let backoff = call.def.backoff_for(call.backoff);
-                    Box::pin(tokio::time::sleep(self.backoff_delay(&backoff, attempt))).await;
+                    let delay = self.backoff_delay(&backoff, attempt);
+                    spans::retrying(call.def.name(), attempt, delay, &e);
+                    Box::pin(tokio::time::sleep(delay)).await;
                     body = next;
                     attempt += 1;
                 }
@@ -364,7 +388,12 @@ impl Action {
         // A map's sync items run in its lane (see `lane.rs`); not their
         // children, which must never wait behind the item that awaits them.
         let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
-        let result = Box::pin(attempt::run(execution, &self.scope, timeout, lane)).await;
+        let body = attempt::run(execution, &self.scope, timeout, lane);
+        let number = self.scope.action.attempt.load(Ordering::Relaxed);
+        let result = match spans::attempt(self.scope.action.task, number) {
+            None => Box::pin(body).await,
+            Some(span) => Box::pin(body.instrument(span)).await,
+        };
         if let Some(slot) = &self.scope.slot {
             slot.release();
         }
@@ -427,6 +456,10 @@ impl Action {
         if let Some(parent) = &self.counted_by {
             parent.count_child(status, cell);
         }
+        if self.traced {
+            let attempts = cell.attempt.load(Ordering::Relaxed);
+            spans::ended(&Span::current(), status, attempts, result.as_ref().err());
+        }
         self.record(status, result.as_ref().err(), output);
     }
 
@@ -480,6 +513,14 @@ impl Drop for Action {
         }
         if let Some(parent) = &self.counted_by {
             parent.count_child(ActionStatus::Cancelled, cell);
+        }
+        if self.traced {
+            spans::ended(
+                &Span::current(),
+                ActionStatus::Cancelled,
+                attempt,
+                Some(&error),
+            );
         }
         self.record(ActionStatus::Cancelled, Some(&error), None);
     }

@@ -6,6 +6,7 @@ use crate::execution::action::{run_action, Place};
 use crate::execution::call::TaskCall;
 use crate::execution::item::{Item, SlowStreak};
 use crate::execution::lane::Lane;
+use crate::execution::spans;
 use crate::policies::limits::ChildWait;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::state::tree::{ActionCell, FanOutCell, FanOutKind};
@@ -99,6 +100,8 @@ pub(crate) struct FanOut<Src: Source, F, T> {
     fold_into: Option<Arc<ActionCell>>,
     /// The task its items run, for its record.
     task: ItemTask,
+    /// Its tracing span (its items' spans name it as their parent).
+    span: tracing::Span,
     /// Results that did not come from an action (a panicking input closure,
     /// no runtime to run on).
     ready: VecDeque<(usize, Result<T, TaskError>)>,
@@ -149,6 +152,7 @@ where
             slow: SlowStreak::default(),
             fold_into: None,
             task: ItemTask::NoneYet,
+            span: tracing::Span::none(),
             ready: VecDeque::new(),
             next_index: 0,
             source_done: false,
@@ -165,6 +169,7 @@ where
         let kind = self.kind;
         let concurrency = u32::try_from(self.limit).ok();
         let parent_wait = &mut self.parent_wait;
+        let span = &mut self.span;
         let fold_into = &mut self.fold_into;
         self.started.get_or_insert_with(|| {
             let parent = Scope::current().unwrap_or_else(ephemeral_scope);
@@ -183,6 +188,10 @@ where
             });
             if !kept {
                 *fold_into = Some(Arc::clone(&parent.action));
+            }
+            *span = spans::fan_out(kind, cell.id, concurrency);
+            if let Some(id) = span.id() {
+                cell.set_span_id(id);
             }
             (parent, cell)
         })
@@ -332,6 +341,7 @@ impl<Src: Source, F, T> Drop for FanOut<Src, F, T> {
         self.resume_lane();
         if let Some((_, cell)) = &self.started {
             cell.close(self.task.name());
+            spans::fan_out_ended(&self.span, self.task.name(), cell.counts());
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `call_future` for how it runs when awaited), one action and its attempts
 //! (`action`; one attempt's body in `attempt`), the type-erased body that runs a call (`body`), the engine under `map` and
 //! `gather` (`fan_out`, `item`), where sync tasks run (`lane`,
-//! `sync_pool`), and the one `block_on` policy for `.wait()` (`wait`).
+//! `sync_pool`), the one `block_on` policy for `.wait()` (`wait`), and the tracing spans
+//! of runs, fan-outs, actions and attempts (`spans`).
 
 pub(crate) mod action;
 pub(crate) mod attempt;
@@ -12,5 +13,6 @@ pub(crate) mod call_future;
 pub(crate) mod fan_out;
 pub(crate) mod item;
 pub(crate) mod lane;
+pub(crate) mod spans;
 pub(crate) mod sync_pool;
 pub(crate) mod wait;

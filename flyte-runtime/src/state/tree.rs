@@ -399,6 +399,8 @@ pub(crate) struct FanOutCell {
     failures: Mutex<Vec<Arc<ActionCell>>>,
     /// Where its sync items run, when the fan-out runs them in a lane.
     lane: OnceLock<Arc<Lane>>,
+    /// Its tracing span, when a subscriber wants it: its items' parent.
+    span_id: OnceLock<tracing::span::Id>,
 }
 
 impl FanOutCell {
@@ -435,6 +437,7 @@ impl FanOutCell {
             replayed: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
             lane: OnceLock::new(),
+            span_id: OnceLock::new(),
         }
     }
 
@@ -449,6 +452,17 @@ impl FanOutCell {
             + self.failed.load(Ordering::Acquire)
             + self.cancelled.load(Ordering::Acquire);
         ended >= self.started.load(Ordering::Acquire)
+    }
+
+    /// Items started, succeeded, failed and cancelled so far.
+    pub(crate) fn counts(&self) -> [u64; 4] {
+        [
+            &self.started,
+            &self.succeeded,
+            &self.failed,
+            &self.cancelled,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
     }
 
     pub(crate) fn item_started(&self) {
@@ -503,6 +517,16 @@ impl FanOutCell {
     /// Runs the fan-out's sync items in `lane` from now on.
     pub(crate) fn set_lane(&self, lane: Arc<Lane>) {
         let _ = self.lane.set(lane);
+    }
+
+    /// Names the fan-out's tracing span.
+    pub(crate) fn set_span_id(&self, id: tracing::span::Id) {
+        let _ = self.span_id.set(id);
+    }
+
+    /// The fan-out's tracing span, if it has one.
+    pub(crate) fn span_id(&self) -> Option<tracing::span::Id> {
+        self.span_id.get().cloned()
     }
 
     /// The lane its sync items run in, if any.

@@ -1,0 +1,161 @@
+//! Tracing spans, target `flyte`: a `run` and each `fan_out` at INFO, each
+//! `action` at DEBUG, each `attempt` at TRACE. They nest as the work does:
+//! a run holds its root action, an action its attempts, an attempt the
+//! fan-outs and direct calls its body makes, a fan-out its items. Fields are named `flyte.*`,
+//! plus `otel.name` and `otel.status_code` for OpenTelemetry exporters;
+//! inputs and outputs are never recorded. Retries and cache hits are DEBUG
+//! events.
+//!
+//! A span a subscriber does not want is never made: with no subscriber, or
+//! one filtering at INFO, an action costs one check of a static callsite.
+
+use crate::state::tree::{ActionStatus, FanOutKind};
+use flyte_core::{ActionId, TaskError};
+use tracing::field::Empty;
+use tracing::span::Id;
+use tracing::{Level, Span};
+
+/// The target of every span and event flyte emits.
+pub(crate) const TARGET: &str = "flyte";
+
+/// The span of a run.
+pub(crate) fn run(id: &str, name: Option<&str>, task: &str) -> Span {
+    tracing::info_span!(
+        target: TARGET,
+        "run",
+        flyte.run_id = id,
+        flyte.run_name = name,
+        flyte.task = task,
+        flyte.status = Empty,
+        otel.name = format_args!("run {task}"),
+        otel.status_code = Empty,
+    )
+}
+
+/// The span of one action (`index` for a `map`/`gather` item, `parent` its
+/// fan-out's span), or `None` when no subscriber wants it. Without a
+/// `parent`, the current span (the caller's attempt) is its parent.
+pub(crate) fn action(
+    id: ActionId,
+    task: &str,
+    index: Option<usize>,
+    parent: Option<Id>,
+) -> Option<Span> {
+    macro_rules! action_span {
+        ($($parent:tt)*) => {
+            tracing::debug_span!(
+                target: TARGET,
+                $($parent)*
+                "action",
+                flyte.action_id = %id,
+                flyte.task = task,
+                flyte.index = index,
+                flyte.status = Empty,
+                flyte.attempts = Empty,
+                flyte.error = Empty,
+                otel.name = task,
+                otel.status_code = Empty,
+            )
+        };
+    }
+    let span = match parent {
+        Some(parent) => action_span!(parent: parent,),
+        None => action_span!(),
+    };
+    (!span.is_disabled()).then_some(span)
+}
+
+/// The span of one attempt, or `None` when no subscriber wants it.
+pub(crate) fn attempt(task: &str, attempt: u32) -> Option<Span> {
+    let span = tracing::trace_span!(
+        target: TARGET,
+        "attempt",
+        flyte.task = task,
+        flyte.attempt = attempt,
+        otel.name = format_args!("{task} attempt {attempt}"),
+    );
+    (!span.is_disabled()).then_some(span)
+}
+
+/// The span of one `map` or `gather`.
+pub(crate) fn fan_out(kind: FanOutKind, id: ActionId, concurrency: Option<u32>) -> Span {
+    tracing::info_span!(
+        target: TARGET,
+        "fan_out",
+        flyte.kind = kind.as_str(),
+        flyte.fan_out_id = %id,
+        flyte.concurrency = concurrency,
+        flyte.task = Empty,
+        flyte.started = Empty,
+        flyte.succeeded = Empty,
+        flyte.failed = Empty,
+        flyte.cancelled = Empty,
+        otel.name = kind.as_str(),
+        otel.status_code = Empty,
+    )
+}
+
+/// Records how an action (or a run) ended on its span.
+pub(crate) fn ended(span: &Span, status: ActionStatus, attempts: u32, error: Option<&TaskError>) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("flyte.status", status_word(status));
+    span.record("flyte.attempts", attempts);
+    if let Some(error) = error {
+        span.record("flyte.error", error.message());
+    }
+    span.record("otel.status_code", otel_status(status));
+}
+
+/// Records what a fan-out did on its span.
+pub(crate) fn fan_out_ended(span: &Span, task: Option<&str>, counts: [u64; 4]) {
+    if span.is_disabled() {
+        return;
+    }
+    let [started, succeeded, failed, cancelled] = counts;
+    span.record("flyte.task", task);
+    span.record("flyte.started", started);
+    span.record("flyte.succeeded", succeeded);
+    span.record("flyte.failed", failed);
+    span.record("flyte.cancelled", cancelled);
+    let status = match (failed, cancelled) {
+        (0, 0) => "OK",
+        _ => "ERROR",
+    };
+    span.record("otel.status_code", status);
+}
+
+/// An attempt failed and the task runs again after `wait`.
+pub(crate) fn retrying(task: &str, attempt: u32, wait: std::time::Duration, error: &TaskError) {
+    tracing::event!(
+        target: TARGET,
+        Level::DEBUG,
+        flyte.task = task,
+        flyte.attempt = attempt,
+        flyte.wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        flyte.error = error.message(),
+        "retrying"
+    );
+}
+
+/// A cached task's output came from the cache.
+pub(crate) fn cache_hit(task: &str) {
+    tracing::event!(target: TARGET, Level::DEBUG, flyte.task = task, "cache hit");
+}
+
+fn status_word(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Succeeded => "succeeded",
+        ActionStatus::Failed => "failed",
+        ActionStatus::Cancelled => "cancelled",
+        _ => "running",
+    }
+}
+
+fn otel_status(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Succeeded => "OK",
+        _ => "ERROR",
+    }
+}
