@@ -454,7 +454,10 @@ async fn run_in<T: Send + 'static>(
 ) -> RunOutcome<T> {
     let task = call.def.name();
     let span = spans::run(&run.id, run.name.as_deref(), task);
-    let mut root = AbortOnDrop(tokio::spawn(run_root(run, call).instrument(span)));
+    if !span.is_disabled() {
+        let _ = run.span.set(span);
+    }
+    let mut root = AbortOnDrop(tokio::spawn(run_root(run, call)));
     match (&mut root.0).await {
         Ok(outcome) => outcome,
         // Task panics are caught inside the root, and it is aborted only by
@@ -507,8 +510,7 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
         error: output.as_ref().err().cloned(),
     };
     let recorded = run.durability.close(&run.id, end).await;
-    let span = tracing::Span::current();
-    if !span.is_disabled() {
+    if let Some(span) = run.span.get() {
         span.record("flyte.status", status.as_str());
         let ok = status == RunStatus::Succeeded;
         span.record("otel.status_code", if ok { "OK" } else { "ERROR" });

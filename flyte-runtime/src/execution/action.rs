@@ -198,9 +198,14 @@ impl Action {
     /// future: not an `async fn` of its own, whose arguments would double
     /// every item's future).
     pub(crate) fn span(&mut self, task: &str) -> Option<tracing::Span> {
-        // An item hangs under its fan-out's span (its fan-out is not
-        // entered while it starts items: that would cost every poll).
-        let parent = self.item().and_then(|(fan_out, _)| fan_out.span_id());
+        // An item hangs under its fan-out's span, the root under the run's
+        // (neither is entered while it starts them: that would cost every
+        // poll); a direct call under the current span, its parent's attempt.
+        let parent = match (self.item(), self.parent) {
+            (Some((fan_out, _)), _) => fan_out.span_id(),
+            (None, None) => self.scope.run.span_id(),
+            (None, Some(_)) => None,
+        };
         let span = spans::action(self.scope.action.id, task, self.index, parent)?;
         self.traced = true;
         Some(span)

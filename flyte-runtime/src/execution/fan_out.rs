@@ -176,6 +176,7 @@ where
             *parent_wait = parent.slot.as_ref().map(|slot| slot.begin_wait());
             let group = parent.group.clone();
             let run = parent.run.shared();
+            let run_span = run.span_id();
             let (cell, kept) = parent.action.add_fan_out(|seq| {
                 FanOutCell::new(
                     run,
@@ -189,7 +190,7 @@ where
             if !kept {
                 *fold_into = Some(Arc::clone(&parent.action));
             }
-            *span = spans::fan_out(kind, cell.id, concurrency);
+            *span = spans::fan_out(kind, cell.id, concurrency, run_span);
             if let Some(id) = span.id() {
                 cell.set_span_id(id);
             }

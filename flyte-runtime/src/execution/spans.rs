@@ -77,22 +77,38 @@ pub(crate) fn attempt(task: &str, attempt: u32) -> Option<Span> {
     (!span.is_disabled()).then_some(span)
 }
 
-/// The span of one `map` or `gather`.
-pub(crate) fn fan_out(kind: FanOutKind, id: ActionId, concurrency: Option<u32>) -> Span {
-    tracing::info_span!(
-        target: TARGET,
-        "fan_out",
-        flyte.kind = kind.as_str(),
-        flyte.fan_out_id = %id,
-        flyte.concurrency = concurrency,
-        flyte.task = Empty,
-        flyte.started = Empty,
-        flyte.succeeded = Empty,
-        flyte.failed = Empty,
-        flyte.cancelled = Empty,
-        otel.name = kind.as_str(),
-        otel.status_code = Empty,
-    )
+/// The span of one `map` or `gather`: under the current span (the attempt
+/// that runs it) when there is one, else under `run` (when only INFO spans
+/// are wanted, no attempt span is made).
+pub(crate) fn fan_out(
+    kind: FanOutKind,
+    id: ActionId,
+    concurrency: Option<u32>,
+    run: Option<Id>,
+) -> Span {
+    macro_rules! fan_out_span {
+        ($($parent:tt)*) => {
+            tracing::info_span!(
+                target: TARGET,
+                $($parent)*
+                "fan_out",
+                flyte.kind = kind.as_str(),
+                flyte.fan_out_id = %id,
+                flyte.concurrency = concurrency,
+                flyte.task = Empty,
+                flyte.started = Empty,
+                flyte.succeeded = Empty,
+                flyte.failed = Empty,
+                flyte.cancelled = Empty,
+                otel.name = kind.as_str(),
+                otel.status_code = Empty,
+            )
+        };
+    }
+    match run {
+        Some(run) if Span::current().is_none() => fan_out_span!(parent: run,),
+        _ => fan_out_span!(),
+    }
 }
 
 /// Records how an action (or a run) ended on its span.

@@ -13,7 +13,7 @@ use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::task::futures::TaskLocalFuture;
@@ -34,9 +34,18 @@ pub(crate) struct RunShared {
     fan_outs: Mutex<Vec<Weak<FanOutCell>>>,
     /// The store: the run's record, the cache.
     pub(crate) durability: Durability,
+    /// The run's tracing span, when a subscriber wants it. Never entered
+    /// (that would cost every poll of the root): the root action and the
+    /// fan-outs started outside any span name it as their parent.
+    pub(crate) span: OnceLock<tracing::Span>,
 }
 
 impl RunShared {
+    /// The id of the run's tracing span, if it has one.
+    pub(crate) fn span_id(&self) -> Option<tracing::span::Id> {
+        self.span.get().and_then(tracing::Span::id)
+    }
+
     /// An unrecorded run (an ephemeral one, or persistence off).
     pub(crate) fn new(name: Option<String>) -> Arc<Self> {
         RunShared::with(new_run_id(), name, Durability::default())
@@ -52,6 +61,7 @@ impl RunShared {
             stop: Arc::default(),
             fan_outs: Mutex::new(Vec::new()),
             durability,
+            span: OnceLock::new(),
         })
     }
 
