@@ -511,9 +511,7 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
     };
     let recorded = run.durability.close(&run.id, end).await;
     if let Some(span) = run.span.get() {
-        span.record("flyte.status", status.as_str());
-        let ok = status == RunStatus::Succeeded;
-        span.record("otel.status_code", if ok { "OK" } else { "ERROR" });
+        spans::run_ended(span, status);
     }
     RunOutcome {
         run_id: run.id.clone(),

@@ -10,6 +10,7 @@
 //! one filtering at INFO, an action costs one check of a static callsite.
 
 use crate::state::tree::{ActionStatus, FanOutKind};
+use flyte_core::record::RunStatus;
 use flyte_core::{ActionId, TaskError};
 use tracing::field::Empty;
 use tracing::span::Id;
@@ -121,7 +122,19 @@ pub(crate) fn ended(span: &Span, status: ActionStatus, attempts: u32, error: Opt
     if let Some(error) = error {
         span.record("flyte.error", error.message());
     }
-    span.record("otel.status_code", otel_status(status));
+    span.record(
+        "otel.status_code",
+        otel_code(status == ActionStatus::Succeeded),
+    );
+}
+
+/// Records how a run ended on its span.
+pub(crate) fn run_ended(span: &Span, status: RunStatus) {
+    span.record("flyte.status", status.as_str());
+    span.record(
+        "otel.status_code",
+        otel_code(status == RunStatus::Succeeded),
+    );
 }
 
 /// Records what a fan-out did on its span.
@@ -135,11 +148,7 @@ pub(crate) fn fan_out_ended(span: &Span, task: Option<&str>, counts: [u64; 4]) {
     span.record("flyte.succeeded", succeeded);
     span.record("flyte.failed", failed);
     span.record("flyte.cancelled", cancelled);
-    let status = match (failed, cancelled) {
-        (0, 0) => "OK",
-        _ => "ERROR",
-    };
-    span.record("otel.status_code", status);
+    span.record("otel.status_code", otel_code(failed == 0 && cancelled == 0));
 }
 
 /// An attempt failed and the task runs again after `wait`.
@@ -169,9 +178,11 @@ fn status_word(status: ActionStatus) -> &'static str {
     }
 }
 
-fn otel_status(status: ActionStatus) -> &'static str {
-    match status {
-        ActionStatus::Succeeded => "OK",
-        _ => "ERROR",
+/// OpenTelemetry's status code: `OK` for what succeeded, else `ERROR`.
+fn otel_code(ok: bool) -> &'static str {
+    if ok {
+        "OK"
+    } else {
+        "ERROR"
     }
 }
