@@ -71,6 +71,13 @@ pub use flyte_runtime::{
     MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
 };
 
+/// The command line (feature `cli`): `fn main() -> std::process::ExitCode
+/// { flyte::cli::main() }` in a binary that links your tasks makes it the
+/// full `flyte` command (runs, show, run, resume, abort, cache, report, ...).
+#[cfg(feature = "cli")]
+#[doc(inline)]
+pub use flyte_cli as cli;
+
 /// What a task file needs: `use flyte::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]

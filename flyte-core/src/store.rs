@@ -396,6 +396,121 @@ pub trait RunStore: std::fmt::Debug + Send + Sync + 'static {
     ///
     /// When the store cannot be read.
     fn fan_outs(&self, run: RunKey) -> Result<Vec<FanOutRecord>, StoreError>;
+
+    // Operating a store (the command line). A store that cannot do one of
+    // these says so with `StoreError::Unsupported`.
+
+    /// Asks the process running run `run` to cancel it. That process checks
+    /// [`RunStore::abort_requested`] ten times or more a second.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be written, or the store cannot abort runs.
+    fn request_abort(&self, run: RunKey) -> Result<(), StoreError> {
+        let _ = run;
+        Err(self.unsupported("aborting runs"))
+    }
+
+    /// Whether someone asked to cancel run `run` (see
+    /// [`RunStore::request_abort`]). Called often while the run lives: keep
+    /// it cheap.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn abort_requested(&self, run: RunKey) -> Result<bool, StoreError> {
+        let _ = run;
+        Ok(false)
+    }
+
+    /// Every cache entry, without its value, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read, or it cannot list its cache.
+    fn cache_entries(&self) -> Result<Vec<CacheInfo>, StoreError> {
+        Err(self.unsupported("listing the cache"))
+    }
+
+    /// Removes the cache entries under `keys`; returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be written, or the store cannot remove entries.
+    fn cache_remove(&self, keys: &[[u8; 32]]) -> Result<u64, StoreError> {
+        let _ = keys;
+        Err(self.unsupported("removing cache entries"))
+    }
+
+    /// Deletes ended runs with their actions and fan-outs; a run still
+    /// running is kept. Returns how many runs were deleted.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be written, or the store cannot delete runs.
+    fn delete_runs(&self, runs: &[RunKey]) -> Result<u64, StoreError> {
+        let _ = runs;
+        Err(self.unsupported("deleting runs"))
+    }
+
+    /// Gives the space of deleted records back to the system, where the
+    /// backend needs that done by hand. Default: nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be written.
+    fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The error of an operation this store does not implement.
+    #[doc(hidden)]
+    fn unsupported(&self, operation: &'static str) -> StoreError {
+        StoreError::Unsupported {
+            operation,
+            store: self.location(),
+        }
+    }
+}
+
+/// One cache entry, as [`RunStore::cache_entries`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheInfo {
+    /// Its key.
+    pub key: [u8; 32],
+    /// The task whose output it is.
+    pub task: String,
+    /// The cache version it was filed under (the task's code version,
+    /// or the version the task names).
+    pub version: String,
+    /// The output's Rust type.
+    pub output_type: String,
+    /// The size of the encoded output, in bytes.
+    pub size: u64,
+    /// When it was filed.
+    pub created_at: SystemTime,
+}
+
+impl CacheInfo {
+    /// An entry's description.
+    pub fn new(
+        key: [u8; 32],
+        task: String,
+        version: String,
+        output_type: String,
+        size: u64,
+        created_at: SystemTime,
+    ) -> CacheInfo {
+        CacheInfo {
+            key,
+            task,
+            version,
+            output_type,
+            size,
+            created_at,
+        }
+    }
 }
 
 /// Why a store could not be used. Each message names the problem and what
@@ -488,6 +603,14 @@ pub enum StoreError {
         backend: &'static str,
         /// Its error.
         source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store cannot do what was asked of it.
+    #[error("the flyte store at {store} does not support {operation}")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+        /// The store's location.
+        store: String,
     },
     /// The store's writer is gone (only at process exit).
     #[error("the flyte store's writer has stopped")]

@@ -234,11 +234,30 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                 )
             }
 
+            fn __flyte_io_json(
+                __flyte_io: ::flyte::__private::Io,
+                __flyte_bytes: &[u8],
+            ) -> ::core::result::Result<::flyte::__private::serde_json::Value, ::flyte::TaskError> {
+                match __flyte_io {
+                    ::flyte::__private::Io::Inputs => {
+                        let mut __flyte_reader = ::flyte::__private::ParamReader::bytes(&__FLYTE_TASK, __flyte_bytes);
+                        let mut __flyte_object = ::flyte::__private::JsonObject::new(&__FLYTE_TASK);
+                        #(__flyte_object.put(#names, &__flyte_reader.param::<#tys>(#names)?)?;)*
+                        __flyte_reader.finish()?;
+                        ::core::result::Result::Ok(__flyte_object.finish())
+                    }
+                    ::flyte::__private::Io::Output => {
+                        ::flyte::__private::output_json::<#out_ty>(&__FLYTE_TASK, __flyte_bytes)
+                    }
+                }
+            }
+
             ::flyte::__private::inventory::submit! {
                 ::flyte::__private::TaskRegistration::new(
                     &__FLYTE_TASK,
                     __flyte_from_bytes,
                     __flyte_from_json,
+                    __flyte_io_json,
                 )
             }
 

@@ -2,7 +2,9 @@
 
 pub use crate::execution::body::Execution;
 pub use crate::execution::call::TaskCall;
-pub use crate::registry::{JsonParams, ParamReader, TaskRegistration, TaskValue};
+pub use crate::registry::{
+    output_json, Io, JsonObject, JsonParams, ParamReader, TaskRegistration, TaskValue,
+};
 pub use flyte_core::{Backoff, TaskDef, TaskEnvironment, TaskError, DEFAULT_ENV};
 pub use inventory;
 pub use serde_json;

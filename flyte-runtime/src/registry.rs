@@ -21,6 +21,17 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> TaskValue for T {}
 
 type FromBytes = fn(&[u8]) -> Result<TaskCall<Vec<u8>>, TaskError>;
 type FromJson = fn(Value) -> Result<TaskCall<Value>, TaskError>;
+type IoJson = fn(Io, &[u8]) -> Result<Value, TaskError>;
+
+/// Which side of a task encoded bytes are.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// Its parameters, as a tuple.
+    Inputs,
+    /// Its output.
+    Output,
+}
 
 /// One task's entry, submitted by the code `#[task]` generates.
 #[doc(hidden)]
@@ -29,15 +40,22 @@ pub struct TaskRegistration {
     def: &'static TaskDef,
     from_bytes: FromBytes,
     from_json: FromJson,
+    io_json: IoJson,
 }
 
 impl TaskRegistration {
     /// An entry for `def`.
-    pub const fn new(def: &'static TaskDef, from_bytes: FromBytes, from_json: FromJson) -> Self {
+    pub const fn new(
+        def: &'static TaskDef,
+        from_bytes: FromBytes,
+        from_json: FromJson,
+        io_json: IoJson,
+    ) -> Self {
         TaskRegistration {
             def,
             from_bytes,
             from_json,
+            io_json,
         }
     }
 }
@@ -119,6 +137,12 @@ impl TaskInfo {
     pub fn version(&self) -> &'static str {
         self.def.version()
     }
+    /// The version its cache entries are filed under: the version the task
+    /// names (`#[task(cache = "auto", cache_version = "..")]`), else its
+    /// code version. Entries under another version are stale.
+    pub fn cache_version(&self) -> &'static str {
+        self.def.cache_version()
+    }
     /// Whether it is an `async fn`.
     pub fn is_async(&self) -> bool {
         self.def.is_async()
@@ -176,6 +200,28 @@ impl Registry {
     /// [`ErrorKind::Input`] naming a missing, unknown or ill-typed parameter.
     pub fn call_json(&self, name: &str, input: Value) -> Result<TaskCall<Value>, TaskError> {
         (self.entry(name)?.from_json)(input)
+    }
+
+    /// The inputs of task `name`, encoded by the codec (as stored with a
+    /// run), as a JSON object keyed by parameter name.
+    ///
+    /// # Errors
+    ///
+    /// Unknown or duplicated name (see [`Registry::task`]);
+    /// [`ErrorKind::Input`] when the bytes are not this task's inputs.
+    pub fn inputs_json(&self, name: &str, input: &[u8]) -> Result<Value, TaskError> {
+        (self.entry(name)?.io_json)(Io::Inputs, input)
+    }
+
+    /// An output of task `name`, encoded by the codec (as stored with an
+    /// action), as JSON.
+    ///
+    /// # Errors
+    ///
+    /// Unknown or duplicated name (see [`Registry::task`]);
+    /// [`ErrorKind::Input`] when the bytes are not this task's output.
+    pub fn output_json(&self, name: &str, output: &[u8]) -> Result<Value, TaskError> {
+        (self.entry(name)?.io_json)(Io::Output, output)
     }
 
     /// Checks that no two tasks share a name.
@@ -268,6 +314,66 @@ impl<'a> ParamReader<'a> {
             )
         })
     }
+}
+
+/// Builds the JSON object of a task's parameters, keyed by name.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct JsonObject {
+    def: &'static TaskDef,
+    object: JsonMap<String, Value>,
+}
+
+impl JsonObject {
+    /// An empty object for `def`'s parameters.
+    pub fn new(def: &'static TaskDef) -> Self {
+        JsonObject {
+            def,
+            object: JsonMap::new(),
+        }
+    }
+
+    /// Adds parameter `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Input`] when the value has no JSON form.
+    pub fn put<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), TaskError> {
+        let value = serde_json::to_value(value).map_err(|e| {
+            input_error(
+                self.def,
+                format!("parameter `{name}` has no JSON form: {e}"),
+            )
+        })?;
+        self.object.insert(name.to_owned(), value);
+        Ok(())
+    }
+
+    /// The object.
+    pub fn finish(self) -> Value {
+        Value::Object(self.object)
+    }
+}
+
+/// Decodes `def`'s output of type `T` from codec bytes, as JSON.
+///
+/// # Errors
+///
+/// [`ErrorKind::Input`] when the bytes are not a `T` or it has no JSON form.
+#[doc(hidden)]
+pub fn output_json<T: TaskValue>(def: &'static TaskDef, bytes: &[u8]) -> Result<Value, TaskError> {
+    let value: T = codec::decode(bytes).map_err(|e| {
+        input_error(
+            def,
+            format!(
+                "the stored output is not a {}: {}",
+                std::any::type_name::<T>(),
+                e.message()
+            ),
+        )
+    })?;
+    serde_json::to_value(&value)
+        .map_err(|e| input_error(def, format!("the output has no JSON form: {e}")))
 }
 
 /// Reads a task's parameters from a JSON object keyed by parameter name.

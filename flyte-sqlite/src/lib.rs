@@ -43,6 +43,7 @@
 
 mod actions;
 mod lock;
+mod operate;
 mod read;
 mod schema;
 mod writer;
@@ -326,7 +327,7 @@ impl Store {
         self.read(|conn| {
             conn.execute(
                 "UPDATE runs SET status = 'running', error = NULL, ended_at = NULL,
-                     executions = executions + 1, pid = ?2
+                     executions = executions + 1, pid = ?2, abort_requested_at = NULL
                  WHERE seq = ?1",
                 params![seq, std::process::id()],
             )

@@ -5,8 +5,8 @@ use crate::writer::Write;
 use crate::{lock, Store, StoreError};
 use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord};
 use flyte_core::store::{
-    ActionEnd, CacheEntry, NewRun, OutputAt, RunClosed, RunEnd, RunFilter, RunKey, RunRef,
-    RunStore, StoreFuture,
+    ActionEnd, CacheEntry, CacheInfo, NewRun, OutputAt, RunClosed, RunEnd, RunFilter, RunKey,
+    RunRef, RunStore, StoreFuture,
 };
 use flyte_core::ActionId;
 use rusqlite::OptionalExtension;
@@ -157,5 +157,29 @@ impl RunStore for Store {
 
     fn fan_outs(&self, run: RunKey) -> Result<Vec<FanOutRecord>, StoreError> {
         self.stored_fan_outs(run.0)
+    }
+
+    fn request_abort(&self, run: RunKey) -> Result<(), StoreError> {
+        self.mark_abort_requested(run)
+    }
+
+    fn abort_requested(&self, run: RunKey) -> Result<bool, StoreError> {
+        self.is_abort_requested(run)
+    }
+
+    fn cache_entries(&self) -> Result<Vec<CacheInfo>, StoreError> {
+        self.list_cache()
+    }
+
+    fn cache_remove(&self, keys: &[[u8; 32]]) -> Result<u64, StoreError> {
+        self.remove_cache(keys)
+    }
+
+    fn delete_runs(&self, runs: &[RunKey]) -> Result<u64, StoreError> {
+        self.remove_runs(runs)
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        self.vacuum()
     }
 }

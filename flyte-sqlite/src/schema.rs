@@ -67,6 +67,9 @@ const MIGRATIONS: &[&str] = &[
         ended_at    INTEGER NOT NULL
     );
     CREATE INDEX fan_outs_by_run ON fan_outs (run);",
+    // 4: when someone asked to cancel a run (`flyte abort`); its process
+    // polls this column while it runs the run.
+    "ALTER TABLE runs ADD COLUMN abort_requested_at INTEGER;",
 ];
 
 /// The schema version this build writes.

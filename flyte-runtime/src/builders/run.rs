@@ -5,7 +5,7 @@ use crate::execution::action::{Action, Place};
 use crate::execution::call::TaskCall;
 use crate::execution::spans;
 use crate::execution::wait;
-use crate::policies::signals;
+use crate::policies::{abort, signals};
 use crate::registry::registry;
 use crate::state::context::{new_run_id, RunShared, Scope};
 use crate::state::tree::{ActionNode, ActionStatus};
@@ -16,7 +16,7 @@ use flyte_core::{codec, ActionId, ErrorKind, TaskError};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::runtime::Handle;
@@ -116,6 +116,7 @@ pub struct Runner {
     name: Option<String>,
     persist: bool,
     store: StoreAt,
+    report: Option<PathBuf>,
 }
 
 impl Default for Runner {
@@ -124,6 +125,7 @@ impl Default for Runner {
             name: None,
             persist: true,
             store: StoreAt::Default,
+            report: None,
         }
     }
 }
@@ -189,6 +191,31 @@ impl Runner {
         self
     }
 
+    /// Writes each run's report to `path` when the run ends (see
+    /// [`RunOutcome::write_report`]); a report that cannot be written is a
+    /// warning on stderr, not a failed run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    ///
+    /// #[task]
+    /// fn one() -> u8 {
+    ///     1
+    /// }
+    ///
+    /// # let home = std::env::temp_dir().join(format!("flyte-doc-runner-report-{}", std::process::id()));
+    /// let report = home.join("report.html");
+    /// flyte::Runner::new().home(&home).report(&report).run(one());
+    /// assert!(report.is_file());
+    /// # std::fs::remove_dir_all(&home).ok();
+    /// ```
+    pub fn report(mut self, path: impl Into<PathBuf>) -> Self {
+        self.report = Some(path.into());
+        self
+    }
+
     /// Runs `call` as the root of a new run, blocking this thread.
     ///
     /// On a thread that runs async tasks the run is refused (its outcome
@@ -246,7 +273,26 @@ impl Runner {
     /// going on in another process; [`ErrorKind::Input`](flyte_core::ErrorKind::Input)
     /// when the output is not a `T`; else the root task's error.
     pub fn resume<T: DeserializeOwned + Send + 'static>(&self, run_id: &str) -> RunOutcome<T> {
-        let outcome = self.block_on(|| async {
+        self.resume_encoded(run_id)
+            .map_output(|bytes| codec::decode(&bytes))
+    }
+
+    /// [`Runner::resume`] for a caller that does not know the output's type
+    /// (the command line): the output as JSON, decoded through the
+    /// [registry](crate::registry).
+    ///
+    /// # Errors
+    ///
+    /// As [`Runner::resume`].
+    pub fn resume_json(&self, run_id: &str) -> RunOutcome<serde_json::Value> {
+        let outcome = self.resume_encoded(run_id);
+        let task = outcome.actions().task.clone();
+        outcome.map_output(|bytes| registry().output_json(&task, &bytes))
+    }
+
+    /// [`Runner::resume`] with the output as the codec wrote it.
+    fn resume_encoded(&self, run_id: &str) -> RunOutcome<Vec<u8>> {
+        self.block_on(|| async {
             match self.stored_call(run_id) {
                 Ok((call, store, key, run)) => {
                     let reopen = |_: &TaskCall<Vec<u8>>, _| reopen(store, key, run.id, run.name);
@@ -254,8 +300,7 @@ impl Runner {
                 }
                 Err(e) => failed("", ActionId(0), e),
             }
-        });
-        outcome.map_output(|bytes| codec::decode(&bytes))
+        })
     }
 
     /// Runs `start()` to its end from sync code, on the global runtime (or
@@ -296,7 +341,13 @@ impl Runner {
             Err(e) => return failed(call.def.name(), root, e),
         };
         let _watched = watch_signals.then(|| signals::watch(&run.stop));
-        run_in(run, call, root).await
+        let outcome = run_in(run, call, root).await;
+        if let Some(path) = &self.report {
+            if let Err(e) = outcome.write_report(path) {
+                eprintln!("flyte: run {}: {}", outcome.run_id, e.message());
+            }
+        }
+        outcome
     }
 
     /// The run `call` becomes: a new one, or the recorded one it resumes.
@@ -457,6 +508,14 @@ async fn run_in<T: Send + 'static>(
     if !span.is_disabled() {
         let _ = run.span.set(span);
     }
+    // A recorded run can be aborted from another process through its store.
+    let _abort_watch = run.durability.recorded_as().map(|(store, key)| {
+        AbortOnDrop(tokio::spawn(abort::watch(
+            store,
+            key,
+            Arc::clone(&run.stop),
+        )))
+    });
     let mut root = AbortOnDrop(tokio::spawn(run_root(run, call)));
     match (&mut root.0).await {
         Ok(outcome) => outcome,
@@ -519,6 +578,7 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
         root: root.snapshot(),
         output,
         recorded,
+        stored: run.durability.recorded_as(),
     }
 }
 
@@ -535,6 +595,7 @@ fn failed<T>(task: &str, id: ActionId, error: TaskError) -> RunOutcome<T> {
         root,
         output: Err(error),
         recorded: Recorded::Off { reason: None },
+        stored: None,
     }
 }
 
@@ -545,6 +606,8 @@ pub struct RunOutcome<T> {
     root: ActionNode,
     output: Result<T, TaskError>,
     recorded: Recorded,
+    /// Where the run is recorded, for its report.
+    stored: Option<(Arc<dyn RunStore>, RunKey)>,
 }
 
 impl<T> RunOutcome<T> {
@@ -555,6 +618,7 @@ impl<T> RunOutcome<T> {
             root: self.root,
             output: self.output.and_then(f),
             recorded: self.recorded,
+            stored: self.stored,
         }
     }
 
@@ -601,6 +665,67 @@ impl<T> RunOutcome<T> {
     /// The root action, with the tree of actions below it.
     pub fn actions(&self) -> &ActionNode {
         &self.root
+    }
+
+    /// Writes the run's report to `path`: one self-contained HTML file
+    /// (inline CSS and JS, nothing fetched) with the run's header, figures
+    /// per task and fan-out, failures grouped by cause, its tree and a
+    /// timeline of every action. `flyte report RUN` writes the same file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    ///
+    /// #[task]
+    /// fn double(x: u64) -> u64 {
+    ///     x * 2
+    /// }
+    ///
+    /// #[task]
+    /// async fn double_all(xs: Vec<u64>) -> Result<Vec<u64>, TaskError> {
+    ///     flyte::map(double, xs).concurrency(4).await
+    /// }
+    ///
+    /// # let home = std::env::temp_dir().join(format!("flyte-doc-report-{}", std::process::id()));
+    /// let outcome = flyte::Runner::new().home(&home).run(double_all((0..100).collect()));
+    /// let path = home.join("report.html");
+    /// outcome.write_report(&path)?;
+    /// assert!(std::fs::read_to_string(&path)?.contains("default.double_all"));
+    /// # std::fs::remove_dir_all(&home).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the run was not recorded (the report is
+    /// read from the store); [`ErrorKind::Store`] when the store cannot be
+    /// read or the file cannot be written.
+    pub fn write_report(&self, path: impl AsRef<Path>) -> Result<(), TaskError> {
+        let path = path.as_ref();
+        let Some((store, key)) = &self.stored else {
+            return Err(TaskError::new(
+                ErrorKind::Config,
+                "this run was not recorded, and a report is read from the store: \
+                 leave recording on (the default) to write one",
+            ));
+        };
+        let (_, run) = store.find_run(RunRef::Id(&self.run_id))?.ok_or_else(|| {
+            TaskError::new(
+                ErrorKind::Store,
+                format!("run {} is not in the store", self.run_id),
+            )
+        })?;
+        let cannot = |e: &dyn fmt::Display| {
+            TaskError::new(
+                ErrorKind::Store,
+                format!("cannot write the report to {}: {e}", path.display()),
+            )
+        };
+        let file = std::fs::File::create(path).map_err(|e| cannot(&e))?;
+        let mut out = std::io::BufWriter::new(file);
+        flyte_report::write_report(store.as_ref(), *key, run, &mut out).map_err(|e| cannot(&e))?;
+        std::io::Write::flush(&mut out).map_err(|e| cannot(&e))
     }
 
     /// The output, by reference.

@@ -130,6 +130,12 @@ impl Durability {
         }
     }
 
+    /// The store and key of a recorded run.
+    pub(crate) fn recorded_as(&self) -> Option<(Arc<dyn RunStore>, RunKey)> {
+        let recording = self.recording.as_ref()?;
+        Some((Arc::clone(&recording.store), recording.run))
+    }
+
     /// Whether the run is recorded in a store.
     pub(crate) fn is_recorded(&self) -> bool {
         self.recording.is_some()

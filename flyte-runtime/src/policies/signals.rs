@@ -16,13 +16,15 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 pub(crate) enum Stop {
     Interrupt,
     Terminate,
+    /// Someone asked the store to cancel the run (`flyte abort`).
+    Abort,
 }
 
 impl Stop {
     /// The exit status a shell reports for a process killed by the signal.
     fn exit_code(self) -> i32 {
         match self {
-            Stop::Interrupt => 130,
+            Stop::Interrupt | Stop::Abort => 130,
             Stop::Terminate => 143,
         }
     }
@@ -33,6 +35,7 @@ impl fmt::Display for Stop {
         f.write_str(match self {
             Stop::Interrupt => "SIGINT (Ctrl-C)",
             Stop::Terminate => "SIGTERM",
+            Stop::Abort => "an abort request (flyte abort)",
         })
     }
 }

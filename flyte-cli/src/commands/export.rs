@@ -1,0 +1,137 @@
+//! `flyte export RUN --format chrome-trace|jsonl`.
+//!
+//! Trace Event JSON puts each action on a row (`tid`) of its own while it
+//! runs, so no two overlap on a row (what Perfetto needs of complete
+//! events); JSON lines give the run, each fan-out and each action as one
+//! object, with a `type` field.
+
+use crate::args::{ExportArgs, ExportFormat};
+use crate::error::{CliError, Exit};
+use crate::output;
+use crate::refs::resolve;
+use crate::Ctx;
+use flyte_report::{status_word, Digest, Row};
+use serde_json::json;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{BufWriter, Write};
+
+pub(crate) fn export(ctx: &Ctx, args: &ExportArgs) -> Result<Exit, CliError> {
+    let store = ctx.store()?;
+    let (key, run) = resolve(store.as_ref(), &args.run.run)?;
+    let digest = flyte_report::digest(store.as_ref(), key, run)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(std::fs::File::create(path).map_err(
+            |e| CliError::usage(format!("cannot create {}: {e}", path.display())),
+        )?)),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    match args.format {
+        ExportFormat::ChromeTrace => chrome_trace(&digest, &mut out)?,
+        ExportFormat::Jsonl => jsonl(&digest, &mut out)?,
+    }
+    out.flush()?;
+    Ok(Exit::Ok)
+}
+
+fn chrome_trace(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut rows: Vec<&Row> = d.rows.iter().collect();
+    rows.sort_by_key(|r| (r.start_ms, r.end_ms));
+    let t0 = rows.first().map_or(0, |r| r.start_ms);
+    write!(out, "{{\"displayTimeUnit\":\"ms\",\"otherData\":")?;
+    serde_json::to_writer(
+        &mut *out,
+        &json!({"run": d.run.id, "task": d.run.root_task, "status": d.run.status.as_str()}),
+    )?;
+    write!(out, ",\"traceEvents\":[")?;
+    let meta = json!({"name": "process_name", "ph": "M", "pid": 1, "args": {"name": format!("flyte run {}", d.run.id)}});
+    serde_json::to_writer(&mut *out, &meta)?;
+    let mut busy: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
+    let mut free: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
+    let mut lanes = 0;
+    for row in rows {
+        while let Some(&Reverse((end, lane))) = busy.peek() {
+            if end > row.start_ms {
+                break;
+            }
+            busy.pop();
+            free.push(Reverse(lane));
+        }
+        let lane = free.pop().map_or_else(
+            || {
+                lanes += 1;
+                lanes - 1
+            },
+            |Reverse(l)| l,
+        );
+        busy.push(Reverse((row.end_ms.max(row.start_ms + 1), lane)));
+        let mut args = json!({
+            "flyte.action_id": row.id.to_string(),
+            "flyte.status": status_word(row.status),
+            "flyte.attempts": row.attempts,
+        });
+        if let Some((_, index)) = row.item {
+            args["flyte.item_index"] = json!(index);
+        }
+        if let Some(e) = d.error(row) {
+            args["flyte.error"] = json!(e.message());
+        }
+        let event = json!({
+            "name": d.task(row),
+            "cat": "flyte",
+            "ph": "X",
+            "ts": (row.start_ms - t0) * 1000,
+            "dur": row.duration_ms() * 1000,
+            "pid": 1,
+            "tid": lane,
+            "args": args,
+        });
+        out.write_all(b",\n")?;
+        serde_json::to_writer(&mut *out, &event)?;
+    }
+    writeln!(out, "]}}")
+}
+
+fn jsonl(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut run = output::run_json(&d.run);
+    run["type"] = json!("run");
+    serde_json::to_writer(&mut *out, &run)?;
+    writeln!(out)?;
+    for f in &d.fan_outs {
+        let r = &f.record;
+        let line = json!({
+            "type": "fan_out",
+            "id": r.id.to_string(),
+            "parent": r.parent.to_string(),
+            "kind": r.kind.as_str(),
+            "task": r.task,
+            "group": r.group,
+            "concurrency": r.concurrency,
+            "started": r.started, "succeeded": r.succeeded, "failed": r.failed,
+            "cancelled": r.cancelled, "cached": r.cached, "replayed": r.replayed,
+            "started_at": output::rfc3339(r.started_at),
+            "ended_at": output::rfc3339(r.ended_at),
+        });
+        serde_json::to_writer(&mut *out, &line)?;
+        writeln!(out)?;
+    }
+    for row in &d.rows {
+        let line = json!({
+            "type": "action",
+            "id": row.id.to_string(),
+            "parent": row.parent.map(|p| p.to_string()),
+            "fan_out": row.item.map(|(f, _)| d.fan_outs[f as usize].record.id.to_string()),
+            "index": row.item.map(|(_, i)| i),
+            "task": d.task(row),
+            "status": status_word(row.status),
+            "origin": format!("{:?}", row.origin).to_lowercase(),
+            "attempts": row.attempts,
+            "start_ms": row.start_ms,
+            "end_ms": row.end_ms,
+            "error": d.error(row).map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
+        });
+        serde_json::to_writer(&mut *out, &line)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The flyte command line: see and operate runs.
+//!
+//! Your own binary becomes the full command line, able to run and resume
+//! your tasks and to show their inputs and outputs as JSON, with one line
+//! (through the facade's `cli` feature):
+//!
+//! ```no_run
+//! // src/bin/flyte.rs of your pipeline crate; `use my_tasks as _;` links
+//! // the tasks when they live in another crate.
+//! fn main() -> std::process::ExitCode {
+//!     flyte_cli::main()
+//! }
+//! ```
+//!
+//! `cargo flyte ...` (the `cargo-flyte` binary of this crate) runs the
+//! commands that only need the store, from any directory, on any copy of a
+//! store, without building your project.
+//!
+//! | command | does |
+//! | --- | --- |
+//! | `runs [--status S] [--task T] [--name N] [--since 2h] [--limit 20]` | lists runs, newest first |
+//! | `show RUN [--failed] [--action ID] [--io]` | header, error, tree, failures grouped by cause |
+//! | `run TASK [-i JSON\|@file\|-] [-a key=text] [-a key:=json] [--name N]` | runs a task, prints its output |
+//! | `resume RUN` / `rerun RUN` | executes a run again (replaying what succeeded) / anew |
+//! | `abort RUN [--no-wait]` | cancels a run going on in another process |
+//! | `cache ls\|clear [--task T] [--stale] [--older-than 7d] [--dry-run]` | the task cache |
+//! | `tasks` | the tasks your binary links |
+//! | `report RUN [-o FILE.html] [--open]` | one offline HTML file with a timeline |
+//! | `export RUN --format chrome-trace\|jsonl [-o FILE]` | for Perfetto, or for scripts |
+//! | `gc [--older-than 30d] [--keep N] [--dry-run] [--vacuum]` | deletes old runs |
+//!
+//! A RUN is a full id, a unique prefix of one (4 characters or more), a run
+//! name, `last` or `last-failed`. Lists print as a table, or with
+//! `-o json` / `-o jsonl` as JSON whose fields are stable (times in RFC
+//! 3339 UTC, durations in milliseconds). The store is `--home`, else
+//! `FLYTE_HOME`, else `./.flyte`. `NO_COLOR` turns colour off.
+//!
+//! Exit codes: 0 ok, 1 the run failed, 2 usage, 3 store error, 4 not found.
+
+mod args;
+mod commands;
+mod error;
+mod output;
+mod refs;
+
+pub use args::{Cli, Command, Format};
+pub use error::{CliError, Exit};
+
+use clap::Parser;
+use flyte_core::store::RunStore;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// What the running binary can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A user's binary that links the tasks: every command.
+    Tasks,
+    /// `cargo flyte`: only what needs the store alone.
+    StoreOnly,
+}
+
+/// The command line of a binary that links the tasks: parses the process's
+/// arguments, runs the command, and returns its exit code.
+pub fn main() -> ExitCode {
+    main_from(std::env::args_os(), Mode::Tasks)
+}
+
+/// The command line of `cargo flyte`: the commands that need only the
+/// store. Cargo runs `cargo-flyte flyte ARGS` for `cargo flyte ARGS`; the
+/// `flyte` is dropped.
+pub fn cargo_main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "flyte") {
+        args.remove(1);
+    }
+    main_from(args, Mode::StoreOnly)
+}
+
+/// [`main`] with given arguments (the first is the program's name).
+pub fn main_from(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    mode: Mode,
+) -> ExitCode {
+    match Cli::try_parse_from(args) {
+        Ok(cli) => cli.command.run_in(mode),
+        Err(e) => {
+            let _ = e.print();
+            // clap's own code: 0 for --help and --version, 2 for a usage error.
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
+    }
+}
+
+impl Command {
+    /// Runs the command in a binary that links the tasks; prints its error
+    /// (with the next step) on stderr and returns the exit code.
+    pub fn run(self) -> ExitCode {
+        self.run_in(Mode::Tasks)
+    }
+
+    /// Runs the command as `mode` allows.
+    pub fn run_in(self, mode: Mode) -> ExitCode {
+        let ctx = Ctx {
+            home: self.home.unwrap_or_else(flyte_sqlite::default_home),
+            mode,
+        };
+        match commands::dispatch(&ctx, self.action) {
+            Ok(exit) => exit.into(),
+            Err(e) => {
+                eprintln!("{e}");
+                e.exit.into()
+            }
+        }
+    }
+}
+
+/// What every command is given.
+pub(crate) struct Ctx {
+    pub(crate) home: PathBuf,
+    pub(crate) mode: Mode,
+}
+
+impl Ctx {
+    /// The store, for reading: opened for writing where it can be (which
+    /// marks runs whose process died as killed), read-only otherwise (a
+    /// store on read-only media, or written by an older flyte).
+    pub(crate) fn store(&self) -> Result<Arc<dyn RunStore>, CliError> {
+        let db = self.home.join("flyte.db");
+        if !db.is_file() {
+            return Err(CliError::new(
+                Exit::Store,
+                format!("there is no flyte store in {}", self.home.display()),
+            )
+            .hint("run a workflow first, or point --home / FLYTE_HOME at the directory that holds flyte.db"));
+        }
+        match flyte_sqlite::Store::open(&self.home) {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(_) => Ok(Arc::new(flyte_sqlite::Store::open_read_only(&self.home)?)),
+        }
+    }
+
+    /// The store, to write to.
+    pub(crate) fn writable_store(&self) -> Result<Arc<dyn RunStore>, CliError> {
+        self.store()?;
+        Ok(Arc::new(flyte_sqlite::Store::open(&self.home)?))
+    }
+
+    /// Checks the binary links tasks, for a command that needs them.
+    pub(crate) fn needs_tasks(&self, what: &str) -> Result<(), CliError> {
+        match self.mode {
+            Mode::StoreOnly => Err(CliError::usage(format!(
+                "{what} needs the tasks, and `cargo flyte` does not link them"
+            ))
+            .hint(
+                "run it with your own binary: `fn main() -> std::process::ExitCode { flyte::cli::main() }` \
+                 (feature `cli` of flyte), e.g. `cargo run --bin flyte -- ...`",
+            )),
+            Mode::Tasks if flyte_runtime::registry().is_empty() => Err(CliError::usage(format!(
+                "{what} needs the tasks, and no task is registered in this binary"
+            ))
+            .hint(
+                "link the crate that defines them: add `use my_tasks as _;` to the binary's main.rs",
+            )),
+            Mode::Tasks => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Printing: tables for people, stable JSON for scripts, times and
+//! durations, colour only on a terminal without `NO_COLOR`.
+
+use crate::args::Format;
+use flyte_core::record::{RunRecord, RunStatus};
+use serde_json::{json, Value};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime};
+
+/// RFC 3339 in UTC, to the second: the JSON form of a time.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `2026-12-03 12:45:05`, UTC: a time in a table.
+pub(crate) fn when(t: SystemTime) -> String {
+    rfc3339(t)
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned()
+}
+
+/// `850ms`, `12.3s`, `4m 05s`, `2h 03m`.
+pub(crate) fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1_000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m {:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h {:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+/// How long a run took (or has run so far).
+pub(crate) fn run_duration(run: &RunRecord) -> Option<Duration> {
+    run.ended_at?.duration_since(run.started_at).ok()
+}
+
+/// A run as JSON: the documented, stable shape of `runs -o json`.
+pub(crate) fn run_json(run: &RunRecord) -> Value {
+    json!({
+        "id": run.id,
+        "name": run.name,
+        "task": run.root_task,
+        "status": run.status.as_str(),
+        "error": run.error.as_ref().map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
+        "started_at": rfc3339(run.started_at),
+        "ended_at": run.ended_at.map(rfc3339),
+        "duration_ms": run_duration(run).map(|d| d.as_millis() as u64),
+        "executions": run.executions,
+        "lost_actions": run.lost_actions,
+    })
+}
+
+/// Whether to colour stdout.
+pub(crate) fn color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// A status word, coloured when `color`.
+pub(crate) fn status(word: &str, color: bool) -> String {
+    if !color {
+        return word.to_owned();
+    }
+    let code = match word {
+        "succeeded" => "32",
+        "failed" => "31",
+        "running" => "34",
+        _ => "90",
+    };
+    format!("\x1b[{code}m{word}\x1b[0m")
+}
+
+/// The status of a run, as a word.
+pub(crate) fn run_status(s: RunStatus) -> &'static str {
+    s.as_str()
+}
+
+/// Aligned columns: the header, then the rows.
+pub(crate) struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(header: Vec<&'static str>) -> Table {
+        Table {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn row(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    pub(crate) fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.len()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(visible_len(cell));
+            }
+        }
+        let line = |cells: Vec<&str>, out: &mut dyn Write| -> std::io::Result<()> {
+            let last = cells.len().saturating_sub(1);
+            for (i, cell) in cells.iter().enumerate() {
+                if i == last {
+                    write!(out, "{cell}")?;
+                } else {
+                    let pad = widths[i].saturating_sub(visible_len(cell));
+                    write!(out, "{cell}{:pad$}  ", "")?;
+                }
+            }
+            writeln!(out)
+        };
+        line(self.header.clone(), out)?;
+        for row in &self.rows {
+            line(row.iter().map(String::as_str).collect(), out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Length without colour escapes, in characters.
+fn visible_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
+/// Prints `items` as JSON (an array), JSON lines, or with `table`.
+pub(crate) fn print_list(
+    format: Format,
+    items: &[Value],
+    table: impl FnOnce() -> Table,
+) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, items)?;
+            writeln!(out)
+        }
+        Format::Jsonl => {
+            for item in items {
+                serde_json::to_writer(&mut out, item)?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+        Format::Table => table().print(&mut out),
+    }
+}
+
+/// Prints one JSON document.
+pub(crate) fn print_json(value: &Value, format: Format) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if format == Format::Jsonl {
+        serde_json::to_writer(&mut out, value)?;
+    } else {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    }
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(duration(Duration::from_millis(12_340)), "12.3s");
+        assert_eq!(duration(Duration::from_secs(245)), "4m 05s");
+        assert_eq!(duration(Duration::from_secs(7_380)), "2h 03m");
+    }
+
+    #[test]
+    fn tables_align_on_visible_width() {
+        let mut t = Table::new(vec!["A", "B"]);
+        t.row(vec!["\x1b[32mok\x1b[0m".into(), "x".into()]);
+        t.row(vec!["long".into(), "y".into()]);
+        let mut out = Vec::new();
+        t.print(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "A     B\n\x1b[32mok\x1b[0m    x\nlong  y\n");
+    }
+}

@@ -1,0 +1,504 @@
+//! A run digested for people: per-task and per-fan-out figures, failures
+//! grouped by cause, the actions worth showing in a tree, and (on request)
+//! the timing of every action for a timeline.
+//!
+//! The store is read batch by batch, never with outputs. An action is kept
+//! as a compact row (about 80 bytes); a resumed action that ran again has
+//! several records and its latest one counts.
+
+use flyte_core::record::{ActionRecord, ActionStatus, FanOutRecord, Origin, RunRecord};
+use flyte_core::store::{RunKey, RunStore, StoreError};
+use flyte_core::{ActionId, TaskError};
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How many actions a digest keeps for the tree at most; beyond it the tree
+/// says how many it left out (the figures still count every action).
+pub const MAX_TREE_ACTIONS: usize = 20_000;
+
+/// The median item length below which a fan-out's achieved concurrency is
+/// not computed (see [`FanOutDigest::achieved_concurrency`]).
+pub const MIN_TIMED_MS: i64 = 5;
+
+/// One action, compactly.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Its id.
+    pub id: ActionId,
+    /// The action that called it.
+    pub parent: Option<ActionId>,
+    /// Its fan-out (an index into [`Digest::fan_outs`]) and its place in it.
+    pub item: Option<(u32, u64)>,
+    /// An index into [`Digest::task_names`].
+    pub task: u32,
+    /// How it ended.
+    pub status: ActionStatus,
+    /// Where its output came from.
+    pub origin: Origin,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Start, in milliseconds since the Unix epoch.
+    pub start_ms: i64,
+    /// End (the start while still running), in milliseconds since the epoch.
+    pub end_ms: i64,
+    /// An index into [`Digest::errors`], plus one (0: no error).
+    pub error: u32,
+}
+
+impl Row {
+    /// How long it took, in milliseconds.
+    pub fn duration_ms(&self) -> i64 {
+        (self.end_ms - self.start_ms).max(0)
+    }
+}
+
+/// Figures over a set of actions: a task's, or a fan-out's items'.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    /// Actions.
+    pub actions: u64,
+    /// That succeeded (including cached and replayed).
+    pub succeeded: u64,
+    /// That failed.
+    pub failed: u64,
+    /// That were cancelled.
+    pub cancelled: u64,
+    /// Still running when read.
+    pub running: u64,
+    /// Whose output came from the cache.
+    pub cached: u64,
+    /// Whose output was replayed from an earlier execution.
+    pub replayed: u64,
+    /// That needed more than one attempt.
+    pub retried: u64,
+    /// Median duration of the actions that ran, in ms.
+    pub p50_ms: i64,
+    /// 95th percentile, in ms.
+    pub p95_ms: i64,
+    /// Longest, in ms.
+    pub max_ms: i64,
+    /// Sum of the durations of the actions that ran, in ms.
+    pub busy_ms: i64,
+}
+
+/// One task's figures.
+#[derive(Debug, Clone)]
+pub struct TaskFigures {
+    /// The task.
+    pub task: String,
+    /// Its figures.
+    pub figures: Figures,
+}
+
+/// One fan-out with its items' figures.
+#[derive(Debug, Clone)]
+pub struct FanOutDigest {
+    /// As stored.
+    pub record: FanOutRecord,
+    /// Over its items.
+    pub figures: Figures,
+    /// Items running at once on average over the fan-out's life (busy time
+    /// over wall time). `None` when most items took under
+    /// [`MIN_TIMED_MS`]: times are stored to the millisecond, too coarse
+    /// to add up such items.
+    pub achieved_concurrency: Option<f64>,
+}
+
+/// Failures that share a cause: the same task, error kind and message but
+/// for the numbers in it (an item's index, a value, an id).
+#[derive(Debug, Clone)]
+pub struct FailureGroup {
+    /// The failing task.
+    pub task: String,
+    /// The error's kind, as a word.
+    pub kind: &'static str,
+    /// The message with its numbers written `N` (`N is a multiple of N`):
+    /// messages that differ only in their numbers are one cause.
+    pub cause: String,
+    /// The message of one of them, as it is.
+    pub message: String,
+    /// How many actions failed so.
+    pub count: u64,
+    /// One of them.
+    pub example: ActionId,
+}
+
+/// What [`digest`] found.
+#[derive(Debug, Clone)]
+pub struct Digest {
+    /// The run.
+    pub run: RunRecord,
+    /// Every task that appears, in order of first appearance.
+    pub task_names: Vec<String>,
+    /// Every action, in the order they ended (latest record of each).
+    pub rows: Vec<Row>,
+    /// The errors the rows point to.
+    pub errors: Vec<TaskError>,
+    /// The run's fan-outs, in the order they ended.
+    pub fan_outs: Vec<FanOutDigest>,
+    /// Figures per task, by task name.
+    pub tasks: Vec<TaskFigures>,
+    /// Failures grouped by cause, most frequent first. Only the leaves: a
+    /// parent that failed because a child failed is not counted again.
+    pub failures: Vec<FailureGroup>,
+    /// The actions a tree shows: every action that is not a fan-out item,
+    /// and the items that failed or called tasks themselves; indexes into
+    /// `rows`, at most [`MAX_TREE_ACTIONS`].
+    pub tree: Vec<usize>,
+    /// Actions the tree left out beyond [`MAX_TREE_ACTIONS`].
+    pub tree_left_out: u64,
+}
+
+/// Reads run `run` (key `key`) of `store` and digests it.
+///
+/// # Errors
+///
+/// When the store cannot be read.
+pub fn digest(store: &dyn RunStore, key: RunKey, run: RunRecord) -> Result<Digest, StoreError> {
+    let records = store.fan_outs(key)?;
+    let fan_out_index: HashMap<ActionId, u32> = records
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id, u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    let mut builder = Builder {
+        fan_out_index,
+        ..Builder::default()
+    };
+    store.actions(key, false, &mut |batch| {
+        for action in batch {
+            builder.add(action);
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(builder.finish(run, records))
+}
+
+#[derive(Default)]
+struct Builder {
+    fan_out_index: HashMap<ActionId, u32>,
+    task_index: HashMap<String, u32>,
+    task_names: Vec<String>,
+    at: HashMap<ActionId, usize>,
+    rows: Vec<Row>,
+    errors: Vec<TaskError>,
+}
+
+impl Builder {
+    fn add(&mut self, action: ActionRecord) {
+        let task = match self.task_index.get(&action.task) {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.task_names.len()).unwrap_or(u32::MAX);
+                self.task_index.insert(action.task.clone(), i);
+                self.task_names.push(action.task);
+                i
+            }
+        };
+        let error = match action.error {
+            Some(e) => {
+                self.errors.push(e);
+                u32::try_from(self.errors.len()).unwrap_or(u32::MAX)
+            }
+            None => 0,
+        };
+        let start_ms = millis(action.started_at);
+        let row = Row {
+            id: action.id,
+            parent: action.parent,
+            item: action
+                .item
+                .and_then(|(fan_out, index)| self.fan_out_index.get(&fan_out).map(|&f| (f, index))),
+            task,
+            status: action.status,
+            origin: action.origin,
+            attempts: action.attempts,
+            start_ms,
+            end_ms: action.ended_at.map_or(start_ms, millis),
+            error,
+        };
+        match self.at.get(&row.id) {
+            Some(&i) => self.rows[i] = row,
+            None => {
+                self.at.insert(row.id, self.rows.len());
+                self.rows.push(row);
+            }
+        }
+    }
+
+    fn finish(self, run: RunRecord, records: Vec<FanOutRecord>) -> Digest {
+        let rows = self.rows;
+        let mut per_task: Vec<Vec<&Row>> = vec![Vec::new(); self.task_names.len()];
+        let mut per_fan_out: Vec<Vec<&Row>> = vec![Vec::new(); records.len()];
+        let mut parents = HashSet::new();
+        let mut failed_parents = HashSet::new();
+        for row in &rows {
+            per_task[row.task as usize].push(row);
+            if let Some((f, _)) = row.item {
+                per_fan_out[f as usize].push(row);
+            }
+            if let Some(parent) = row.parent {
+                parents.insert(parent);
+                if row.status == ActionStatus::Failed {
+                    failed_parents.insert(parent);
+                }
+            }
+        }
+        let tasks = self
+            .task_names
+            .iter()
+            .zip(&per_task)
+            .map(|(task, rows)| TaskFigures {
+                task: task.clone(),
+                figures: figures(rows),
+            })
+            .collect();
+        let fan_outs = records
+            .into_iter()
+            .zip(&per_fan_out)
+            .map(|(record, rows)| {
+                let figures = figures(rows);
+                let wall = record
+                    .ended_at
+                    .duration_since(record.started_at)
+                    .unwrap_or(Duration::ZERO)
+                    .as_millis();
+                let achieved_concurrency = (wall > 0 && figures.p50_ms >= MIN_TIMED_MS)
+                    .then(|| figures.busy_ms as f64 / wall as f64);
+                FanOutDigest {
+                    record,
+                    figures,
+                    achieved_concurrency,
+                }
+            })
+            .collect();
+
+        let mut groups: HashMap<(u32, &'static str, String), FailureGroup> = HashMap::new();
+        for row in &rows {
+            if row.status != ActionStatus::Failed
+                || row.error == 0
+                || failed_parents.contains(&row.id)
+            {
+                continue;
+            }
+            let e = &self.errors[row.error as usize - 1];
+            let kind = e.kind().as_str();
+            let cause = cause_of(e.message());
+            groups
+                .entry((row.task, kind, cause.clone()))
+                .or_insert_with(|| FailureGroup {
+                    task: self.task_names[row.task as usize].clone(),
+                    kind,
+                    cause,
+                    message: e.message().to_owned(),
+                    count: 0,
+                    example: row.id,
+                })
+                .count += 1;
+        }
+        let mut failures: Vec<FailureGroup> = groups.into_values().collect();
+        failures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.task.cmp(&b.task)));
+
+        let mut tree = Vec::new();
+        let mut tree_left_out = 0;
+        for (i, row) in rows.iter().enumerate() {
+            let shown = row.item.is_none()
+                || row.status == ActionStatus::Failed
+                || parents.contains(&row.id);
+            if !shown {
+                continue;
+            }
+            if tree.len() < MAX_TREE_ACTIONS {
+                tree.push(i);
+            } else {
+                tree_left_out += 1;
+            }
+        }
+        Digest {
+            run,
+            task_names: self.task_names,
+            rows,
+            errors: self.errors,
+            fan_outs,
+            tasks,
+            failures,
+            tree,
+            tree_left_out,
+        }
+    }
+}
+
+/// `message` with each run of digits (and hex of 8 or more) as `N`.
+fn cause_of(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let token_end = message[i..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(message.len(), |n| i + n);
+        let token = &message[i..token_end];
+        let at_word_start = i == 0 || !message[..i].ends_with(|c: char| c.is_ascii_alphanumeric());
+        let hex_id = at_word_start
+            && token.len() >= 8
+            && token.chars().all(|c| c.is_ascii_hexdigit())
+            && token.chars().any(|c| c.is_ascii_digit());
+        if c.is_ascii_digit() || hex_id {
+            let end = if hex_id {
+                token_end
+            } else {
+                message[i..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .map_or(message.len(), |n| i + n)
+            };
+            out.push('N');
+            while chars.peek().is_some_and(|&(j, _)| j < end) {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn figures(rows: &[&Row]) -> Figures {
+    let mut f = Figures::default();
+    let mut durations = Vec::new();
+    for row in rows {
+        f.actions += 1;
+        match row.status {
+            ActionStatus::Succeeded => f.succeeded += 1,
+            ActionStatus::Failed => f.failed += 1,
+            ActionStatus::Cancelled => f.cancelled += 1,
+            _ => f.running += 1,
+        }
+        match row.origin {
+            Origin::Cached => f.cached += 1,
+            Origin::Replayed => f.replayed += 1,
+            _ => durations.push(row.duration_ms()),
+        }
+        if row.attempts > 1 {
+            f.retried += 1;
+        }
+    }
+    durations.sort_unstable();
+    f.busy_ms = durations.iter().sum();
+    f.p50_ms = percentile(&durations, 50);
+    f.p95_ms = percentile(&durations, 95);
+    f.max_ms = durations.last().copied().unwrap_or(0);
+    f
+}
+
+/// The `p`th percentile of sorted `values` (nearest rank); 0 when empty.
+fn percentile(values: &[i64], p: usize) -> i64 {
+    if values.is_empty() {
+        return 0;
+    }
+    let rank = (values.len() * p).div_ceil(100).max(1);
+    values[rank - 1]
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Digest {
+    /// The error of `row`, if it has one.
+    pub fn error(&self, row: &Row) -> Option<&TaskError> {
+        (row.error > 0).then(|| &self.errors[row.error as usize - 1])
+    }
+
+    /// The task name of `row`.
+    pub fn task(&self, row: &Row) -> &str {
+        &self.task_names[row.task as usize]
+    }
+
+    /// Counts over every action of the run.
+    pub fn totals(&self) -> Figures {
+        let rows: Vec<&Row> = self.rows.iter().collect();
+        figures(&rows)
+    }
+}
+
+/// What one node of a run's tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeItem {
+    /// An action: an index into [`Digest::rows`].
+    Action(usize),
+    /// A fan-out: an index into [`Digest::fan_outs`].
+    FanOut(usize),
+}
+
+/// One node of a run's tree.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeNode {
+    /// What it is.
+    pub item: TreeItem,
+    /// Its parent node (an index into the same list); `None` at the top.
+    pub parent: Option<usize>,
+}
+
+impl Digest {
+    /// The run's tree: the kept actions (latest ended first, so the root
+    /// comes first), then the fan-outs. An item hangs under its fan-out, a
+    /// fan-out under the action that made it, any other action under its
+    /// parent; a node whose parent was left out is at the top.
+    pub fn tree_nodes(&self) -> Vec<TreeNode> {
+        let mut nodes = Vec::with_capacity(self.tree.len() + self.fan_outs.len());
+        let mut action_node = HashMap::new();
+        for &i in self.tree.iter().rev() {
+            action_node.insert(self.rows[i].id, nodes.len());
+            nodes.push(TreeNode {
+                item: TreeItem::Action(i),
+                parent: None,
+            });
+        }
+        let fan_out_base = nodes.len();
+        for (f, fan_out) in self.fan_outs.iter().enumerate() {
+            nodes.push(TreeNode {
+                item: TreeItem::FanOut(f),
+                parent: action_node.get(&fan_out.record.parent).copied(),
+            });
+        }
+        for node in &mut nodes[..fan_out_base] {
+            let TreeItem::Action(i) = node.item else {
+                continue;
+            };
+            let row = &self.rows[i];
+            node.parent = match row.item {
+                Some((f, _)) => Some(fan_out_base + f as usize),
+                None => row.parent.and_then(|p| action_node.get(&p).copied()),
+            };
+        }
+        nodes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_ignore_numbers_and_ids() {
+        assert_eq!(cause_of("14 is a multiple of 14"), "N is a multiple of N");
+        assert_eq!(
+            cause_of("item 3: timed out after 2.5s"),
+            "item N: timed out after N.Ns"
+        );
+        assert_eq!(cause_of("row deadbeef42 not found"), "row N not found");
+        assert_eq!(cause_of("http2 failed"), "httpN failed");
+        assert_eq!(cause_of("no numbers"), "no numbers");
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), 50);
+        assert_eq!(percentile(&v, 95), 95);
+        assert_eq!(percentile(&[7], 95), 7);
+        assert_eq!(percentile(&[], 50), 0);
+    }
+}

@@ -1,0 +1,32 @@
+//! Abort requests: `flyte abort RUN` (another process) marks the run in the
+//! store; the process running it polls the mark and stops the run as Ctrl-C
+//! would, so every action still going records itself cancelled.
+
+use crate::policies::signals::{Stop, StopHandle};
+use flyte_core::store::{RunKey, RunStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the store is asked: the command line promises a run sees an
+/// abort within 100 ms.
+pub(crate) const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `store` for an abort request on run `run` until there is one (and
+/// stops the run) or the future is dropped. A store that cannot be read
+/// is asked again at the next tick: the run goes on meanwhile.
+pub(crate) async fn watch(store: Arc<dyn RunStore>, run: RunKey, stop: Arc<StopHandle>) {
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if stop.cancel.is_cancelled() {
+            return;
+        }
+        // A point read on an indexed row: tens of microseconds, not worth a
+        // blocking thread.
+        if let Ok(true) = store.abort_requested(run) {
+            stop.stop(Stop::Abort);
+            return;
+        }
+    }
+}
