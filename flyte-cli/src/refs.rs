@@ -85,3 +85,94 @@ fn by_id(store: &dyn RunStore, id: &str) -> Result<(RunKey, RunRecord), CliError
         .find_run(RunRef::Id(id))?
         .ok_or_else(|| CliError::not_found(format!("run {id} vanished from the store while read")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Exit;
+    use flyte_core::store::{NewRun, RunEnd};
+    use flyte_core::ActionId;
+
+    fn store_with(ids: &[(&str, Option<&str>)]) -> (tempfile::TempDir, flyte_sqlite::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = flyte_sqlite::Store::open(dir.path()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (id, name) in ids {
+            let key = store
+                .begin_run(&NewRun {
+                    id,
+                    name: *name,
+                    root_task: "env.task",
+                    root_action: ActionId(1),
+                    inputs: None,
+                })
+                .unwrap();
+            let end = RunEnd {
+                status: if id.ends_with('f') {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Succeeded
+                },
+                error: None,
+            };
+            let closed = runtime.block_on(store.end_run(key, end));
+            assert!(closed.error.is_none());
+        }
+        (dir, store)
+    }
+
+    #[test]
+    fn ids_prefixes_names_and_last_resolve() {
+        let (_dir, store) = store_with(&[
+            ("rabcd00000000000000001", None),
+            ("rabce0000000000000000f", Some("nightly")),
+            ("rffff00000000000000002", None),
+        ]);
+        let id = |r: &str| resolve(&store, r).map(|(_, run)| run.id);
+        assert_eq!(
+            id("rabcd00000000000000001").unwrap(),
+            "rabcd00000000000000001"
+        );
+        assert_eq!(id("rabcd").unwrap(), "rabcd00000000000000001");
+        assert_eq!(
+            id("abce").unwrap(),
+            "rabce0000000000000000f",
+            "the leading r may be left out"
+        );
+        assert_eq!(id("nightly").unwrap(), "rabce0000000000000000f");
+        assert_eq!(id("last").unwrap(), "rffff00000000000000002");
+        assert_eq!(id("last-failed").unwrap(), "rabce0000000000000000f");
+    }
+
+    #[test]
+    fn an_ambiguous_prefix_lists_the_candidates() {
+        let (_dir, store) = store_with(&[
+            ("rabcd00000000000000001", None),
+            ("rabce00000000000000002", None),
+        ]);
+        let e = resolve(&store, "rabc").unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+        assert!(
+            e.message.contains("rabcd00000000000000001")
+                && e.message.contains("rabce00000000000000002"),
+            "{e}"
+        );
+        assert!(e.hint.unwrap().contains("more characters"));
+    }
+
+    #[test]
+    fn unknown_and_short_references_say_what_to_do() {
+        let (_dir, store) = store_with(&[("rabcd00000000000000001", None)]);
+        let e = resolve(&store, "r99999").unwrap_err();
+        assert_eq!(e.exit, Exit::NotFound);
+        assert!(e.to_string().contains("flyte runs"), "{e}");
+        let e = resolve(&store, "ra").unwrap_err();
+        assert!(e.to_string().contains("4 characters"), "{e}");
+        let e = resolve(&store, "last-failed").unwrap_err();
+        assert_eq!(e.exit, Exit::NotFound);
+        assert!(e.message.contains("no failed run"), "{e}");
+    }
+}

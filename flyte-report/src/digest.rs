@@ -68,7 +68,9 @@ pub struct Figures {
     pub running: u64,
     /// Whose output came from the cache.
     pub cached: u64,
-    /// Whose output was replayed from an earlier execution.
+    /// Whose output was replayed by the latest execution of a resumed run
+    /// (counted by the fan-outs that replayed them: a replayed action keeps
+    /// the record of the execution that ran it).
     pub replayed: u64,
     /// That needed more than one attempt.
     pub retried: u64,
@@ -135,7 +137,8 @@ pub struct Digest {
     pub rows: Vec<Row>,
     /// The errors the rows point to.
     pub errors: Vec<TaskError>,
-    /// The run's fan-outs, in the order they ended.
+    /// The run's fan-outs, in the order they first ended; a fan-out of a
+    /// resumed run is its latest execution's record.
     pub fan_outs: Vec<FanOutDigest>,
     /// Figures per task, by task name.
     pub tasks: Vec<TaskFigures>,
@@ -156,12 +159,19 @@ pub struct Digest {
 ///
 /// When the store cannot be read.
 pub fn digest(store: &dyn RunStore, key: RunKey, run: RunRecord) -> Result<Digest, StoreError> {
-    let records = store.fan_outs(key)?;
-    let fan_out_index: HashMap<ActionId, u32> = records
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.id, u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect();
+    // A resumed run stores its fan-outs once per execution, under the same
+    // (deterministic) ids: the latest execution's record is the fan-out.
+    let mut records: Vec<FanOutRecord> = Vec::new();
+    let mut fan_out_index: HashMap<ActionId, u32> = HashMap::new();
+    for record in store.fan_outs(key)? {
+        match fan_out_index.get(&record.id) {
+            Some(&i) => records[i as usize] = record,
+            None => {
+                fan_out_index.insert(record.id, u32::try_from(records.len()).unwrap_or(u32::MAX));
+                records.push(record);
+            }
+        }
+    }
     let mut builder = Builder {
         fan_out_index,
         ..Builder::default()
@@ -245,7 +255,7 @@ impl Builder {
                 }
             }
         }
-        let tasks = self
+        let mut tasks: Vec<TaskFigures> = self
             .task_names
             .iter()
             .zip(&per_task)
@@ -254,11 +264,20 @@ impl Builder {
                 figures: figures(rows),
             })
             .collect();
+        // A replayed action keeps its first record in the store; how many
+        // were replayed is known from the fan-outs that replayed them.
+        for record in &records {
+            let Some(task) = &record.task else { continue };
+            if let Some(&t) = self.task_index.get(task) {
+                tasks[t as usize].figures.replayed += record.replayed;
+            }
+        }
         let fan_outs = records
             .into_iter()
             .zip(&per_fan_out)
             .map(|(record, rows)| {
-                let figures = figures(rows);
+                let mut figures = figures(rows);
+                figures.replayed = record.replayed;
                 let wall = record
                     .ended_at
                     .duration_since(record.started_at)
@@ -375,7 +394,7 @@ fn figures(rows: &[&Row]) -> Figures {
         }
         match row.origin {
             Origin::Cached => f.cached += 1,
-            Origin::Replayed => f.replayed += 1,
+            Origin::Replayed => {} // counted from the fan-outs (see `Figures::replayed`)
             _ => durations.push(row.duration_ms()),
         }
         if row.attempts > 1 {
@@ -419,7 +438,9 @@ impl Digest {
     /// Counts over every action of the run.
     pub fn totals(&self) -> Figures {
         let rows: Vec<&Row> = self.rows.iter().collect();
-        figures(&rows)
+        let mut totals = figures(&rows);
+        totals.replayed = self.fan_outs.iter().map(|f| f.record.replayed).sum();
+        totals
     }
 }
 

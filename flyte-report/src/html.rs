@@ -73,6 +73,7 @@ fn page_data(d: &Digest, store: &str) -> std::io::Result<Value> {
             v["task"] = json!(r.task);
             v["group"] = json!(r.group);
             v["concurrency"] = json!(r.concurrency);
+            v["started"] = json!(r.started);
             v["started_at"] = json!(millis(r.started_at));
             v["ended_at"] = json!(millis(r.ended_at));
             v["achieved"] = json!(f.achieved_concurrency);

@@ -273,6 +273,7 @@ fn summary_json(d: &Digest) -> Value {
             v["task"] = json!(r.task);
             v["group"] = json!(r.group);
             v["concurrency"] = json!(r.concurrency);
+            v["started"] = json!(r.started);
             v["started_at"] = json!(output::rfc3339(r.started_at));
             v["ended_at"] = json!(output::rfc3339(r.ended_at));
             v["achieved_concurrency"] = json!(f.achieved_concurrency);
