@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench --bench map_vs_joinset` (add `-- --quick` to skip the
 //! memory runs, `-- --flyte-only` to run only flyte's recorded map, for a
-//! profiler, with `--persist-off` unrecorded; `FLYTE_BENCH_ROUNDS` rounds,
+//! profiler, with `--persist-off` unrecorded, with `--progress` showing
+//! progress lines on stderr; `FLYTE_BENCH_ROUNDS` rounds,
 //! default 20). Prints medians of alternating rounds and their ratios.
 //! `-- --tracing-info` installs a `tracing` subscriber at INFO (writing
 //! nowhere) first: flyte's run and fan-out spans are then made, its action
@@ -74,7 +75,11 @@ fn run_bench(quick: bool, home: &std::path::Path) {
         // For profilers: flyte's map alone, many times.
         // `--persist-off` too: the same map unrecorded.
         let persist = !std::env::args().any(|a| a == "--persist-off");
-        let runner = flyte::Runner::new().persist(persist);
+        let mut runner = flyte::Runner::new().persist(persist);
+        // `--progress` too: with the progress display on (lines on stderr).
+        if std::env::args().any(|a| a == "--progress") {
+            runner = runner.progress(flyte::Progress::Lines);
+        }
         let rounds: usize = std::env::var("FLYTE_BENCH_ROUNDS")
             .ok()
             .and_then(|r| r.parse().ok())

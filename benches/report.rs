@@ -37,7 +37,11 @@ fn main() {
     let started = Instant::now();
     let outcome = runner.run(map_trivial(items));
     assert_eq!(outcome.output().ok(), Some(&items));
-    println!("recorded a run of {} actions in {:.2?}", items + 1, started.elapsed());
+    println!(
+        "recorded a run of {} actions in {:.2?}",
+        items + 1,
+        started.elapsed()
+    );
 
     let page = home.join("report.html");
     let mut writes = Vec::new();
@@ -76,10 +80,14 @@ fn main() {
 }
 
 fn chromium() -> Option<String> {
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(|name| {
-        let out = Command::new("which").arg(name).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    })
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find_map(|name| {
+            let out = Command::new("which").arg(name).output().ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        })
 }
 
 /// Launches headless Chromium on `page` until it dumps the DOM (after the
@@ -102,6 +110,9 @@ fn open(chromium: &str, page: &Path) -> Duration {
         .expect("chromium runs");
     let elapsed = t.elapsed();
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(dom.contains("data-ready=\"1\""), "the page did not get ready");
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page did not get ready"
+    );
     elapsed
 }

@@ -64,11 +64,11 @@ pub use flyte_core::{
 pub use flyte_macros::task;
 #[doc(inline)]
 pub use flyte_runtime::{
-    current, gather, group, map, map_stream, registry, run, store, ActionNode, ActionStatus,
-    AsCompleted, CallFuture, ChildCounts, Context, FanOutKind, FanOutSummary, FanOutTotals, Gather,
-    GatherSettled, Gatherable, Group, IterSource, Map, MapFuture, MapRatio, MapSettled, Origin,
-    Recorded, Registry, RunOutcome, Runner, Source, StreamSource, TaskCall, TaskInfo,
-    MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
+    current, gather, group, map, map_stream, progress, registry, run, store, ActionNode,
+    ActionStatus, AsCompleted, CallFuture, ChildCounts, Context, FanOutKind, FanOutSummary,
+    FanOutTotals, Gather, GatherSettled, Gatherable, Group, IterSource, Map, MapFuture, MapRatio,
+    MapSettled, Origin, Progress, Recorded, Registry, RunOutcome, Runner, Source, StreamSource,
+    TaskCall, TaskInfo, MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
 };
 
 /// The command line (feature `cli`): `fn main() -> std::process::ExitCode

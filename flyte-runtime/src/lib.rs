@@ -12,6 +12,7 @@ mod builders;
 mod durability;
 mod execution;
 mod policies;
+pub mod progress;
 mod registry;
 mod state;
 
@@ -28,6 +29,7 @@ pub use durability::store;
 pub use execution::call::TaskCall;
 pub use execution::call_future::CallFuture;
 pub use execution::fan_out::{IterSource, Source, StreamSource};
+pub use progress::Progress;
 pub use registry::{registry, Registry, TaskInfo};
 pub use state::context::{current, Context};
 pub use state::group::{group, Group};

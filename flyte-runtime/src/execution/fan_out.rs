@@ -41,6 +41,11 @@ pub trait Source: sealed::Sealed + Send + Unpin + 'static {
     type Item: Send + 'static;
     #[doc(hidden)]
     fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::Item>>;
+    /// How many inputs are left, as `Iterator::size_hint` says.
+    #[doc(hidden)]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, None)
+    }
 }
 
 /// Inputs from an iterator, read one at a time as slots free up.
@@ -58,6 +63,9 @@ where
     fn poll_next_item(&mut self, _: &mut Context<'_>) -> Poll<Option<I::Item>> {
         Poll::Ready(self.0.next())
     }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
 }
 
 /// Inputs from an async stream, polled as slots free up.
@@ -71,6 +79,9 @@ where
     type Item = S::Item;
     fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         self.0.as_mut().poll_next(cx)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
     }
 }
 
@@ -171,12 +182,14 @@ where
         let parent_wait = &mut self.parent_wait;
         let span = &mut self.span;
         let fold_into = &mut self.fold_into;
+        let (low, high) = self.source.size_hint();
         self.started.get_or_insert_with(|| {
             let parent = Scope::current().unwrap_or_else(ephemeral_scope);
             *parent_wait = parent.slot.as_ref().map(|slot| slot.begin_wait());
             let group = parent.group.clone();
             let run = parent.run.shared();
             let run_span = run.span_id();
+            let board = run.progress_board();
             let (cell, kept) = parent.action.add_fan_out(|seq| {
                 FanOutCell::new(
                     run,
@@ -189,6 +202,12 @@ where
             });
             if !kept {
                 *fold_into = Some(Arc::clone(&parent.action));
+            }
+            if let Some(board) = board {
+                if high == Some(low) {
+                    cell.set_expected(low as u64);
+                }
+                board.add(parent.action.task, Arc::clone(&cell));
             }
             *span = spans::fan_out(kind, cell.id, concurrency, run_span);
             if let Some(id) = span.id() {
@@ -276,6 +295,9 @@ where
         let cell = Arc::clone(&self.start().1);
         match std::panic::catch_unwind(AssertUnwindSafe(|| (self.make)(item))) {
             Ok(call) => {
+                if matches!(self.task, ItemTask::NoneYet) {
+                    cell.note_first_task(call.def.name());
+                }
                 self.task.saw(call.def.name());
                 if index == 0 && self.lane_fits(&call) {
                     cell.set_lane(Lane::new(self.limit));

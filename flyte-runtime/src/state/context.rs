@@ -19,6 +19,12 @@ use tokio::sync::Notify;
 use tokio::task::futures::TaskLocalFuture;
 
 /// One run: its id, its name, and how many of its actions are still live.
+/// Told of every fan-out of a run as it starts (the progress display).
+pub(crate) trait FanOutObserver: Send + Sync + std::fmt::Debug {
+    /// A fan-out started by an action of task `parent`.
+    fn add(&self, parent: &'static str, cell: Arc<FanOutCell>);
+}
+
 #[derive(Debug)]
 pub(crate) struct RunShared {
     pub(crate) id: String,
@@ -38,6 +44,9 @@ pub(crate) struct RunShared {
     /// (that would cost every poll of the root): the root action and the
     /// fan-outs started outside any span name it as their parent.
     pub(crate) span: OnceLock<tracing::Span>,
+    /// The progress display, while one is shown (held weakly: the display
+    /// owns it).
+    pub(crate) progress: OnceLock<Weak<dyn FanOutObserver>>,
 }
 
 impl RunShared {
@@ -62,7 +71,13 @@ impl RunShared {
             fan_outs: Mutex::new(Vec::new()),
             durability,
             span: OnceLock::new(),
+            progress: OnceLock::new(),
         })
+    }
+
+    /// The progress display, if the run shows progress.
+    pub(crate) fn progress_board(&self) -> Option<Arc<dyn FanOutObserver>> {
+        self.progress.get().and_then(Weak::upgrade)
     }
 
     pub(crate) fn add_fan_out(&self, cell: &Arc<FanOutCell>) {

@@ -302,6 +302,18 @@ impl ActionCell {
         u64::try_from(index).ok()
     }
 
+    /// Attempts made so far.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempt.load(Ordering::Relaxed)
+    }
+
+    /// `[kind] message` of its error, once it ended with one.
+    pub(crate) fn error_line(&self) -> Option<String> {
+        let state = lock(&self.state);
+        let e = state.ended.as_ref()?.error.as_ref()?;
+        Some(format!("[{}] {}", e.kind().as_str(), e.message()))
+    }
+
     pub(crate) fn set_origin(&self, origin: Origin) {
         self.origin.store(origin.code(), Ordering::Relaxed);
     }
@@ -397,10 +409,36 @@ pub(crate) struct FanOutCell {
     cached: AtomicU64,
     replayed: AtomicU64,
     failures: Mutex<Vec<Arc<ActionCell>>>,
+    /// Items that took more than one attempt.
+    retried: AtomicU64,
+    /// The latest item that failed, for the progress display.
+    last_failure: Mutex<Option<Arc<ActionCell>>>,
+    /// The task of its first item, known as soon as it is made (`task` is
+    /// told only at the end).
+    first_task: OnceLock<&'static str>,
+    /// How many items it will run, when its input says so up front.
+    expected: OnceLock<u64>,
     /// Where its sync items run, when the fan-out runs them in a lane.
     lane: OnceLock<Arc<Lane>>,
     /// Its tracing span, when a subscriber wants it: its items' parent.
     span_id: OnceLock<tracing::span::Id>,
+}
+
+/// A fan-out's counters at one moment (see [`FanOutCell::live`]).
+#[derive(Debug, Clone)]
+pub(crate) struct LiveCounts {
+    pub(crate) task: Option<&'static str>,
+    pub(crate) expected: Option<u64>,
+    pub(crate) started: u64,
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) cached: u64,
+    pub(crate) replayed: u64,
+    pub(crate) retried: u64,
+    pub(crate) last_failure: Option<Arc<ActionCell>>,
+    /// Dropped, with every item ended: its counts are final.
+    pub(crate) done: bool,
 }
 
 impl FanOutCell {
@@ -436,6 +474,10 @@ impl FanOutCell {
             cached: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
+            retried: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
+            first_task: OnceLock::new(),
+            expected: OnceLock::new(),
             lane: OnceLock::new(),
             span_id: OnceLock::new(),
         }
@@ -534,8 +576,47 @@ impl FanOutCell {
         self.lane.get()
     }
 
+    /// Notes the task of its first item.
+    pub(crate) fn note_first_task(&self, task: &'static str) {
+        let _ = self.first_task.set(task);
+    }
+
+    /// Notes how many items its input holds.
+    pub(crate) fn set_expected(&self, items: u64) {
+        let _ = self.expected.set(items);
+    }
+
+    /// Its counters as they are now, for the progress display.
+    pub(crate) fn live(&self) -> LiveCounts {
+        let [started, succeeded, failed, cancelled] = self.counts();
+        LiveCounts {
+            task: self
+                .task
+                .get()
+                .copied()
+                .flatten()
+                .or(self.first_task.get().copied()),
+            expected: self.expected.get().copied(),
+            started,
+            succeeded,
+            failed,
+            cancelled,
+            cached: self.cached.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            last_failure: lock(&self.last_failure).clone(),
+            done: self.task.get().is_some() && self.all_items_ended(),
+        }
+    }
+
     /// Counts a finished item; keeps the record of a failed one.
     pub(crate) fn item_finished(&self, status: ActionStatus, cell: &Arc<ActionCell>) {
+        if cell.attempts() > 1 {
+            self.retried.fetch_add(1, Ordering::Relaxed);
+        }
+        if status == ActionStatus::Failed {
+            *lock(&self.last_failure) = Some(Arc::clone(cell));
+        }
         let counter = match status {
             ActionStatus::Succeeded => {
                 match cell.origin() {
