@@ -55,6 +55,10 @@ pub(crate) enum Action {
     /// Show a run: its header, error, tree (a map is one line with its
     /// counts) and failures grouped by cause.
     Show(ShowArgs),
+    /// Print what a run's tasks logged (`tracing` events), by action.
+    Logs(LogsArgs),
+    /// Follow a run going on in another process: its live progress, until it ends.
+    Watch(RunRefArgs),
     /// Run a task by name, with JSON input; prints its output as JSON.
     Run(RunArgs),
     /// Execute a recorded run again: what succeeded is replayed, the rest runs.
@@ -123,6 +127,19 @@ pub(crate) struct ShowArgs {
     /// With the run's inputs and the output, as JSON (needs the binary that links the tasks).
     #[arg(long)]
     pub(crate) io: bool,
+    #[command(flatten)]
+    pub(crate) format: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    #[command(flatten)]
+    pub(crate) run: RunRefArgs,
+    /// Only this action's lines: its id or a unique prefix (4 characters or more).
+    pub(crate) action: Option<String>,
+    /// Keep printing new lines until the run ends.
+    #[arg(long, short = 'f')]
+    pub(crate) follow: bool,
     #[command(flatten)]
     pub(crate) format: FormatArgs,
 }

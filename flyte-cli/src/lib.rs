@@ -20,6 +20,8 @@
 //! | --- | --- |
 //! | `runs [--status S] [--task T] [--name N] [--since 2h] [--limit 20]` | lists runs, newest first |
 //! | `show RUN [--failed] [--action ID] [--io]` | header, error, tree, failures grouped by cause |
+//! | `logs RUN [ACTION] [--follow]` | what the run's tasks logged, by action |
+//! | `watch RUN` | the live progress of a run of another process |
 //! | `run TASK [-i JSON\|@file\|-] [-a key=text] [-a key:=json] [--name N]` | runs a task, prints its output |
 //! | `resume RUN` / `rerun RUN` | executes a run again (replaying what succeeded) / anew |
 //! | `abort RUN [--no-wait]` | cancels a run going on in another process |
@@ -64,8 +66,33 @@ pub enum Mode {
 
 /// The command line of a binary that links the tasks: parses the process's
 /// arguments, runs the command, and returns its exit code.
+///
+/// It installs a `tracing` subscriber (unless the program has one): events
+/// at `FLYTE_LOG` (default `info`) and above go to stderr, above the
+/// progress display, and those inside a recorded run's tasks are kept in
+/// the store for `flyte logs`.
 pub fn main() -> ExitCode {
+    install_tracing();
     main_from(std::env::args_os(), Mode::Tasks)
+}
+
+/// The command line's subscriber: stderr above the progress bar, and the
+/// store for `flyte logs`, both at `FLYTE_LOG` (default `info`).
+fn install_tracing() {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::prelude::*;
+    let level = std::env::var("FLYTE_LOG")
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(flyte_runtime::progress::stderr)
+        .with_ansi(output::color_stderr())
+        .with_filter(level);
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(flyte_runtime::logs::layer().with_filter(level))
+        .try_init();
 }
 
 /// The command line of `cargo flyte`: the commands that need only the

@@ -57,6 +57,11 @@ pub(crate) fn color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
+/// Whether to colour stderr.
+pub(crate) fn color_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
 /// A status word, coloured when `color`.
 pub(crate) fn status(word: &str, color: bool) -> String {
     if !color {

@@ -453,6 +453,56 @@ pub trait RunStore: std::fmt::Debug + Send + Sync + 'static {
         Err(self.unsupported("deleting runs"))
     }
 
+    /// Appends a log line of run `run` (a `tracing` event of one of its
+    /// tasks). Queues and returns; a store that keeps no logs drops it.
+    fn record_log(&self, run: RunKey, line: &LogLine) {
+        let _ = (run, line);
+    }
+
+    /// The log lines of run `run` after sequence number `after` (0: from
+    /// the start), oldest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read, or keeps no logs.
+    fn logs(&self, run: RunKey, after: u64, limit: usize) -> Result<Vec<LogLine>, StoreError> {
+        let _ = (run, after, limit);
+        Err(self.unsupported("logs"))
+    }
+
+    /// Publishes what the progress display of run `run` shows now, for
+    /// `flyte watch` in another process. Queues and returns.
+    fn publish_progress(&self, run: RunKey, lines: &[String]) {
+        let _ = (run, lines);
+    }
+
+    /// What the display of run `run` last published, and when.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn published_progress(
+        &self,
+        run: RunKey,
+    ) -> Result<Option<(SystemTime, Vec<String>)>, StoreError> {
+        let _ = run;
+        Ok(None)
+    }
+
+    /// How many actions of run `run` have ended so far.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        self.actions(run, false, &mut |batch| {
+            n += batch.len() as u64;
+            ControlFlow::Continue(())
+        })?;
+        Ok(n)
+    }
+
     /// Gives the space of deleted records back to the system, where the
     /// backend needs that done by hand. Default: nothing to do.
     ///
@@ -469,6 +519,44 @@ pub trait RunStore: std::fmt::Debug + Send + Sync + 'static {
         StoreError::Unsupported {
             operation,
             store: self.location(),
+        }
+    }
+}
+
+/// One log line of a run: a `tracing` event emitted inside one of its tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogLine {
+    /// Its place in the run's log (0 until stored).
+    pub seq: u64,
+    /// The action it came from.
+    pub action: Option<ActionId>,
+    /// When it was emitted.
+    pub at: SystemTime,
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
+    pub level: String,
+    /// The event's target (its module, by default).
+    pub target: String,
+    /// The message, then the other fields as `name=value`.
+    pub message: String,
+}
+
+impl LogLine {
+    /// A line not yet stored.
+    pub fn new(
+        action: Option<ActionId>,
+        at: SystemTime,
+        level: impl Into<String>,
+        target: impl Into<String>,
+        message: impl Into<String>,
+    ) -> LogLine {
+        LogLine {
+            seq: 0,
+            action,
+            at,
+            level: level.into(),
+            target: target.into(),
+            message: message.into(),
         }
     }
 }

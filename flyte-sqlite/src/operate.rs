@@ -2,12 +2,15 @@
 //! clearing the cache, deleting old runs, compacting the file.
 
 use crate::{millis, time, Store, StoreError};
-use flyte_core::store::{CacheInfo, RunKey};
-use rusqlite::params;
+use flyte_core::store::{CacheInfo, LogLine, RunKey};
+use flyte_core::ActionId;
+use rusqlite::{params, OptionalExtension};
 use std::time::SystemTime;
 
 /// The first schema with `runs.abort_requested_at`.
 const ABORT_SCHEMA: u32 = 4;
+/// The first schema with `logs` and `live_progress`.
+const LOGS_SCHEMA: u32 = 5;
 
 impl Store {
     pub(crate) fn mark_abort_requested(&self, run: RunKey) -> Result<(), StoreError> {
@@ -88,6 +91,10 @@ impl Store {
                 }
                 tx.execute("DELETE FROM actions WHERE run = ?1", [run.0])?;
                 tx.execute("DELETE FROM fan_outs WHERE run = ?1", [run.0])?;
+                if self.schema() >= LOGS_SCHEMA {
+                    tx.execute("DELETE FROM logs WHERE run = ?1", [run.0])?;
+                    tx.execute("DELETE FROM live_progress WHERE run = ?1", [run.0])?;
+                }
                 removed += tx.execute("DELETE FROM runs WHERE seq = ?1", [run.0])? as u64;
             }
             tx.commit()?;
@@ -97,5 +104,62 @@ impl Store {
 
     pub(crate) fn vacuum(&self) -> Result<(), StoreError> {
         self.read(|conn| conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);"))
+    }
+
+    pub(crate) fn read_logs(
+        &self,
+        run: RunKey,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        if self.schema() < LOGS_SCHEMA {
+            return Ok(Vec::new());
+        }
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, action, at, level, target, message FROM logs
+                 WHERE run = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![run.0, after, limit], |r| {
+                let action: Option<Vec<u8>> = r.get(1)?;
+                let mut line = LogLine::new(
+                    action
+                        .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+                        .map(|b| ActionId(u128::from_be_bytes(b))),
+                    time(r.get(2)?),
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                );
+                line.seq = u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0);
+                Ok(line)
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub(crate) fn read_progress(
+        &self,
+        run: RunKey,
+    ) -> Result<Option<(SystemTime, Vec<String>)>, StoreError> {
+        if self.schema() < LOGS_SCHEMA {
+            return Ok(None);
+        }
+        let found: Option<(i64, String)> = self.read(|conn| {
+            conn.prepare_cached("SELECT at, lines FROM live_progress WHERE run = ?1")?
+                .query_row([run.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })?;
+        Ok(found.map(|(at, lines)| (time(at), serde_json::from_str(&lines).unwrap_or_default())))
+    }
+
+    pub(crate) fn count_ended(&self, run: RunKey) -> Result<u64, StoreError> {
+        let n: i64 = self.read(|conn| {
+            conn.prepare_cached("SELECT coalesce(sum(count), 0) FROM actions WHERE run = ?1")?
+                .query_row([run.0], |r| r.get(0))
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

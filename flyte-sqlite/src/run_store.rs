@@ -5,8 +5,8 @@ use crate::writer::Write;
 use crate::{lock, Store, StoreError};
 use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord};
 use flyte_core::store::{
-    ActionEnd, CacheEntry, CacheInfo, NewRun, OutputAt, RunClosed, RunEnd, RunFilter, RunKey,
-    RunRef, RunStore, StoreFuture,
+    ActionEnd, CacheEntry, CacheInfo, LogLine, NewRun, OutputAt, RunClosed, RunEnd, RunFilter,
+    RunKey, RunRef, RunStore, StoreFuture,
 };
 use flyte_core::ActionId;
 use rusqlite::OptionalExtension;
@@ -181,5 +181,30 @@ impl RunStore for Store {
 
     fn compact(&self) -> Result<(), StoreError> {
         self.vacuum()
+    }
+
+    fn record_log(&self, run: RunKey, line: &LogLine) {
+        self.write(Write::Log(run.0, Box::new(line.clone())));
+    }
+
+    fn logs(&self, run: RunKey, after: u64, limit: usize) -> Result<Vec<LogLine>, StoreError> {
+        self.read_logs(run, after, limit)
+    }
+
+    fn publish_progress(&self, run: RunKey, lines: &[String]) {
+        if let Ok(json) = serde_json::to_string(lines) {
+            self.write(Write::Progress(run.0, json));
+        }
+    }
+
+    fn published_progress(
+        &self,
+        run: RunKey,
+    ) -> Result<Option<(std::time::SystemTime, Vec<String>)>, StoreError> {
+        self.read_progress(run)
+    }
+
+    fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
+        self.count_ended(run)
     }
 }

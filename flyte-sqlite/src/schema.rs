@@ -70,6 +70,23 @@ const MIGRATIONS: &[&str] = &[
     // 4: when someone asked to cancel a run (`flyte abort`); its process
     // polls this column while it runs the run.
     "ALTER TABLE runs ADD COLUMN abort_requested_at INTEGER;",
+    // 5: what tasks logged (`tracing` events, by action), and the latest
+    // state of a run's progress display, for `flyte logs` and `flyte watch`.
+    "CREATE TABLE logs (
+        seq     INTEGER PRIMARY KEY,
+        run     INTEGER NOT NULL REFERENCES runs (seq),
+        action  BLOB,
+        at      INTEGER NOT NULL,
+        level   TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX logs_by_run ON logs (run, seq);
+    CREATE TABLE live_progress (
+        run   INTEGER PRIMARY KEY REFERENCES runs (seq),
+        at    INTEGER NOT NULL,
+        lines TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

@@ -12,7 +12,7 @@
 use super::actions::Batch;
 use super::{classify, error_json, millis, open_connection, sqlite, StoreError};
 use flyte_core::record::FanOutRecord;
-use flyte_core::store::{ActionEnd, CacheEntry, RunEnd};
+use flyte_core::store::{ActionEnd, CacheEntry, LogLine, RunEnd};
 use flyte_core::sync::{lock, wait, wait_timeout};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::collections::HashMap;
@@ -49,6 +49,10 @@ pub(crate) enum Write {
     RunEnd(i64, RunEnd),
     /// A fan-out of run `.0` that ended.
     FanOut(i64, Box<FanOutRecord>),
+    /// A log line of run `.0`.
+    Log(i64, Box<LogLine>),
+    /// What run `.0`'s progress display shows now (JSON lines).
+    Progress(i64, String),
     /// Answered once everything sent before it is committed: `Err` when
     /// anything since the previous flush could not be written.
     Flush(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
@@ -60,6 +64,8 @@ impl fmt::Debug for Write {
             Write::Cache(_) => "Cache",
             Write::RunEnd(..) => "RunEnd",
             Write::FanOut(..) => "FanOut",
+            Write::Log(..) => "Log",
+            Write::Progress(..) => "Progress",
             Write::Flush(_) => "Flush",
         })
     }
@@ -340,6 +346,12 @@ fn write_batch(
                  succeeded, failed, cancelled, cached, replayed, started_at, ended_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
+        let mut log = tx.prepare_cached(
+            "INSERT INTO logs (run, action, at, level, target, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut progress = tx.prepare_cached(
+            "INSERT OR REPLACE INTO live_progress (run, at, lines) VALUES (?1, ?2, ?3)",
+        )?;
         let mut run_end = tx.prepare_cached(
             "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4, lost = ?5 WHERE seq = ?1",
         )?;
@@ -354,6 +366,19 @@ fn write_batch(
                         &*row.value,
                         millis(SystemTime::now()),
                     ])?;
+                }
+                Write::Log(run, line) => {
+                    log.execute(params![
+                        run,
+                        line.action.map(|a| a.0.to_be_bytes()),
+                        millis(line.at),
+                        line.level,
+                        line.target,
+                        line.message,
+                    ])?;
+                }
+                Write::Progress(run, lines) => {
+                    progress.execute(params![run, millis(SystemTime::now()), lines])?;
                 }
                 Write::FanOut(run, f) => {
                     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);

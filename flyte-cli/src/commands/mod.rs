@@ -4,11 +4,13 @@ mod abort;
 mod cache;
 mod export;
 mod gc;
+mod logs;
 mod report;
 mod run;
 mod runs;
 mod show;
 mod tasks;
+mod watch;
 
 use crate::args::Action;
 use crate::error::{CliError, Exit};
@@ -18,6 +20,8 @@ pub(crate) fn dispatch(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
     match action {
         Action::Runs(args) => runs::runs(ctx, &args),
         Action::Show(args) => show::show(ctx, &args),
+        Action::Logs(args) => logs::logs(ctx, &args),
+        Action::Watch(args) => watch::watch(ctx, &args),
         Action::Run(args) => run::run(ctx, &args),
         Action::Resume(args) => run::resume(ctx, &args),
         Action::Rerun(args) => run::rerun(ctx, &args),

@@ -380,7 +380,12 @@ impl Runner {
             let board = Arc::new(Board::new(call.def.name()));
             let observer: Arc<dyn FanOutObserver> = board.clone();
             let _ = run.progress.set(Arc::downgrade(&observer));
-            Display::start(board, shown, Arc::clone(&run.stop))
+            Display::start(
+                board,
+                shown,
+                Arc::clone(&run.stop),
+                run.durability.recorded_as(),
+            )
         });
         let outcome = run_in(run, call, root).await;
         if let Some(display) = display {

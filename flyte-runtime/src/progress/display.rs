@@ -6,6 +6,7 @@ use super::board::Board;
 use super::render::{bar_lines, log_lines, View};
 use super::Shown;
 use crate::policies::signals::StopHandle;
+use flyte_core::store::{RunKey, RunStore};
 use flyte_core::sync::lock;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -18,6 +19,10 @@ const FIRST_DRAW: Duration = Duration::from_millis(500);
 const SAMPLE: Duration = Duration::from_millis(100);
 /// Lines are appended less often than the bar is redrawn: logs stay readable.
 const LINE_EVERY: Duration = Duration::from_secs(2);
+/// How often a recorded run publishes its display for `flyte watch`.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// The width the published display is drawn at.
+const PUBLISHED_WIDTH: usize = 120;
 
 /// The bars on screen, so that `flyte::progress::stderr` writes above them.
 pub(crate) fn active() -> &'static Mutex<Option<MultiProgress>> {
@@ -32,12 +37,19 @@ pub(crate) struct Display {
 }
 
 impl Display {
-    pub(crate) fn start(board: Arc<Board>, shown: Shown, run: Arc<StopHandle>) -> Display {
+    /// Starts drawing `board`; a recorded run (`store`) also publishes what
+    /// is shown, once a second, for `flyte watch`.
+    pub(crate) fn start(
+        board: Arc<Board>,
+        shown: Shown,
+        run: Arc<StopHandle>,
+        store: Option<(Arc<dyn RunStore>, RunKey)>,
+    ) -> Display {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("flyte-progress".into())
-            .spawn(move || draw_until_stopped(&board, shown, &run, &signal))
+            .spawn(move || draw_until_stopped(&board, shown, &run, &signal, store))
             .ok();
         Display { stop, thread }
     }
@@ -66,7 +78,9 @@ fn draw_until_stopped(
     shown: Shown,
     run: &StopHandle,
     stop: &(Mutex<bool>, Condvar),
+    store: Option<(Arc<dyn RunStore>, RunKey)>,
 ) {
+    let mut published: Option<Instant> = None;
     let mut screen = match shown {
         Shown::Bar => Screen::bars(),
         Shown::Lines => Screen::Lines { last: None },
@@ -92,6 +106,12 @@ fn draw_until_stopped(
         }
         screen.draw(&view, stopped);
         drawn = true;
+        if let Some((store, key)) = &store {
+            if stopped || published.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY) {
+                store.publish_progress(*key, &bar_lines(&view, PUBLISHED_WIDTH));
+                published = Some(Instant::now());
+            }
+        }
         if stopped {
             screen.finish();
             return;
