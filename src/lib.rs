@@ -64,7 +64,7 @@ pub use flyte_core::{
 pub use flyte_macros::task;
 #[doc(inline)]
 pub use flyte_runtime::{
-    current, gather, group, map, map_stream, progress, registry, run, store, ActionNode,
+    current, gather, group, logs, map, map_stream, progress, registry, run, store, ActionNode,
     ActionStatus, AsCompleted, CallFuture, ChildCounts, Context, FanOutKind, FanOutSummary,
     FanOutTotals, Gather, GatherSettled, Gatherable, Group, IterSource, Map, MapFuture, MapRatio,
     MapSettled, Origin, Progress, Recorded, Registry, RunOutcome, Runner, Source, StreamSource,

@@ -167,6 +167,26 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
         })
         .collect();
 
+    // Spanned like the checks above, with the same bound: a type that is not
+    // a task value is still reported once.
+    let put_params: Vec<_> = idents
+        .iter()
+        .zip(&tys)
+        .zip(&names)
+        .map(|((ident, ty), name)| {
+            quote_spanned!(ty.span()=> __flyte_object.put::<#ty>(#name, &#ident)?;)
+        })
+        .collect();
+    let output_json = match task.output {
+        Output::Plain(ty) | Output::Fallible { ok: ty } => {
+            quote_spanned!(ty.span()=> ::flyte::__private::output_json::<#ty>(&__FLYTE_TASK, __flyte_bytes))
+        }
+        Output::Unit => quote!(::flyte::__private::output_json::<()>(
+            &__FLYTE_TASK,
+            __flyte_bytes
+        )),
+    };
+
     let outer_params = task.item.sig.inputs.iter().filter_map(|arg| match arg {
         FnArg::Typed(pt) => {
             let mut pt = pt.clone();
@@ -242,13 +262,12 @@ fn generate(args: &Args, task: &Task<'_>) -> TokenStream {
                     ::flyte::__private::Io::Inputs => {
                         let mut __flyte_reader = ::flyte::__private::ParamReader::bytes(&__FLYTE_TASK, __flyte_bytes);
                         let mut __flyte_object = ::flyte::__private::JsonObject::new(&__FLYTE_TASK);
-                        #(__flyte_object.put(#names, &__flyte_reader.param::<#tys>(#names)?)?;)*
+                        #(#read_params)*
+                        #(#put_params)*
                         __flyte_reader.finish()?;
                         ::core::result::Result::Ok(__flyte_object.finish())
                     }
-                    ::flyte::__private::Io::Output => {
-                        ::flyte::__private::output_json::<#out_ty>(&__FLYTE_TASK, __flyte_bytes)
-                    }
+                    ::flyte::__private::Io::Output => #output_json,
                 }
             }
 

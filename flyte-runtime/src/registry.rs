@@ -338,7 +338,7 @@ impl JsonObject {
     /// # Errors
     ///
     /// [`ErrorKind::Input`] when the value has no JSON form.
-    pub fn put<T: Serialize>(&mut self, name: &str, value: &T) -> Result<(), TaskError> {
+    pub fn put<T: TaskValue>(&mut self, name: &str, value: &T) -> Result<(), TaskError> {
         let value = serde_json::to_value(value).map_err(|e| {
             input_error(
                 self.def,
