@@ -75,6 +75,7 @@ impl TaskDef {
     }
 
     /// The task's name, `"<env>.<fn>"` (or `"<env>.<name>"` with `name = ...`).
+    #[inline] // read several times per action: keep it a load and a branch
     pub fn name(&self) -> &str {
         self.full_name.get_or_init(|| {
             format!(

@@ -353,6 +353,12 @@ impl Action {
                     let backoff = call.def.backoff_for(call.backoff);
                     let delay = self.backoff_delay(&backoff, attempt);
                     spans::retrying(call.def.name(), attempt, delay, &e);
+                    if attempt == 1 {
+                        // Counted here, off the path of items that need no retry.
+                        if let Some((fan_out, _)) = self.item() {
+                            fan_out.item_retried();
+                        }
+                    }
                     Box::pin(tokio::time::sleep(delay)).await;
                     body = next;
                     attempt += 1;

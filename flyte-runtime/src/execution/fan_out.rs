@@ -182,7 +182,7 @@ where
         let parent_wait = &mut self.parent_wait;
         let span = &mut self.span;
         let fold_into = &mut self.fold_into;
-        let (low, high) = self.source.size_hint();
+        let source = &self.source;
         self.started.get_or_insert_with(|| {
             let parent = Scope::current().unwrap_or_else(ephemeral_scope);
             *parent_wait = parent.slot.as_ref().map(|slot| slot.begin_wait());
@@ -204,9 +204,8 @@ where
                 *fold_into = Some(Arc::clone(&parent.action));
             }
             if let Some(board) = board {
-                if high == Some(low) {
-                    cell.set_expected(low as u64);
-                }
+                let (low, high) = source.size_hint();
+                cell.watch((high == Some(low)).then_some(low as u64));
                 board.add(parent.action.task, Arc::clone(&cell));
             }
             *span = spans::fan_out(kind, cell.id, concurrency, run_span);
@@ -295,10 +294,9 @@ where
         let cell = Arc::clone(&self.start().1);
         match std::panic::catch_unwind(AssertUnwindSafe(|| (self.make)(item))) {
             Ok(call) => {
-                if matches!(self.task, ItemTask::NoneYet) {
+                if self.task.saw(call.def.name()) {
                     cell.note_first_task(call.def.name());
                 }
-                self.task.saw(call.def.name());
                 if index == 0 && self.lane_fits(&call) {
                     cell.set_lane(Lane::new(self.limit));
                     self.lookahead = true;
@@ -378,13 +376,18 @@ enum ItemTask {
 }
 
 impl ItemTask {
-    fn saw(&mut self, task: &'static str) {
+    /// Notes an item's task; true for the first item.
+    fn saw(&mut self, task: &'static str) -> bool {
         *self = match *self {
-            ItemTask::NoneYet => ItemTask::One(task),
+            ItemTask::NoneYet => {
+                *self = ItemTask::One(task);
+                return true;
+            }
             // The same task gives the same pointer: most checks skip the bytes.
             ItemTask::One(one) if std::ptr::eq(one, task) || one == task => ItemTask::One(one),
             _ => ItemTask::Several,
         };
+        false
     }
 
     fn name(self) -> Option<&'static str> {

@@ -36,6 +36,7 @@ pub(crate) fn run(id: &str, name: Option<&str>, task: &str) -> Span {
 /// The span of one action (`index` for a `map`/`gather` item, `parent` its
 /// fan-out's span), or `None` when no subscriber wants it. Without a
 /// `parent`, the current span (the caller's attempt) is its parent.
+#[inline] // once per action: with no subscriber, a check of the callsite's interest
 pub(crate) fn action(
     id: ActionId,
     task: &str,

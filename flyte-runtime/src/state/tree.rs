@@ -302,11 +302,6 @@ impl ActionCell {
         u64::try_from(index).ok()
     }
 
-    /// Attempts made so far.
-    pub(crate) fn attempts(&self) -> u32 {
-        self.attempt.load(Ordering::Relaxed)
-    }
-
     /// `[kind] message` of its error, once it ended with one.
     pub(crate) fn error_line(&self) -> Option<String> {
         let state = lock(&self.state);
@@ -409,19 +404,26 @@ pub(crate) struct FanOutCell {
     cached: AtomicU64,
     replayed: AtomicU64,
     failures: Mutex<Vec<Arc<ActionCell>>>,
-    /// Items that took more than one attempt.
-    retried: AtomicU64,
-    /// The latest item that failed, for the progress display.
-    last_failure: Mutex<Option<Arc<ActionCell>>>,
-    /// The task of its first item, known as soon as it is made (`task` is
-    /// told only at the end).
-    first_task: OnceLock<&'static str>,
-    /// How many items it will run, when its input says so up front.
-    expected: OnceLock<u64>,
+    /// What only a progress display reads, set when one watches the
+    /// fan-out (boxed: a fan-out nobody watches keeps the size it had).
+    watched: OnceLock<Box<Watched>>,
     /// Where its sync items run, when the fan-out runs them in a lane.
     lane: OnceLock<Arc<Lane>>,
     /// Its tracing span, when a subscriber wants it: its items' parent.
     span_id: OnceLock<tracing::span::Id>,
+}
+
+/// What a progress display reads of a fan-out beyond its counts.
+#[derive(Debug, Default)]
+struct Watched {
+    /// How many items it will run, when its input said so up front.
+    expected: Option<u64>,
+    /// Items that needed more than one attempt.
+    retried: AtomicU64,
+    /// The latest item that failed.
+    last_failure: Mutex<Option<Arc<ActionCell>>>,
+    /// The task of its first item.
+    first_task: OnceLock<&'static str>,
 }
 
 /// A fan-out's counters at one moment (see [`FanOutCell::live`]).
@@ -474,10 +476,7 @@ impl FanOutCell {
             cached: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
-            retried: AtomicU64::new(0),
-            last_failure: Mutex::new(None),
-            first_task: OnceLock::new(),
-            expected: OnceLock::new(),
+            watched: OnceLock::new(),
             lane: OnceLock::new(),
             span_id: OnceLock::new(),
         }
@@ -576,47 +575,56 @@ impl FanOutCell {
         self.lane.get()
     }
 
-    /// Notes the task of its first item.
-    pub(crate) fn note_first_task(&self, task: &'static str) {
-        let _ = self.first_task.set(task);
+    /// A progress display watches the fan-out from now on; `expected`: how
+    /// many items its input holds, when it says so up front.
+    pub(crate) fn watch(&self, expected: Option<u64>) {
+        let _ = self.watched.set(Box::new(Watched {
+            expected,
+            ..Watched::default()
+        }));
     }
 
-    /// Notes how many items its input holds.
-    pub(crate) fn set_expected(&self, items: u64) {
-        let _ = self.expected.set(items);
+    /// Counts an item that needed a second attempt (for a display).
+    pub(crate) fn item_retried(&self) {
+        if let Some(watched) = self.watched.get() {
+            watched.retried.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes the task of its first item (for a display: `task` is told
+    /// only at the end).
+    pub(crate) fn note_first_task(&self, task: &'static str) {
+        if let Some(watched) = self.watched.get() {
+            let _ = watched.first_task.set(task);
+        }
     }
 
     /// Its counters as they are now, for the progress display.
     pub(crate) fn live(&self) -> LiveCounts {
         let [started, succeeded, failed, cancelled] = self.counts();
+        let watched = self.watched.get();
         LiveCounts {
             task: self
                 .task
                 .get()
                 .copied()
                 .flatten()
-                .or(self.first_task.get().copied()),
-            expected: self.expected.get().copied(),
+                .or_else(|| watched.and_then(|w| w.first_task.get().copied())),
+            expected: watched.and_then(|w| w.expected),
             started,
             succeeded,
             failed,
             cancelled,
             cached: self.cached.load(Ordering::Relaxed),
             replayed: self.replayed.load(Ordering::Relaxed),
-            retried: self.retried.load(Ordering::Relaxed),
-            last_failure: lock(&self.last_failure).clone(),
+            retried: watched.map_or(0, |w| w.retried.load(Ordering::Relaxed)),
+            last_failure: watched.and_then(|w| lock(&w.last_failure).clone()),
             done: self.task.get().is_some() && self.all_items_ended(),
         }
     }
 
     /// Counts a finished item; keeps the record of a failed one.
     pub(crate) fn item_finished(&self, status: ActionStatus, cell: &Arc<ActionCell>) {
-        if cell.attempts() > 1 {
-            self.retried.fetch_add(1, Ordering::Relaxed);
-        }
-        if status == ActionStatus::Failed {
-            *lock(&self.last_failure) = Some(Arc::clone(cell));
-        }
         let counter = match status {
             ActionStatus::Succeeded => {
                 match cell.origin() {
@@ -627,6 +635,9 @@ impl FanOutCell {
                 &self.succeeded
             }
             ActionStatus::Failed => {
+                if let Some(watched) = self.watched.get() {
+                    *lock(&watched.last_failure) = Some(Arc::clone(cell));
+                }
                 let mut kept = lock(&self.failures);
                 if kept.len() < MAX_KEPT_FAILURES {
                     kept.push(Arc::clone(cell));
