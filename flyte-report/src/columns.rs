@@ -3,15 +3,14 @@
 //! a run of LEB128 varints (starts as deltas), the whole gzipped. The page
 //! decompresses it with the browser's own `DecompressionStream`.
 //!
-//! Lanes are assigned here (first free lane, by start), so the page draws
-//! actions that overlap on different rows without laying them out itself.
+//! Lanes are assigned here (`lanes::by_start`), so the page draws actions
+//! that overlap on different rows without laying them out itself.
 
 use crate::digest::{Digest, Row};
+use crate::lanes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use flyte_core::record::{ActionStatus, Origin};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::Write;
 
 /// The columns, in the order the page reads them.
@@ -38,33 +37,12 @@ pub(crate) struct Timeline {
 
 /// Encodes `digest`'s actions.
 pub(crate) fn timeline(digest: &Digest) -> std::io::Result<Timeline> {
-    let mut order: Vec<&Row> = digest.rows.iter().collect();
-    order.sort_by_key(|r| (r.start_ms, r.end_ms));
-    let t0 = order.first().map_or(0, |r| r.start_ms);
-    let mut columns: Vec<Vec<u8>> = vec![Vec::with_capacity(order.len() * 2); COLUMNS.len()];
-    // Lanes whose last action ended by a given time, earliest end first.
-    let mut busy: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
-    let mut free: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
-    let mut lanes = 0u32;
+    let (placed, lanes) = lanes::by_start(&digest.rows);
+    let t0 = placed.first().map_or(0, |(r, _)| r.start_ms);
+    let mut columns: Vec<Vec<u8>> = vec![Vec::with_capacity(placed.len() * 2); COLUMNS.len()];
     let mut previous = t0;
     let mut span_ms = 0;
-    for row in order {
-        while let Some(&Reverse((end, lane))) = busy.peek() {
-            if end > row.start_ms {
-                break;
-            }
-            busy.pop();
-            free.push(Reverse(lane));
-        }
-        let lane = match free.pop() {
-            Some(Reverse(lane)) => lane,
-            None => {
-                lanes += 1;
-                lanes - 1
-            }
-        };
-        // A zero-length action still takes its row for the millisecond it is drawn in.
-        busy.push(Reverse((row.end_ms.max(row.start_ms + 1), lane)));
+    for (row, lane) in placed {
         varint(&mut columns[0], (row.start_ms - previous).max(0) as u64);
         previous = row.start_ms;
         varint(&mut columns[1], row.duration_ms() as u64);

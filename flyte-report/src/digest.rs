@@ -424,6 +424,18 @@ pub fn millis(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+impl Figures {
+    /// The figures as JSON, named as the fields are (durations in ms).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "actions": self.actions, "succeeded": self.succeeded, "failed": self.failed,
+            "cancelled": self.cancelled, "running": self.running, "cached": self.cached,
+            "replayed": self.replayed, "retried": self.retried, "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms, "max_ms": self.max_ms, "busy_ms": self.busy_ms,
+        })
+    }
+}
+
 impl Digest {
     /// The error of `row`, if it has one.
     pub fn error(&self, row: &Row) -> Option<&TaskError> {

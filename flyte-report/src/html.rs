@@ -60,15 +60,15 @@ fn page_data(d: &Digest, store: &str) -> std::io::Result<Value> {
             "executions": run.executions,
             "lost_actions": run.lost_actions,
         },
-        "totals": figures_json(&d.totals()),
+        "totals": crate::digest::Figures::to_json(&d.totals()),
         "tasks": d.tasks.iter().map(|t| {
-            let mut v = figures_json(&t.figures);
+            let mut v = crate::digest::Figures::to_json(&t.figures);
             v["task"] = json!(t.task);
             v
         }).collect::<Vec<_>>(),
         "fan_outs": d.fan_outs.iter().map(|f| {
             let r = &f.record;
-            let mut v = figures_json(&f.figures);
+            let mut v = crate::digest::Figures::to_json(&f.figures);
             v["kind"] = json!(r.kind.as_str());
             v["task"] = json!(r.task);
             v["group"] = json!(r.group);
@@ -87,15 +87,6 @@ fn page_data(d: &Digest, store: &str) -> std::io::Result<Value> {
         "task_names": d.task_names,
         "timeline": timeline(d)?,
     }))
-}
-
-fn figures_json(f: &Figures) -> Value {
-    json!({
-        "actions": f.actions, "succeeded": f.succeeded, "failed": f.failed,
-        "cancelled": f.cancelled, "running": f.running, "cached": f.cached,
-        "replayed": f.replayed, "retried": f.retried, "p50_ms": f.p50_ms,
-        "p95_ms": f.p95_ms, "max_ms": f.max_ms, "busy_ms": f.busy_ms,
-    })
 }
 
 /// The tree's nodes, each naming its parent node (-1: top).

@@ -22,6 +22,7 @@
 mod columns;
 pub mod digest;
 mod html;
+pub mod lanes;
 
 pub use digest::{
     digest, Digest, FailureGroup, FanOutDigest, Figures, Row, TaskFigures, TreeItem, TreeNode,

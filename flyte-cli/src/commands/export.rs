@@ -10,10 +10,8 @@ use crate::error::{CliError, Exit};
 use crate::output;
 use crate::refs::resolve;
 use crate::Ctx;
-use flyte_report::{status_word, Digest, Row};
+use flyte_report::{status_word, Digest};
 use serde_json::json;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::{BufWriter, Write};
 
 pub(crate) fn export(ctx: &Ctx, args: &ExportArgs) -> Result<Exit, CliError> {
@@ -35,9 +33,8 @@ pub(crate) fn export(ctx: &Ctx, args: &ExportArgs) -> Result<Exit, CliError> {
 }
 
 fn chrome_trace(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
-    let mut rows: Vec<&Row> = d.rows.iter().collect();
-    rows.sort_by_key(|r| (r.start_ms, r.end_ms));
-    let t0 = rows.first().map_or(0, |r| r.start_ms);
+    let (placed, _) = flyte_report::lanes::by_start(&d.rows);
+    let t0 = placed.first().map_or(0, |(r, _)| r.start_ms);
     write!(out, "{{\"displayTimeUnit\":\"ms\",\"otherData\":")?;
     serde_json::to_writer(
         &mut *out,
@@ -46,25 +43,7 @@ fn chrome_trace(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
     write!(out, ",\"traceEvents\":[")?;
     let meta = json!({"name": "process_name", "ph": "M", "pid": 1, "args": {"name": format!("flyte run {}", d.run.id)}});
     serde_json::to_writer(&mut *out, &meta)?;
-    let mut busy: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
-    let mut free: BinaryHeap<Reverse<u32>> = BinaryHeap::new();
-    let mut lanes = 0;
-    for row in rows {
-        while let Some(&Reverse((end, lane))) = busy.peek() {
-            if end > row.start_ms {
-                break;
-            }
-            busy.pop();
-            free.push(Reverse(lane));
-        }
-        let lane = free.pop().map_or_else(
-            || {
-                lanes += 1;
-                lanes - 1
-            },
-            |Reverse(l)| l,
-        );
-        busy.push(Reverse((row.end_ms.max(row.start_ms + 1), lane)));
+    for (row, lane) in placed {
         let mut args = json!({
             "flyte.action_id": row.id.to_string(),
             "flyte.status": status_word(row.status),

@@ -258,15 +258,15 @@ fn failures(out: &mut String, d: &Digest) {
 fn summary_json(d: &Digest) -> Value {
     json!({
         "run": output::run_json(&d.run),
-        "totals": figures_json(&d.totals()),
+        "totals": Figures::to_json(&d.totals()),
         "tasks": d.tasks.iter().map(|t| {
-            let mut v = figures_json(&t.figures);
+            let mut v = Figures::to_json(&t.figures);
             v["task"] = json!(t.task);
             v
         }).collect::<Vec<_>>(),
         "fan_outs": d.fan_outs.iter().map(|f| {
             let r = &f.record;
-            let mut v = figures_json(&f.figures);
+            let mut v = Figures::to_json(&f.figures);
             v["id"] = json!(r.id.to_string());
             v["parent"] = json!(r.parent.to_string());
             v["kind"] = json!(r.kind.as_str());
@@ -283,15 +283,6 @@ fn summary_json(d: &Digest) -> Value {
             "task": g.task, "kind": g.kind, "cause": g.cause, "message": g.message, "count": g.count,
             "example_action": g.example.to_string(),
         })).collect::<Vec<_>>(),
-    })
-}
-
-pub(crate) fn figures_json(f: &Figures) -> Value {
-    json!({
-        "actions": f.actions, "succeeded": f.succeeded, "failed": f.failed,
-        "cancelled": f.cancelled, "running": f.running, "cached": f.cached,
-        "replayed": f.replayed, "retried": f.retried, "p50_ms": f.p50_ms,
-        "p95_ms": f.p95_ms, "max_ms": f.max_ms,
     })
 }
 
