@@ -195,3 +195,41 @@ impl Ctx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Parser, Subcommand};
+
+    /// A user's own app with the flyte commands under `flyte`.
+    #[derive(Debug, Parser)]
+    struct App {
+        #[command(subcommand)]
+        command: AppCommand,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum AppCommand {
+        /// The app's own command.
+        Serve,
+        /// The flyte commands.
+        Flyte(Command),
+    }
+
+    #[test]
+    fn the_commands_nest_in_another_clap_app() {
+        let app = App::try_parse_from(["app", "flyte", "--home", "/tmp/x", "runs", "--limit", "3"])
+            .unwrap();
+        let AppCommand::Flyte(command) = app.command else {
+            panic!("not the flyte command")
+        };
+        assert_eq!(
+            command.home.as_deref(),
+            Some(std::path::Path::new("/tmp/x"))
+        );
+        assert!(matches!(command.action, args::Action::Runs(ref runs) if runs.limit == 3));
+        assert!(App::try_parse_from(["app", "serve"]).is_ok());
+        let err = App::try_parse_from(["app", "flyte", "show"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "a usage error: {err}");
+    }
+}
