@@ -71,6 +71,12 @@ pub use flyte_runtime::{
     TaskCall, TaskInfo, MAX_KEPT_CHILDREN, MAX_KEPT_FAILURES, MAX_KEPT_FAN_OUTS,
 };
 
+/// Fleet mode: [`fleet::Worker`] in your binary on many machines, a
+/// driver with `Runner::new().postgres(url)`. Connecting to PostgreSQL
+/// needs the `postgres` feature.
+#[doc(inline)]
+pub use flyte_runtime::fleet;
+
 /// The command line (feature `cli`): `fn main() -> std::process::ExitCode
 /// { flyte::cli::main() }` in a binary that links your tasks makes it the
 /// full `flyte` command (runs, show, run, resume, abort, cache, report, ...).

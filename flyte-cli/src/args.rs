@@ -32,6 +32,11 @@ pub struct Command {
     /// The store's directory [default: ./.flyte]
     #[arg(long, env = "FLYTE_HOME", global = true, value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
+    /// A fleet's PostgreSQL database instead (`postgres://user:password@host/db`):
+    /// its runs are read there, and runs started here queue their calls for
+    /// its workers (needs the `postgres` feature)
+    #[arg(long, env = "FLYTE_POSTGRES_URL", global = true, value_name = "URL")]
+    pub(crate) postgres: Option<String>,
     #[command(subcommand)]
     pub(crate) action: Action,
 }
@@ -78,6 +83,17 @@ pub(crate) enum Action {
     Export(ExportArgs),
     /// Delete old ended runs from the store.
     Gc(GcArgs),
+    /// Serve as a worker of the fleet (`--postgres` / FLYTE_POSTGRES_URL):
+    /// claim queued actions of this program's tasks and run them, until
+    /// Ctrl-C or SIGTERM.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// How many actions to run at once.
+    #[arg(long, short = 'c', default_value_t = 16)]
+    pub(crate) concurrency: usize,
 }
 
 #[derive(Debug, Args)]

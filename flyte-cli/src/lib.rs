@@ -132,6 +132,7 @@ impl Command {
     pub fn run_in(self, mode: Mode) -> ExitCode {
         let ctx = Ctx {
             home: self.home.unwrap_or_else(flyte_sqlite::default_home),
+            postgres: self.postgres.filter(|url| !url.is_empty()),
             mode,
         };
         match commands::dispatch(&ctx, self.action) {
@@ -144,9 +145,28 @@ impl Command {
     }
 }
 
+/// The fleet's store at `url`.
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, flyte_core::store::StoreError> {
+    Ok(Arc::new(flyte_postgres::PgStore::open(url)?))
+}
+
+/// Without the `postgres` feature, a fleet URL is a mistake to explain.
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, flyte_core::store::StoreError> {
+    let _ = url;
+    Err(flyte_core::store::StoreError::Unsupported {
+        operation: "fleet databases: this program was built without flyte's `postgres` \
+                    feature (add it to its flyte dependency, or unset FLYTE_POSTGRES_URL)",
+        store: "PostgreSQL".to_owned(),
+    })
+}
+
 /// What every command is given.
 pub(crate) struct Ctx {
     pub(crate) home: PathBuf,
+    /// A fleet's database, which replaces the store in `home`.
+    pub(crate) postgres: Option<String>,
     pub(crate) mode: Mode,
 }
 
@@ -155,6 +175,9 @@ impl Ctx {
     /// marks runs whose process died as killed), read-only otherwise (a
     /// store on read-only media, or written by an older flyte).
     pub(crate) fn store(&self) -> Result<Arc<dyn RunStore>, CliError> {
+        if let Some(url) = &self.postgres {
+            return Ok(open_postgres(url)?);
+        }
         let db = self.home.join("flyte.db");
         if !db.is_file() {
             return Err(CliError::new(
@@ -169,8 +192,19 @@ impl Ctx {
         }
     }
 
+    /// A runner on this command's store.
+    pub(crate) fn runner(&self) -> flyte_runtime::Runner {
+        match &self.postgres {
+            Some(url) => flyte_runtime::Runner::new().postgres(url),
+            None => flyte_runtime::Runner::new().home(&self.home),
+        }
+    }
+
     /// The store, to write to.
     pub(crate) fn writable_store(&self) -> Result<Arc<dyn RunStore>, CliError> {
+        if self.postgres.is_some() {
+            return self.store();
+        }
         self.store()?;
         Ok(Arc::new(flyte_sqlite::Store::open(&self.home)?))
     }

@@ -33,6 +33,13 @@ pub enum ErrorKind {
     /// The run store under `FLYTE_HOME` could not be opened, read or
     /// written, or a run to resume was not found in it.
     Store,
+    /// In a fleet: no live worker could run the task (no worker has this
+    /// task at this code version) within the time allowed.
+    NoWorker,
+    /// In a fleet: the workers running the action died, again and again
+    /// (`flyte_core::queue::MAX_DEATHS` times): the task is taken to kill
+    /// whoever runs it.
+    WorkerLost,
 }
 
 impl ErrorKind {
@@ -49,6 +56,8 @@ impl ErrorKind {
             ErrorKind::Runtime => "runtime",
             ErrorKind::TooFewSuccesses => "too_few_successes",
             ErrorKind::Store => "store",
+            ErrorKind::NoWorker => "no_worker",
+            ErrorKind::WorkerLost => "worker_lost",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod codec;
 mod env;
 mod error;
 pub mod hash;
+pub mod queue;
 pub mod record;
 pub mod store;
 #[doc(hidden)]

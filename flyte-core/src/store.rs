@@ -513,6 +513,13 @@ pub trait RunStore: std::fmt::Debug + Send + Sync + 'static {
         Ok(())
     }
 
+    /// The work queue of a store that spreads runs over a fleet of worker
+    /// processes (see [`crate::queue`]). `None`, the default: a run's
+    /// actions run in its own process.
+    fn queue(&self) -> Option<Arc<dyn crate::queue::WorkQueue>> {
+        None
+    }
+
     /// The error of an operation this store does not implement.
     #[doc(hidden)]
     fn unsupported(&self, operation: &'static str) -> StoreError {
@@ -691,6 +698,17 @@ pub enum StoreError {
         backend: &'static str,
         /// Its error.
         source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// No database server answers where the store is.
+    #[error(
+        "cannot reach the flyte store at {location} ({reason}): start the database \
+         server there, or point FLYTE_POSTGRES_URL at one that runs"
+    )]
+    Unreachable {
+        /// The store's location, without its password.
+        location: String,
+        /// What the connection said.
+        reason: String,
     },
     /// The store cannot do what was asked of it.
     #[error("the flyte store at {store} does not support {operation}")]

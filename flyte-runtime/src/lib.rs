@@ -11,6 +11,7 @@
 mod builders;
 mod durability;
 mod execution;
+pub mod fleet;
 pub mod logs;
 mod policies;
 pub mod progress;

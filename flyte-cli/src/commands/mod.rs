@@ -11,6 +11,7 @@ mod runs;
 mod show;
 mod tasks;
 mod watch;
+mod worker;
 
 use crate::args::Action;
 use crate::error::{CliError, Exit};
@@ -31,5 +32,6 @@ pub(crate) fn dispatch(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
         Action::Report(args) => report::report(ctx, &args),
         Action::Export(args) => export::export(ctx, &args),
         Action::Gc(args) => gc::gc(ctx, &args),
+        Action::Worker(args) => worker::worker(ctx, &args),
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{CliError, Exit};
 use crate::output;
 use crate::refs::resolve;
 use crate::Ctx;
-use flyte_runtime::{registry, Progress, RunOutcome, Runner};
+use flyte_runtime::{registry, Progress, RunOutcome};
 use serde_json::{Map, Value};
 use std::io::Read;
 use std::time::Instant;
@@ -21,7 +21,7 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<Exit, CliError> {
         };
         CliError::from(e).hint(hint)
     })?;
-    let mut runner = Runner::new().home(&ctx.home).progress(Progress::Auto);
+    let mut runner = ctx.runner().progress(Progress::Auto);
     if let Some(name) = &args.name {
         runner = runner.name(name.clone());
     }
@@ -36,10 +36,7 @@ pub(crate) fn resume(ctx: &Ctx, reference: &RunRefArgs) -> Result<Exit, CliError
     drop(store);
     let started = Instant::now();
     finish(
-        Runner::new()
-            .home(&ctx.home)
-            .progress(Progress::Auto)
-            .resume_json(&run.id),
+        ctx.runner().progress(Progress::Auto).resume_json(&run.id),
         started,
     )
 }
@@ -64,13 +61,7 @@ pub(crate) fn rerun(ctx: &Ctx, reference: &RunRefArgs) -> Result<Exit, CliError>
     let input = registry().inputs_json(&run.root_task, &bytes)?;
     let call = registry().call_json(&run.root_task, input)?;
     let started = Instant::now();
-    finish(
-        Runner::new()
-            .home(&ctx.home)
-            .progress(Progress::Auto)
-            .run(call),
-        started,
-    )
+    finish(ctx.runner().progress(Progress::Auto).run(call), started)
 }
 
 /// Prints the outcome: the output on stdout, the summary on stderr.

@@ -1,6 +1,6 @@
 //! Runs: [`run`], the [`Runner`] builder and the [`RunOutcome`].
 
-use crate::durability::record::{Durability, Recorded, StoreAt};
+use crate::durability::record::{Durability, Recorded, StoreAt, NO_WORKER_AFTER};
 use crate::execution::action::{Action, Place};
 use crate::execution::call::TaskCall;
 use crate::execution::spans;
@@ -21,7 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::runtime::Handle;
 use tracing::Instrument;
 
@@ -121,6 +121,7 @@ pub struct Runner {
     store: StoreAt,
     report: Option<PathBuf>,
     progress: Progress,
+    no_worker_after: Duration,
 }
 
 impl Default for Runner {
@@ -131,6 +132,7 @@ impl Default for Runner {
             store: StoreAt::Default,
             report: None,
             progress: Progress::None,
+            no_worker_after: NO_WORKER_AFTER,
         }
     }
 }
@@ -193,6 +195,50 @@ impl Runner {
     /// ```
     pub fn store(mut self, store: Arc<dyn RunStore>) -> Self {
         self.store = StoreAt::Given(store);
+        self
+    }
+
+    /// Runs on a fleet: records these runs in the PostgreSQL database at
+    /// `url` (a libpq URL, `postgres://user:password@host/db`), and queues
+    /// every call their tasks make there, for the workers of the fleet
+    /// (`flyte::fleet::Worker`) to run. The root task runs here and holds
+    /// the run: its progress, its Ctrl-C, its outcome. `map`, `gather`,
+    /// retries, timeouts, the cache, resume and fail-fast cancellation
+    /// keep their meaning. Setting `FLYTE_POSTGRES_URL` does the same for
+    /// runs that name no store. Needs the `postgres` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use flyte::prelude::*;
+    ///
+    /// #[task]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// #[task]
+    /// async fn squares(n: u64) -> Result<Vec<u64>, TaskError> {
+    ///     flyte::map(square, 0..n).concurrency(64).await // each item runs on a worker
+    /// }
+    ///
+    /// let outcome = flyte::Runner::new()
+    ///     .postgres("postgres://flyte:flyte@localhost/flyte")
+    ///     .run(squares(1000));
+    /// assert_eq!(outcome.into_output()?.len(), 1000);
+    /// # Ok::<(), TaskError>(())
+    /// ```
+    pub fn postgres(mut self, url: impl Into<String>) -> Self {
+        self.store = StoreAt::Postgres(url.into());
+        self
+    }
+
+    /// How long a call of a fleet run may wait while no live worker can
+    /// run its task (none has the task at the same code version) before it
+    /// fails with [`ErrorKind::NoWorker`](flyte_core::ErrorKind::NoWorker):
+    /// "no worker for task X version V". Default 60 s.
+    pub fn no_worker_timeout(mut self, limit: Duration) -> Self {
+        self.no_worker_after = limit;
         self
     }
 
@@ -330,7 +376,9 @@ impl Runner {
         self.block_on(|| async {
             match self.stored_call(run_id) {
                 Ok((call, store, key, run)) => {
-                    let reopen = |_: &TaskCall<Vec<u8>>, _| reopen(store, key, run.id, run.name);
+                    let wait = self.no_worker_after;
+                    let reopen =
+                        |_: &TaskCall<Vec<u8>>, _| reopen(store, key, run.id, run.name, wait);
                     self.start(call, reopen, true).await
                 }
                 Err(e) => failed("", ActionId(0), e),
@@ -450,7 +498,7 @@ impl Runner {
                         ),
                     ));
                 }
-                return reopen(store, key, earlier.id, earlier.name);
+                return reopen(store, key, earlier.id, earlier.name, self.no_worker_after);
             }
         }
         let id = new_run_id();
@@ -485,7 +533,7 @@ impl Runner {
                 ),
                 None => e.into(),
             })?;
-        let durability = Durability::recorded(store, key, None);
+        let durability = Durability::recorded(store, key, None).in_fleet(1, self.no_worker_after);
         Ok(RunShared::with(id, self.name.clone(), durability))
     }
 
@@ -530,16 +578,23 @@ fn reopen(
     key: RunKey,
     id: String,
     name: Option<String>,
+    no_worker_after: Duration,
 ) -> Result<Arc<RunShared>, TaskError> {
     let replay = store.resume_run(key, &id).map_err(|e| match e {
         StoreError::RunBusy { .. } => TaskError::new(ErrorKind::Config, e.to_string()),
         e => e.into(),
     })?;
-    Ok(RunShared::with(
-        id,
-        name,
-        Durability::recorded(store, key, Some(replay)),
-    ))
+    // A fleet run's calls say which execution submits them: what failed
+    // in an earlier one runs again.
+    let execution = match store.queue() {
+        Some(_) => store
+            .find_run(RunRef::Id(&id))?
+            .map_or(1, |(_, run)| run.executions),
+        None => 1,
+    };
+    let durability =
+        Durability::recorded(store, key, Some(replay)).in_fleet(execution, no_worker_after);
+    Ok(RunShared::with(id, name, durability))
 }
 
 /// Runs `call` as the root of `run` on a runtime worker (not on the thread

@@ -4,12 +4,18 @@
 
 use crate::durability::sink::{Listener, Recorder, Sink};
 use crate::execution::body::{decode_stored, Body};
+use flyte_core::queue::WorkQueue;
 use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore, StoreError};
 use flyte_core::sync::warn_once;
 use flyte_core::ActionId;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// How long a fleet action may wait for a worker that can run it, unless
+/// `Runner::no_worker_timeout` says otherwise.
+pub(crate) const NO_WORKER_AFTER: Duration = Duration::from_secs(60);
 
 /// How much of a run is in the store, as [`RunOutcome::recorded`] tells it.
 ///
@@ -51,15 +57,21 @@ pub(crate) enum StoreAt {
     Home(PathBuf),
     /// A store the caller opened (`Runner::store`).
     Given(Arc<dyn RunStore>),
+    /// The fleet's PostgreSQL database at this URL (`Runner::postgres`).
+    Postgres(String),
 }
 
 impl StoreAt {
     /// Opens the store.
     pub(crate) fn open(&self) -> Result<Arc<dyn RunStore>, StoreError> {
         Ok(match self {
-            StoreAt::Default => Arc::new(flyte_sqlite::Store::open_default()?),
+            StoreAt::Default => match std::env::var(POSTGRES_URL_VAR) {
+                Ok(url) if !url.is_empty() => open_postgres(&url)?,
+                _ => Arc::new(flyte_sqlite::Store::open_default()?),
+            },
             StoreAt::Home(home) => Arc::new(flyte_sqlite::Store::open(home)?),
             StoreAt::Given(store) => Arc::clone(store),
+            StoreAt::Postgres(url) => open_postgres(url)?,
         })
     }
 
@@ -67,6 +79,27 @@ impl StoreAt {
     pub(crate) fn is_explicit(&self) -> bool {
         !matches!(self, StoreAt::Default)
     }
+}
+
+/// The variable that sends every run with the default store to a fleet.
+pub(crate) const POSTGRES_URL_VAR: &str = "FLYTE_POSTGRES_URL";
+
+/// The fleet's store at `url`. The one place the runtime names PostgreSQL.
+#[cfg(feature = "postgres")]
+pub(crate) fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
+    Ok(Arc::new(flyte_postgres::PgStore::open(url)?))
+}
+
+/// Without the `postgres` feature, a fleet URL is a mistake to explain.
+#[cfg(not(feature = "postgres"))]
+pub(crate) fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
+    let _ = url;
+    Err(StoreError::Unsupported {
+        operation: "fleet runs: this program was built without flyte's `postgres` feature \
+                    (add features = [\"postgres\"] to its flyte dependency, or unset \
+                    FLYTE_POSTGRES_URL)",
+        store: "PostgreSQL".to_owned(),
+    })
 }
 
 /// A run's ties to its store.
@@ -91,6 +124,22 @@ struct Recording {
     run: RunKey,
     /// On resume: where the outputs of the actions that succeeded before are.
     replay: Option<HashMap<ActionId, OutputAt>>,
+    /// When its store is a fleet's: the calls its tasks make go there.
+    fleet: Option<Fleet>,
+    /// Whether this process holds the run (it began or resumed it), rather
+    /// than runs actions of it for another process (a fleet worker).
+    owned: bool,
+}
+
+/// A run whose calls are queued to a fleet of workers.
+#[derive(Debug, Clone)]
+pub(crate) struct Fleet {
+    pub(crate) queue: Arc<dyn WorkQueue>,
+    pub(crate) run: RunKey,
+    /// Which execution of the run this process takes part in.
+    pub(crate) execution: u32,
+    /// How long a call may wait for a worker that can run it.
+    pub(crate) no_worker_after: Duration,
 }
 
 impl Durability {
@@ -117,6 +166,28 @@ impl Durability {
         run: RunKey,
         replay: Option<HashMap<ActionId, OutputAt>>,
     ) -> Durability {
+        Durability::recording(store, run, replay, true, 1)
+    }
+
+    /// Recorded as run `run` of a fleet's `store`, by a worker that runs
+    /// actions of execution `execution` for the run's driver.
+    pub(crate) fn attached(store: Arc<dyn RunStore>, run: RunKey, execution: u32) -> Durability {
+        Durability::recording(store, run, None, false, execution)
+    }
+
+    fn recording(
+        store: Arc<dyn RunStore>,
+        run: RunKey,
+        replay: Option<HashMap<ActionId, OutputAt>>,
+        owned: bool,
+        execution: u32,
+    ) -> Durability {
+        let fleet = store.queue().map(|queue| Fleet {
+            queue,
+            run,
+            execution,
+            no_worker_after: NO_WORKER_AFTER,
+        });
         let recorder: Arc<dyn Listener> = Arc::new(Recorder {
             store: Arc::clone(&store),
             run,
@@ -126,8 +197,29 @@ impl Durability {
             off_reason: None,
             cache_store: OnceLock::new(),
             sink: Sink::new(vec![recorder]),
-            recording: Some(Recording { store, run, replay }),
+            recording: Some(Recording {
+                store,
+                run,
+                replay,
+                fleet,
+                owned,
+            }),
         }
+    }
+
+    /// For a fleet run: which execution this is, and how long a call may
+    /// wait for a worker.
+    pub(crate) fn in_fleet(mut self, execution: u32, no_worker_after: Duration) -> Durability {
+        if let Some(fleet) = self.recording.as_mut().and_then(|r| r.fleet.as_mut()) {
+            fleet.execution = execution;
+            fleet.no_worker_after = no_worker_after;
+        }
+        self
+    }
+
+    /// Where the run's calls go, when it runs on a fleet.
+    pub(crate) fn fleet(&self) -> Option<&Fleet> {
+        self.recording.as_ref()?.fleet.as_ref()
     }
 
     /// The store and key of a recorded run.
@@ -220,7 +312,10 @@ impl Durability {
 impl Drop for Recording {
     fn drop(&mut self) {
         // A run that ended was released by its store; this only releases
-        // one that never reached its end (its root failed to start).
-        self.store.release_run(self.run);
+        // one that never reached its end (its root failed to start). A
+        // worker's view of a fleet run is not the run's to release.
+        if self.owned {
+            self.store.release_run(self.run);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
 use crate::durability::cache::{self, CacheKey, Claim, Flight};
+use crate::durability::record::Fleet;
 use crate::execution::attempt;
 use crate::execution::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
 use crate::execution::call::TaskCall;
@@ -9,6 +10,7 @@ use crate::execution::spans;
 use crate::policies::limits::EnvLimits;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::state::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
+use flyte_core::queue::Submit;
 use flyte_core::store::{ActionEnd, OutputRef, RunStore};
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
@@ -28,6 +30,32 @@ pub(crate) enum Place {
         fan_out: Arc<FanOutCell>,
         index: usize,
     },
+    /// An action of a fleet run that this worker claimed: its id, parent
+    /// and index come from the queue.
+    Claimed {
+        run: Arc<RunShared>,
+        id: ActionId,
+        parent: Option<ActionId>,
+        index: Option<usize>,
+        group: Option<Arc<str>>,
+    },
+}
+
+/// Where an action runs, and so who records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Remote {
+    /// In this process; its end goes to the run's sink.
+    Local,
+    /// On a fleet worker: its row in the queue is its record.
+    Dispatched,
+    /// Claimed from the queue by this worker, which completes its row.
+    Claimed,
+}
+
+/// Which place an action starts at, for what `Place` does not keep.
+enum PlaceKind {
+    Claimed,
+    Other,
 }
 
 /// What a durable action does before its attempts.
@@ -106,6 +134,8 @@ pub(crate) struct Action {
     finished: bool,
     /// Whether its `action` span is on: its end is then recorded there.
     traced: bool,
+    /// Where it runs.
+    remote: Remote,
 }
 
 impl Action {
@@ -116,6 +146,10 @@ impl Action {
     ) -> Action {
         let task = def.name();
         let input = call.body.input_hash();
+        let place_kind = match &place {
+            Place::Claimed { .. } => PlaceKind::Claimed,
+            _ => PlaceKind::Other,
+        };
         let (run, id, group, parent_cell, index, parent) = match place {
             Place::Root(run) => (
                 RunRef::Run(run),
@@ -155,10 +189,22 @@ impl Action {
                     parent,
                 )
             }
+            Place::Claimed {
+                run,
+                id,
+                parent,
+                index,
+                group,
+            } => (RunRef::Run(run), id, group, None, index, parent),
+        };
+        let remote = if matches!(place_kind, PlaceKind::Claimed) {
+            Remote::Claimed
+        } else {
+            Remote::Local
         };
         let cell = Arc::new(ActionCell::new(id, task, group));
         let counted_by = parent_cell.filter(|parent| !parent.add_child(&cell));
-        if index.is_none() {
+        if run.fan_out().is_none() {
             // Items are counted by their fan-out instead.
             run.action_started();
         }
@@ -180,6 +226,7 @@ impl Action {
             max_attempts: def.retries_for(call.retries).saturating_add(1),
             finished: false,
             traced: false,
+            remote,
         }
     }
 
@@ -211,13 +258,25 @@ impl Action {
         Some(span)
     }
 
-    /// Runs every attempt allowed, then records the outcome.
+    /// Runs every attempt allowed, then records the outcome; in a fleet
+    /// run, a call (not the root, nor an action this worker claimed) is
+    /// queued for a worker instead.
     pub(crate) async fn run<T: Send + 'static>(
         mut self,
         call: TaskCall<T>,
     ) -> Result<T, TaskError> {
+        if self.remote == Remote::Local && self.parent.is_some() {
+            if let Some(fleet) = self.scope.run.durability.fleet() {
+                let fleet = fleet.clone();
+                // Boxed: a local action's future does not grow by it.
+                return Box::pin(self.dispatch(call, fleet)).await;
+            }
+        }
         let cache = call.def.cache_for(call.cache);
-        let durable = if cache != Cache::Disable || self.scope.run.durability.is_recorded() {
+        // A claimed action's row is its record: only its cache needs the
+        // durable path.
+        let recorded = self.scope.run.durability.is_recorded() && self.remote != Remote::Claimed;
+        let durable = if cache != Cache::Disable || recorded {
             loop {
                 match self.before_attempts(&call, cache) {
                     Prepared::Run(durable) => break Some(durable),
@@ -239,6 +298,75 @@ impl Action {
             None => self.finish(&result, None),
             Some(durable) => self.after_attempts(&result, bytes, durable),
         }
+        result
+    }
+
+    /// Queues the call for a worker of the fleet and waits for its outcome.
+    /// Dropping the future cancels it wherever it runs.
+    async fn dispatch<T: Send + 'static>(
+        mut self,
+        call: TaskCall<T>,
+        fleet: Fleet,
+    ) -> Result<T, TaskError> {
+        self.remote = Remote::Dispatched;
+        let def = call.def;
+        let input = match call.body.encode_inputs() {
+            Ok(input) => input,
+            Err(e) => {
+                let e = TaskError::new(
+                    ErrorKind::Input,
+                    format!(
+                        "its inputs cannot be sent to a fleet worker: {}",
+                        e.message()
+                    ),
+                )
+                .into_non_retryable();
+                let result = Err(self.describe(e, 1));
+                self.finish(&result, None);
+                return result;
+            }
+        };
+        let cell = Arc::clone(&self.scope.action);
+        let env = def.env();
+        let submit = Submit {
+            run: fleet.run,
+            execution: fleet.execution,
+            id: cell.id,
+            parent: self.parent,
+            item: self.item().map(|(f, index)| (f.id, index as u64)),
+            task: def.name(),
+            version: def.version(),
+            group: cell.group.clone(),
+            input,
+            retries: call.retries,
+            timeout: call.timeout,
+            env: env.name(),
+            env_concurrency: env.concurrency_setting().unwrap_or(0) as u32,
+            no_worker_after: fleet.no_worker_after,
+        };
+        let settled = fleet.queue.submit(submit).await;
+        let result = match settled {
+            Ok(settled) => {
+                cell.attempt.store(settled.attempts, Ordering::Relaxed);
+                if settled.origin != Origin::Executed {
+                    cell.set_origin(settled.origin);
+                }
+                match (settled.status, settled.output) {
+                    (ActionStatus::Succeeded, Some(bytes)) => call.body.decode_output(&bytes),
+                    (ActionStatus::Succeeded, None) => Err(TaskError::new(
+                        ErrorKind::Store,
+                        "its worker completed it without an output",
+                    )),
+                    (_, _) => Err(settled.error.unwrap_or_else(|| {
+                        TaskError::new(ErrorKind::Store, "it failed without an error")
+                    })),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+        let attempts = cell.attempt.load(Ordering::Relaxed).max(1);
+        let result = result.map_err(|e| self.describe(e, attempts));
+        self.finish(&result, None);
         result
     }
 
@@ -483,7 +611,8 @@ impl Action {
         output: Option<OutputRef<'_>>,
     ) {
         let sink = &self.scope.run.durability.sink;
-        if !sink.is_heard() {
+        // An action run by the fleet has its row in the queue as its record.
+        if !sink.is_heard() || self.remote != Remote::Local {
             return;
         }
         let cell = &self.scope.action;

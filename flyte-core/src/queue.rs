@@ -1,0 +1,210 @@
+//! The work queue of a fleet: how actions are handed to worker processes
+//! and their outcomes handed back.
+//!
+//! A store that can spread a run over many processes (`flyte-postgres`)
+//! gives a [`WorkQueue`] from [`RunStore::queue`](crate::store::RunStore::queue).
+//! The runtime then **submits** every call a task makes instead of running
+//! it in-process; a worker **claims** what it can run (by task name and code
+//! version), runs it through the registry, and **completes** it. The action
+//! rows are the queue: a completed action is its own record.
+//!
+//! # Guarantees a queue keeps
+//!
+//! - Submitting an action id twice is one action: the second submitter
+//!   waits for the same outcome (a parent run again after its worker died
+//!   finds the children that already ended).
+//! - Every change of a claimed action is guarded by its claim number, so a
+//!   worker that lost its lease changes nothing when it completes late.
+//! - A worker holds a lease it renews ([`WorkQueue::heartbeat`]); the
+//!   actions of a worker whose lease ran out are queued again, and an action
+//!   that outlived [`MAX_DEATHS`] workers fails for good.
+
+use crate::record::{ActionStatus, Origin};
+use crate::store::{RunKey, StoreError, StoreFuture};
+use crate::{ActionId, TaskError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How many workers may die running one action before it fails for good
+/// (a poison task: it kills whoever runs it).
+pub const MAX_DEATHS: u32 = 3;
+
+/// How often a worker renews its lease.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// How long a lease lasts without renewal: a worker silent this long is
+/// dead, and its actions are queued again.
+pub const LEASE: Duration = Duration::from_secs(10);
+
+/// One action to run somewhere in the fleet.
+#[derive(Debug, Clone)]
+pub struct Submit {
+    /// The run.
+    pub run: RunKey,
+    /// The execution of the run submitting it (a resumed run has more than
+    /// one): an action that failed in an earlier execution runs again.
+    pub execution: u32,
+    /// Its deterministic id.
+    pub id: ActionId,
+    /// The action that calls it.
+    pub parent: Option<ActionId>,
+    /// The fan-out and index, for a `map`/`gather` item.
+    pub item: Option<(ActionId, u64)>,
+    /// The task's name.
+    pub task: &'static str,
+    /// The task's code version: only a worker built from the same code runs it.
+    pub version: &'static str,
+    /// The group label.
+    pub group: Option<Arc<str>>,
+    /// The inputs, encoded as the registry reads them.
+    pub input: Vec<u8>,
+    /// The call's own retries and time limit (`.retries(n)`, `.timeout(d)`),
+    /// when it overrides the task's.
+    pub retries: Option<u32>,
+    /// See `retries`.
+    pub timeout: Option<Duration>,
+    /// Its environment, and the environment's concurrency (0: unbounded),
+    /// which holds across the fleet.
+    pub env: &'static str,
+    /// See `env`.
+    pub env_concurrency: u32,
+    /// How long it may wait queued while no live worker can run it, before
+    /// it fails with [`ErrorKind::NoWorker`](crate::ErrorKind::NoWorker).
+    pub no_worker_after: Duration,
+}
+
+/// How a submitted action ended.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    /// Succeeded, failed or cancelled.
+    pub status: ActionStatus,
+    /// The encoded output, when it succeeded.
+    pub output: Option<Vec<u8>>,
+    /// The error, when it did not.
+    pub error: Option<TaskError>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Executed, cached, or replayed (it ended in an earlier execution).
+    pub origin: Origin,
+}
+
+/// An action a worker claimed.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The run.
+    pub run: RunKey,
+    /// The run's id and name (for `flyte::current()`).
+    pub run_id: String,
+    /// See `run_id`.
+    pub run_name: Option<String>,
+    /// The execution that submitted it.
+    pub execution: u32,
+    /// Its id.
+    pub id: ActionId,
+    /// The action that calls it.
+    pub parent: Option<ActionId>,
+    /// Its index, when it is a fan-out item.
+    pub index: Option<u64>,
+    /// The task's name.
+    pub task: String,
+    /// The group label.
+    pub group: Option<String>,
+    /// The inputs.
+    pub input: Vec<u8>,
+    /// The call's own retries, when it overrides the task's.
+    pub retries: Option<u32>,
+    /// The call's own time limit, when it overrides the task's.
+    pub timeout: Option<Duration>,
+    /// The claim's number: the guard of [`WorkQueue::complete`].
+    pub claim: u32,
+}
+
+/// How a claimed action ended, for [`WorkQueue::complete`].
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The run.
+    pub run: RunKey,
+    /// The action.
+    pub id: ActionId,
+    /// The claim it ends (a later claim makes this one a no-op).
+    pub claim: u32,
+    /// Succeeded, failed or cancelled.
+    pub status: ActionStatus,
+    /// The encoded output.
+    pub output: Option<Vec<u8>>,
+    /// The error.
+    pub error: Option<TaskError>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Executed or cached.
+    pub origin: Origin,
+    /// When its attempts started.
+    pub started_at: SystemTime,
+    /// When it ended.
+    pub ended_at: SystemTime,
+}
+
+/// A worker as the fleet knows it.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    /// The machine it runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// How many actions it runs at once.
+    pub concurrency: u32,
+    /// The tasks it can run: `(name, code version)`.
+    pub tasks: Vec<(String, String)>,
+}
+
+/// One claim of one action: its run, its id and the claim's number.
+pub type ClaimOf = (RunKey, ActionId, u32);
+
+/// A registered worker's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkerKey(pub i64);
+
+/// A fleet's queue. See the [module docs](self).
+pub trait WorkQueue: std::fmt::Debug + Send + Sync + 'static {
+    /// Queues `action` (or joins it, when it is queued already) and resolves
+    /// when it has ended, however long that takes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it resolves cancels the action wherever
+    /// it runs.
+    fn submit(&self, action: Submit) -> StoreFuture<'static, Result<Settled, StoreError>>;
+
+    /// Enters a worker in the fleet, with a fresh lease.
+    fn register(&self, worker: WorkerInfo) -> StoreFuture<'_, Result<WorkerKey, StoreError>>;
+
+    /// Claims at most `max` queued actions that `worker` can run, at once
+    /// (empty when there are none).
+    fn claim(
+        &self,
+        worker: WorkerKey,
+        max: usize,
+    ) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>>;
+
+    /// Resolves when new work may be queued, or after `timeout`: a hint,
+    /// not a promise.
+    fn work_hint(&self, timeout: Duration) -> StoreFuture<'_, ()>;
+
+    /// Completes a claimed action. Queues and returns; completions are
+    /// written in batches. A completion whose claim is no longer current
+    /// changes nothing.
+    fn complete(&self, done: Completion);
+
+    /// Renews `worker`'s lease and queues again the actions of workers whose
+    /// lease ran out. `Ok(false)`: the lease was lost (the worker was taken
+    /// for dead): its claims are void, and it must register again.
+    fn heartbeat(&self, worker: WorkerKey) -> StoreFuture<'_, Result<bool, StoreError>>;
+
+    /// Claims of `worker` that were cancelled (cheaper than a heartbeat:
+    /// asked several times a second while it runs actions).
+    fn cancelled(&self, worker: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>>;
+
+    /// Takes `worker` out of the fleet after its completions are written;
+    /// what it still held is queued again.
+    fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>>;
+}

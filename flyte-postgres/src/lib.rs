@@ -1,0 +1,250 @@
+//! The fleet store of flyte: runs, actions, fan-outs, the task cache and
+//! the work queue of many worker processes, in PostgreSQL.
+//!
+//! [`PgStore`] implements the store interface
+//! ([`RunStore`](flyte_core::store::RunStore)), so the command line and the
+//! report read it as they read the embedded store, and the work queue
+//! ([`WorkQueue`](flyte_core::queue::WorkQueue)): the action rows are the
+//! queue. Users reach it through the `flyte` facade
+//! (`Runner::new().postgres(url)`, `flyte::fleet::Worker`).
+//!
+//! # How it talks to PostgreSQL
+//!
+//! The store runs its own small tokio runtime (one thread) that owns every
+//! connection: the store's blocking methods hand their query to it and
+//! wait, from any thread or runtime; what a run reports is queued and
+//! written there in batches (`writer.rs`); one connection listens for
+//! `NOTIFY` wake-ups (`listen.rs`), with polling behind it. Connections
+//! come from a `deadpool-postgres` pool: a dropped one is replaced on the
+//! next use, and a batch that failed is tried again.
+
+mod bridge;
+mod listen;
+mod process;
+mod rows;
+mod run_store;
+mod schema;
+mod submit;
+mod work;
+mod writer;
+
+use bridge::Bridge;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use flyte_core::store::StoreError;
+use listen::Hints;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The environment variable naming the fleet's database, a libpq URL such
+/// as `postgres://user:password@host/db`.
+pub const URL_VAR: &str = "FLYTE_POSTGRES_URL";
+
+/// How long connecting may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A flyte store in a PostgreSQL database, shared by every driver and
+/// worker that opens the same database.
+///
+/// # Examples
+///
+/// ```no_run
+/// use flyte_postgres::PgStore;
+///
+/// let store = PgStore::open("postgres://flyte:flyte@localhost/flyte")?;
+/// println!("{}", flyte_core::store::RunStore::location(&store));
+/// # Ok::<(), flyte_core::store::StoreError>(())
+/// ```
+#[derive(Clone)]
+pub struct PgStore {
+    shared: Arc<Shared>,
+}
+
+/// What every part of the store shares.
+pub(crate) struct Shared {
+    /// The URL without its password, for people.
+    pub(crate) location: String,
+    pub(crate) pool: Pool,
+    pub(crate) bridge: Bridge,
+    pub(crate) hints: Arc<Hints>,
+    pub(crate) writer: writer::WriterHandle,
+    pub(crate) submitter: submit::Submitter,
+    pub(crate) process: process::Process,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.shared.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (a libpq URL or key=value string),
+    /// creating or migrating flyte's tables there.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unreachable`] when no server answers there, with what
+    /// to do; [`StoreError::NewerSchema`] when a newer flyte made the tables;
+    /// [`StoreError::Backend`] when the server refuses (a wrong password, a
+    /// missing database).
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::backend(
+                "postgres",
+                std::io::Error::other(format!(
+                    "{url:?} is not a PostgreSQL URL ({e}): write postgres://user:password@host/database"
+                )),
+            )
+        })?;
+        config.connect_timeout(CONNECT_TIMEOUT);
+        if config.get_application_name().is_none() {
+            config.application_name("flyte");
+        }
+        let location = describe(&config);
+        let bridge = Bridge::start()?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(8)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| StoreError::backend("postgres", e))?;
+        {
+            let pool = pool.clone();
+            let location = location.clone();
+            bridge.block(async move { schema::migrate(&pool, &location).await })??;
+        }
+        let hints = Arc::new(Hints::default());
+        bridge.spawn(listen::run(config, Arc::clone(&hints)));
+        let writer = writer::WriterHandle::start(&bridge, pool.clone(), location.clone());
+        let shared = Arc::new_cyclic(|weak| Shared {
+            location,
+            submitter: submit::Submitter::new(weak.clone()),
+            process: process::Process::new(weak.clone()),
+            pool,
+            bridge,
+            hints,
+            writer,
+        });
+        Ok(PgStore { shared })
+    }
+
+    /// [`PgStore::open`] on the URL in `FLYTE_POSTGRES_URL`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgStore::open`]; [`StoreError::Backend`] when the variable is
+    /// not set.
+    pub fn open_from_env() -> Result<PgStore, StoreError> {
+        match std::env::var(URL_VAR) {
+            Ok(url) if !url.is_empty() => PgStore::open(&url),
+            _ => Err(StoreError::backend(
+                "postgres",
+                std::io::Error::other(format!(
+                    "{URL_VAR} is not set: set it to the fleet's database, e.g. \
+                     postgres://user:password@localhost/flyte"
+                )),
+            )),
+        }
+    }
+}
+
+/// `url` for people: user, host, port and database, never the password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("");
+    let db = config.get_dbname().unwrap_or(user);
+    let at = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    format!("postgres://{at}{host}:{port}/{db}")
+}
+
+/// A PostgreSQL error as a store error, naming the store and what to do.
+pub(crate) fn pg_error(location: &str, e: impl Into<PgFailure>) -> StoreError {
+    match e.into() {
+        PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e)
+            if !is_unreachable(&e) =>
+        {
+            StoreError::backend("postgres", e)
+        }
+        PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e) => {
+            StoreError::Unreachable {
+                location: location.to_owned(),
+                reason: e.to_string(),
+            }
+        }
+        PgFailure::Store(e) => e,
+        PgFailure::Pool(e) => StoreError::Unreachable {
+            location: location.to_owned(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// What a query can fail with: the pool (no connection) or the query.
+pub(crate) enum PgFailure {
+    Pool(deadpool_postgres::PoolError),
+    Query(tokio_postgres::Error),
+    /// Already a store error (from a step of the store's own).
+    Store(StoreError),
+}
+
+impl From<deadpool_postgres::PoolError> for PgFailure {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        PgFailure::Pool(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for PgFailure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        PgFailure::Query(e)
+    }
+}
+
+/// Whether `e` means the server could not be reached (or went away), as
+/// opposed to a query it refused.
+fn is_unreachable(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.as_db_error().is_none()
+            && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_never_shows_the_password() {
+        let config: tokio_postgres::Config = "postgres://flyte:secret@db.example:5433/fleet"
+            .parse()
+            .unwrap();
+        let shown = describe(&config);
+        assert_eq!(shown, "postgres://flyte@db.example:5433/fleet");
+        assert!(!shown.contains("secret"));
+    }
+
+    #[test]
+    fn a_bad_url_says_what_to_write() {
+        let e = PgStore::open("mysql://nope").unwrap_err().to_string();
+        assert!(e.contains("postgres://user:password@host/database"), "{e}");
+    }
+}

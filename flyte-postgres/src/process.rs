@@ -1,0 +1,251 @@
+//! This process in the fleet's table of processes: the lease that says it
+//! lives, held while it drives runs or waits for actions, and the reaper
+//! every live process runs.
+
+use crate::listen::{CANCELLED, QUEUED, SETTLED};
+use crate::rows::encode_error;
+use crate::{pg_error, PgFailure, Shared};
+use flyte_core::queue::{HEARTBEAT, LEASE, MAX_DEATHS};
+use flyte_core::store::StoreError;
+use flyte_core::{ErrorKind, TaskError};
+use std::sync::Weak;
+use tokio::sync::OnceCell;
+
+/// This process's row, made on first use and renewed for as long as the
+/// store lives.
+pub(crate) struct Process {
+    shared: Weak<Shared>,
+    key: OnceCell<i64>,
+}
+
+impl Process {
+    pub(crate) fn new(shared: Weak<Shared>) -> Process {
+        Process {
+            shared,
+            key: OnceCell::new(),
+        }
+    }
+
+    /// This process's key (the `driver` of its runs, the `waiter` of what
+    /// it submits).
+    pub(crate) async fn key(&self) -> Result<i64, StoreError> {
+        self.key
+            .get_or_try_init(|| async {
+                let shared = self.shared.upgrade().ok_or(StoreError::WriterStopped)?;
+                let key = register(&shared, 0, &[]).await?;
+                shared.bridge.spawn(renew(self.shared.clone(), key));
+                Ok(key)
+            })
+            .await
+            .copied()
+    }
+}
+
+/// Enters a process in the table with a fresh lease.
+pub(crate) async fn register(
+    shared: &Shared,
+    concurrency: u32,
+    tasks: &[String],
+) -> Result<i64, StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let host = hostname();
+    let row = client
+        .query_one(
+            "INSERT INTO flyte_processes (host, pid, concurrency, tasks, lease_until)
+             VALUES ($1, $2, $3, $4, now() + $5::float8 * interval '1 millisecond') RETURNING key",
+            &[
+                &host,
+                &(std::process::id() as i32),
+                &(concurrency as i32),
+                &tasks,
+                &(LEASE.as_millis() as f64),
+            ],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok(row.get(0))
+}
+
+/// Renews the lease of process `key` (taking its row back if a reaper
+/// took it for dead while this process was paused) and reaps.
+async fn renew(shared: Weak<Shared>, key: i64) {
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let result = async {
+            if !heartbeat(&shared, key).await? {
+                let fail = |e: PgFailure| pg_error(&shared.location, e);
+                let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+                client
+                    .execute(
+                        "INSERT INTO flyte_processes (key, host, pid, lease_until)
+                         VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')
+                         ON CONFLICT (key) DO NOTHING",
+                        &[
+                            &key,
+                            &hostname(),
+                            &(std::process::id() as i32),
+                            &(LEASE.as_millis() as f64),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!("flyte: cannot renew this process's lease yet ({e})");
+        }
+    }
+}
+
+/// Renews the lease of process `key`, then reaps; `false` when the lease
+/// was gone (the process had been taken for dead).
+pub(crate) async fn heartbeat(shared: &Shared, key: i64) -> Result<bool, StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let renewed = client
+        .execute(
+            "UPDATE flyte_processes SET lease_until = now() + $2::float8 * interval '1 millisecond'
+             WHERE key = $1",
+            &[&key, &(LEASE.as_millis() as f64)],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    drop(client);
+    reap(shared).await?;
+    Ok(renewed == 1)
+}
+
+/// Takes processes whose lease ran out for dead: their running actions are
+/// queued again (or fail for good after [`MAX_DEATHS`]), their runs are
+/// killed and what those runs left unfinished is cancelled. One process
+/// reaps at a time.
+pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let mut client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let tx = client.transaction().await.map_err(|e| fail(e.into()))?;
+    let mine: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock(7366111867)", &[])
+        .await
+        .map_err(|e| fail(e.into()))?
+        .get(0);
+    if !mine {
+        return Ok(());
+    }
+    let dead: Vec<i64> = tx
+        .query(
+            "DELETE FROM flyte_processes WHERE lease_until < now() RETURNING key",
+            &[],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if dead.is_empty() {
+        return tx.commit().await.map_err(|e| fail(e.into()));
+    }
+    let orphans = tx
+        .query(
+            "SELECT run, id, task, deaths FROM flyte_actions
+             WHERE worker = ANY ($1) AND state = 'running' FOR UPDATE",
+            &[&dead],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let (mut requeued, mut poisoned) = (0, 0);
+    for row in &orphans {
+        let (run, id, task, deaths): (i64, Vec<u8>, String, i32) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if deaths as u32 + 1 >= MAX_DEATHS {
+            let error = TaskError::new(
+                ErrorKind::WorkerLost,
+                format!(
+                    "{MAX_DEATHS} workers died running it (a crash, an abort, out of memory?): \
+                     it is not run again; run it on its own to see why"
+                ),
+            )
+            .with_task(task);
+            tx.execute(
+                "UPDATE flyte_actions SET state = 'failed', error = $3, deaths = deaths + 1,
+                     worker = NULL, ended_at = now()
+                 WHERE run = $1 AND id = $2",
+                &[&run, &id, &encode_error(&error)],
+            )
+            .await
+            .map_err(|e| fail(e.into()))?;
+            poisoned += 1;
+        } else {
+            tx.execute(
+                "UPDATE flyte_actions SET state = 'queued', deaths = deaths + 1, worker = NULL,
+                     queued_at = now(), started_at = NULL
+                 WHERE run = $1 AND id = $2",
+                &[&run, &id],
+            )
+            .await
+            .map_err(|e| fail(e.into()))?;
+            requeued += 1;
+        }
+    }
+    // Cancellations the dead never saw.
+    tx.execute(
+        "UPDATE flyte_actions SET worker = NULL WHERE worker = ANY ($1)",
+        &[&dead],
+    )
+    .await
+    .map_err(|e| fail(e.into()))?;
+    let killed: Vec<i64> = tx
+        .query(
+            "UPDATE flyte_runs SET status = 'killed', ended_at = now(), driver = NULL
+             WHERE status = 'running' AND driver = ANY ($1) RETURNING key",
+            &[&dead],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !killed.is_empty() {
+        tx.execute(
+            "UPDATE flyte_actions SET state = 'cancelled', error = $2, ended_at = now()
+             WHERE run = ANY ($1) AND state IN ('queued', 'running')",
+            &[&killed, &encode_error(&TaskError::cancelled())],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+        tx.execute("SELECT pg_notify($1, '')", &[&CANCELLED])
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    if requeued > 0 {
+        tx.execute("SELECT pg_notify($1, '')", &[&QUEUED])
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    if poisoned > 0 {
+        tx.execute("SELECT pg_notify($1, '')", &[&SETTLED])
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    tracing::info!(
+        "flyte: {} dead processes reaped: {requeued} actions queued again, {poisoned} failed for good, {} runs killed",
+        dead.len(),
+        killed.len()
+    );
+    tx.commit().await.map_err(|e| fail(e.into()))
+}
+
+/// This machine's name, for people reading where an action ran.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}

@@ -1,0 +1,425 @@
+//! The store interface on PostgreSQL: runs, their actions (the queue's rows
+//! are their records), fan-outs, the task cache, and operating them.
+
+use crate::listen::CANCELLED;
+use crate::rows::{
+    action_record, encode_error, id_to_sql, run_record, ACTION_COLUMNS, ACTION_COLUMNS_WITH_OUTPUT,
+    RUN_COLUMNS,
+};
+use crate::writer::Write;
+use crate::{pg_error, PgFailure, PgStore, Shared};
+use flyte_core::codec;
+use flyte_core::queue::WorkQueue;
+use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord};
+use flyte_core::store::{
+    ActionEnd, CacheEntry, CacheInfo, NewRun, OutputAt, RunClosed, RunEnd, RunFilter, RunKey,
+    RunRef, RunStore, StoreError, StoreFuture,
+};
+use flyte_core::sync::lock;
+use flyte_core::{ActionId, TaskError};
+use std::collections::HashMap;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Actions read per page by [`RunStore::actions`].
+const PAGE: i64 = 10_000;
+
+impl PgStore {
+    /// Runs `query` with a pooled connection on the store's runtime,
+    /// blocking this thread until it is done.
+    fn query<T, F, Fut>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Shared>, deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, PgFailure>> + Send,
+    {
+        let shared = Arc::clone(&self.shared);
+        self.shared.bridge.block(async move {
+            let location = shared.location.clone();
+            let client = shared
+                .pool
+                .get()
+                .await
+                .map_err(|e| pg_error(&location, e))?;
+            query(shared, client)
+                .await
+                .map_err(|e| pg_error(&location, e))
+        })?
+    }
+}
+
+impl RunStore for PgStore {
+    fn location(&self) -> String {
+        self.shared.location.clone()
+    }
+
+    fn find_run(&self, run: RunRef<'_>) -> Result<Option<(RunKey, RunRecord)>, StoreError> {
+        let (column, value) = match run {
+            RunRef::Id(id) => ("id", id.to_owned()),
+            RunRef::Name(name) => ("name", name.to_owned()),
+        };
+        self.query(move |_, client| async move {
+            let row = client
+                .query_opt(
+                    &format!("SELECT {RUN_COLUMNS} FROM flyte_runs WHERE {column} = $1"),
+                    &[&value],
+                )
+                .await?;
+            Ok(row.map(|r| {
+                let (key, run) = run_record(&r);
+                (RunKey(key), run)
+            }))
+        })
+    }
+
+    fn run_inputs(&self, run: RunKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query(move |_, client| async move {
+            let row = client
+                .query_opt("SELECT inputs FROM flyte_runs WHERE key = $1", &[&run.0])
+                .await?;
+            Ok(row.and_then(|r| r.get(0)))
+        })
+    }
+
+    fn begin_run(&self, run: &NewRun<'_>) -> Result<RunKey, StoreError> {
+        let (id, name, task) = (
+            run.id.to_owned(),
+            run.name.map(str::to_owned),
+            run.root_task.to_owned(),
+        );
+        let (root, inputs) = (id_to_sql(run.root_action), run.inputs.map(<[u8]>::to_vec));
+        let taken = format!(
+            "run id {} or name {:?} is taken in this store: pick another name",
+            run.id,
+            run.name.unwrap_or("")
+        );
+        self.query(move |shared, client| async move {
+            let me = shared.process.key().await.map_err(PgFailure::Store)?;
+            let row = client
+                .query_opt(
+                    "INSERT INTO flyte_runs (id, name, root_task, root_action, inputs, status,
+                         started_at, driver)
+                     VALUES ($1, $2, $3, $4, $5, 'running', now(), $6)
+                     ON CONFLICT DO NOTHING RETURNING key",
+                    &[&id, &name, &task, &root, &inputs, &me],
+                )
+                .await?;
+            Ok(row.map(|r| RunKey(r.get(0))))
+        })?
+        .ok_or_else(|| StoreError::backend("postgres", std::io::Error::other(taken)))
+    }
+
+    fn resume_run(&self, run: RunKey, id: &str) -> Result<HashMap<ActionId, OutputAt>, StoreError> {
+        let busy = StoreError::RunBusy { id: id.to_owned() };
+        let resumed = self.query(move |shared, client| async move {
+            let me = shared.process.key().await.map_err(PgFailure::Store)?;
+            // A run whose driver lives is busy; one whose driver died is
+            // taken over.
+            let n = client
+                .execute(
+                    "UPDATE flyte_runs SET status = 'running', executions = executions + 1,
+                         ended_at = NULL, error = NULL, driver = $2, abort_requested_at = NULL
+                     WHERE key = $1 AND NOT (status = 'running' AND EXISTS (
+                         SELECT 1 FROM flyte_processes p
+                         WHERE p.key = flyte_runs.driver AND p.lease_until > now()))",
+                    &[&run.0, &me],
+                )
+                .await?;
+            Ok(n == 1)
+        })?;
+        if !resumed {
+            return Err(busy);
+        }
+        // Nothing to replay from here: a resumed run submits its calls
+        // again, and the rows of those that succeeded answer at once.
+        Ok(HashMap::new())
+    }
+
+    fn recorded_output(&self, _at: OutputAt) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
+    fn record_action(&self, run: RunKey, end: &ActionEnd<'_>) {
+        match end.to_record() {
+            Ok(record) => self.shared.writer.send(Write::Action {
+                run: run.0,
+                record: Box::new(record),
+            }),
+            Err(e) => tracing::warn!("flyte: an action's output was not stored: {}", e.message()),
+        }
+    }
+
+    fn record_fan_out(&self, run: RunKey, fan_out: &FanOutRecord) {
+        self.shared.writer.send(Write::FanOut {
+            run: run.0,
+            record: Box::new(fan_out.clone()),
+        });
+    }
+
+    fn end_run(&self, run: RunKey, end: RunEnd) -> StoreFuture<'_, RunClosed> {
+        Box::pin(async move {
+            let flushed = self.shared.writer.flush().await;
+            let lost = self.shared.writer.take_lost(run.0);
+            let shared = Arc::clone(&self.shared);
+            let written = self
+                .shared
+                .bridge
+                .run(async move { write_end(&shared, run, end, lost.count).await })
+                .await
+                .and_then(|r| r);
+            let error = lost
+                .error
+                .or(flushed.err())
+                .or(written.as_ref().err().cloned());
+            RunClosed {
+                lost_actions: lost.count,
+                end_lost: written.is_err(),
+                error,
+            }
+        })
+    }
+
+    fn release_run(&self, run: RunKey) {
+        let shared = Arc::clone(&self.shared);
+        self.shared.bridge.spawn(async move {
+            let Ok(client) = shared.pool.get().await else {
+                return;
+            };
+            let _ = client
+                .execute(
+                    "UPDATE flyte_runs SET status = 'killed', ended_at = now(), driver = NULL
+                     WHERE key = $1 AND status = 'running'",
+                    &[&run.0],
+                )
+                .await;
+        });
+    }
+
+    fn cache_get(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = lock(&self.shared.writer.unwritten_cache).get(key) {
+            return Ok(Some(value.to_vec()));
+        }
+        let key = key.to_vec();
+        self.query(move |_, client| async move {
+            let row = client
+                .query_opt("SELECT value FROM flyte_cache WHERE key = $1", &[&key])
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn cache_put(&self, entry: CacheEntry) {
+        lock(&self.shared.writer.unwritten_cache).insert(entry.key, Arc::clone(&entry.value));
+        self.shared.writer.send(Write::Cache(entry));
+    }
+
+    fn flush(&self) -> StoreFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.shared.writer.flush())
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let status = filter.status.map(|s| s.as_str().to_owned());
+        let task = filter.task.clone();
+        let name = filter.name.clone();
+        let since = filter.since;
+        let limit = filter.limit.map(|l| l as i64);
+        let offset = filter.offset as i64;
+        self.query(move |_, client| async move {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {RUN_COLUMNS} FROM flyte_runs
+                         WHERE ($1::text IS NULL OR status = $1)
+                           AND ($2::text IS NULL OR root_task = $2)
+                           AND ($3::text IS NULL OR name = $3)
+                           AND ($4::timestamptz IS NULL OR started_at >= $4)
+                         ORDER BY key DESC LIMIT $5 OFFSET $6"
+                    ),
+                    &[&status, &task, &name, &since, &limit, &offset],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| run_record(r).1).collect())
+        })
+    }
+
+    fn actions(
+        &self,
+        run: RunKey,
+        outputs: bool,
+        each: &mut dyn FnMut(Vec<ActionRecord>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let columns = if outputs {
+            ACTION_COLUMNS_WITH_OUTPUT
+        } else {
+            ACTION_COLUMNS
+        };
+        let mut after = 0i64;
+        loop {
+            let page: Vec<(i64, ActionRecord)> = self.query(move |_, client| async move {
+                let rows = client
+                    .query(
+                        &format!(
+                            "SELECT {columns}, seq FROM flyte_actions
+                             WHERE run = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                        ),
+                        &[&run.0, &after, &PAGE],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| (r.get::<_, i64>(14), action_record(r)))
+                    .collect())
+            })?;
+            let Some(&(last, _)) = page.last() else {
+                return Ok(());
+            };
+            after = last;
+            let full = page.len() as i64 == PAGE;
+            if each(page.into_iter().map(|(_, a)| a).collect()).is_break() || !full {
+                return Ok(());
+            }
+        }
+    }
+
+    fn fan_outs(&self, run: RunKey) -> Result<Vec<FanOutRecord>, StoreError> {
+        self.query(move |_, client| async move {
+            let rows = client
+                .query(
+                    "SELECT record FROM flyte_fan_outs WHERE run = $1 ORDER BY seq",
+                    &[&run.0],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| codec::decode(&r.get::<_, Vec<u8>>(0)).ok())
+                .collect())
+        })
+    }
+
+    fn request_abort(&self, run: RunKey) -> Result<(), StoreError> {
+        self.query(move |_, client| async move {
+            client
+                .execute(
+                    "UPDATE flyte_runs SET abort_requested_at = now() WHERE key = $1",
+                    &[&run.0],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn abort_requested(&self, run: RunKey) -> Result<bool, StoreError> {
+        self.query(move |_, client| async move {
+            let row = client
+                .query_opt(
+                    "SELECT abort_requested_at IS NOT NULL FROM flyte_runs WHERE key = $1",
+                    &[&run.0],
+                )
+                .await?;
+            Ok(row.is_some_and(|r| r.get(0)))
+        })
+    }
+
+    fn cache_entries(&self) -> Result<Vec<CacheInfo>, StoreError> {
+        self.query(move |_, client| async move {
+            let rows = client
+                .query(
+                    "SELECT key, task, version, output_type, octet_length(value), created_at
+                     FROM flyte_cache ORDER BY created_at",
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    let key: Vec<u8> = r.get(0);
+                    Some(CacheInfo::new(
+                        key.try_into().ok()?,
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        r.get::<_, i32>(4).max(0) as u64,
+                        r.get(5),
+                    ))
+                })
+                .collect())
+        })
+    }
+
+    fn cache_remove(&self, keys: &[[u8; 32]]) -> Result<u64, StoreError> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        self.query(move |_, client| async move {
+            Ok(client
+                .execute("DELETE FROM flyte_cache WHERE key = ANY ($1)", &[&keys])
+                .await?)
+        })
+    }
+
+    fn delete_runs(&self, runs: &[RunKey]) -> Result<u64, StoreError> {
+        let keys: Vec<i64> = runs.iter().map(|r| r.0).collect();
+        self.query(move |_, client| async move {
+            Ok(client
+                .execute(
+                    "DELETE FROM flyte_runs WHERE key = ANY ($1) AND status <> 'running'",
+                    &[&keys],
+                )
+                .await?)
+        })
+    }
+
+    fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
+        self.query(move |_, client| async move {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM flyte_actions
+                     WHERE run = $1 AND state IN ('succeeded', 'failed', 'cancelled')",
+                    &[&run.0],
+                )
+                .await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+/// Writes how run `run` ended, and cancels what it left queued or running
+/// anywhere in the fleet.
+async fn write_end(shared: &Shared, run: RunKey, end: RunEnd, lost: u64) -> Result<(), StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    client
+        .execute(
+            "UPDATE flyte_runs SET status = $2, error = $3, ended_at = $4, driver = NULL,
+                 lost_actions = lost_actions + $5
+             WHERE key = $1",
+            &[
+                &run.0,
+                &end.status.as_str(),
+                &end.error.as_ref().and_then(encode_error),
+                &SystemTime::now(),
+                &(lost as i64),
+            ],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let left = client
+        .execute(
+            "UPDATE flyte_actions SET state = 'cancelled', error = $2, ended_at = now(), waiter = NULL
+             WHERE run = $1 AND state IN ('queued', 'running')",
+            &[&run.0, &encode_error(&TaskError::cancelled())],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    if left > 0 {
+        client
+            .execute("SELECT pg_notify($1, '')", &[&CANCELLED])
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! flyte's tables, created and migrated by the store. Migrations run in a
+//! transaction under an advisory lock, so many processes opening one
+//! database at once migrate it once.
+
+use crate::pg_error;
+use deadpool_postgres::Pool;
+use flyte_core::store::StoreError;
+
+/// The migrations, in order; the schema's version is how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, the processes and workers of the fleet, actions (the queue
+    // and the record at once), fan-outs and the task cache.
+    r"
+    CREATE TABLE flyte_runs (
+        key bigserial PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        name text UNIQUE,
+        root_task text NOT NULL,
+        root_action bytea NOT NULL,
+        inputs bytea,
+        status text NOT NULL,
+        error bytea,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        executions integer NOT NULL DEFAULT 1,
+        lost_actions bigint NOT NULL DEFAULT 0,
+        driver bigint,
+        abort_requested_at timestamptz
+    );
+    CREATE INDEX flyte_runs_started ON flyte_runs (started_at DESC);
+
+    -- A process of the fleet: a worker (it lists the tasks it runs) or a
+    -- driver (it holds runs and waits for actions). Its lease is renewed
+    -- every 2 s; a row whose lease ran out is a dead process.
+    CREATE TABLE flyte_processes (
+        key bigserial PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        concurrency integer NOT NULL DEFAULT 0,
+        tasks text[] NOT NULL DEFAULT '{}',
+        started_at timestamptz NOT NULL DEFAULT now(),
+        lease_until timestamptz NOT NULL
+    );
+
+    -- Action ids are their 16 bytes, big-endian.
+    -- state: queued, running, succeeded, failed, cancelled.
+    -- claims: how often it was claimed (the guard of completions);
+    -- deaths: how many workers died running it; worker: who runs it (kept
+    -- after a cancel until that worker has seen it); waiter: the process
+    -- waiting for its outcome (cleared when collected); ran_on: host:pid.
+    CREATE TABLE flyte_actions (
+        run bigint NOT NULL REFERENCES flyte_runs (key) ON DELETE CASCADE,
+        id bytea NOT NULL,
+        parent bytea,
+        fan_out bytea,
+        idx bigint,
+        task text NOT NULL,
+        version text NOT NULL DEFAULT '',
+        grp text,
+        state text NOT NULL,
+        execution integer NOT NULL DEFAULT 1,
+        attempts integer NOT NULL DEFAULT 0,
+        claims integer NOT NULL DEFAULT 0,
+        deaths integer NOT NULL DEFAULT 0,
+        env text NOT NULL DEFAULT '',
+        env_limit integer NOT NULL DEFAULT 0,
+        input bytea,
+        retries integer,
+        timeout_ms bigint,
+        output bytea,
+        error bytea,
+        origin smallint NOT NULL DEFAULT 0,
+        worker bigint,
+        waiter bigint,
+        ran_on text,
+        no_worker_ms bigint NOT NULL DEFAULT 60000,
+        queued_at timestamptz,
+        started_at timestamptz,
+        ended_at timestamptz,
+        seq bigserial,
+        PRIMARY KEY (run, id)
+    );
+    CREATE INDEX flyte_actions_queued ON flyte_actions (seq) WHERE state = 'queued';
+    CREATE INDEX flyte_actions_worker ON flyte_actions (worker) WHERE worker IS NOT NULL;
+    CREATE INDEX flyte_actions_waiter ON flyte_actions (waiter) WHERE waiter IS NOT NULL;
+    CREATE INDEX flyte_actions_run_seq ON flyte_actions (run, seq);
+
+    CREATE TABLE flyte_fan_outs (
+        run bigint NOT NULL REFERENCES flyte_runs (key) ON DELETE CASCADE,
+        id bytea NOT NULL,
+        record bytea NOT NULL,
+        seq bigserial,
+        PRIMARY KEY (run, id)
+    );
+
+    CREATE TABLE flyte_cache (
+        key bytea PRIMARY KEY,
+        task text NOT NULL,
+        version text NOT NULL,
+        output_type text NOT NULL,
+        value bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    ",
+];
+
+/// Creates or migrates the tables.
+pub(crate) async fn migrate(pool: &Pool, location: &str) -> Result<(), StoreError> {
+    let fail = |e: tokio_postgres::Error| pg_error(location, e);
+    let mut client = pool.get().await.map_err(|e| pg_error(location, e))?;
+    let tx = client.transaction().await.map_err(fail)?;
+    // One process migrates at a time; the others then find it done.
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7366111866);
+         CREATE TABLE IF NOT EXISTS flyte_schema (version integer NOT NULL);",
+    )
+    .await
+    .map_err(fail)?;
+    let found: i32 = match tx
+        .query_opt("SELECT version FROM flyte_schema", &[])
+        .await
+        .map_err(fail)?
+    {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO flyte_schema VALUES (0)", &[])
+                .await
+                .map_err(fail)?;
+            0
+        }
+    };
+    let known = MIGRATIONS.len();
+    if found as usize > known {
+        return Err(StoreError::NewerSchema {
+            found: found as u32,
+            known: known as u32,
+        });
+    }
+    for migration in &MIGRATIONS[found as usize..] {
+        tx.batch_execute(migration).await.map_err(fail)?;
+    }
+    tx.execute("UPDATE flyte_schema SET version = $1", &[&(known as i32)])
+        .await
+        .map_err(fail)?;
+    tx.commit().await.map_err(fail)
+}

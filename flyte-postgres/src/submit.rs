@@ -1,0 +1,491 @@
+//! The submitting side of the queue: a process that runs tasks which call
+//! other tasks (the driver, or a worker running a parent) queues the calls
+//! and waits for their outcomes.
+//!
+//! Submissions and cancellations are written in batches by one loop; a
+//! second loop collects the outcomes addressed to this process (`waiter`),
+//! woken by `flyte_settled` notifications and polling, and fails actions
+//! that no live worker can run after their allowed wait.
+
+use crate::listen::{CANCELLED, QUEUED};
+use crate::rows::{decode_error, encode_error, id_to_sql, status_of};
+use crate::{pg_error, PgFailure, Shared};
+use flyte_core::queue::{Settled, Submit};
+use flyte_core::record::Origin;
+use flyte_core::store::{StoreError, StoreFuture};
+use flyte_core::sync::lock;
+use flyte_core::{ErrorKind, TaskError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// How often outcomes are looked for without a notification.
+const POLL: Duration = Duration::from_millis(100);
+/// How often actions nobody can run are looked for.
+const NO_WORKER_CHECK: Duration = Duration::from_secs(1);
+/// How long a batch is tried again while the database is away.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
+
+/// (run, action id bytes).
+type Key = (i64, Vec<u8>);
+type Reply = oneshot::Sender<Result<Settled, StoreError>>;
+
+enum Request {
+    Submit(Box<Submit>),
+    Cancel(Key),
+}
+
+/// Who waits for what.
+#[derive(Default)]
+struct Pending {
+    /// By (run, action): the reply, and the execution that submitted it.
+    waiting: HashMap<Key, (Reply, u32)>,
+}
+
+/// The submitting side; its loops start with the first submission.
+pub(crate) struct Submitter {
+    shared: Weak<Shared>,
+    pending: Arc<Mutex<Pending>>,
+    requests: OnceLock<mpsc::UnboundedSender<Request>>,
+    /// Wakes the collector when the first action is pending.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Submitter {
+    pub(crate) fn new(shared: Weak<Shared>) -> Submitter {
+        Submitter {
+            shared,
+            pending: Arc::default(),
+            requests: OnceLock::new(),
+            wake: Arc::default(),
+        }
+    }
+
+    fn requests(&self) -> Option<&mpsc::UnboundedSender<Request>> {
+        if let Some(tx) = self.requests.get() {
+            return Some(tx);
+        }
+        let shared = self.shared.upgrade()?;
+        Some(self.requests.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            shared.bridge.spawn(dispatch(self.shared.clone(), rx));
+            shared.bridge.spawn(collect(
+                self.shared.clone(),
+                Arc::clone(&self.pending),
+                Arc::clone(&self.wake),
+            ));
+            tx
+        }))
+    }
+
+    /// Queues `action` and resolves with its outcome; dropping the future
+    /// first cancels the action.
+    pub(crate) fn submit(
+        &self,
+        action: Submit,
+    ) -> StoreFuture<'static, Result<Settled, StoreError>> {
+        let key = (action.run.0, id_to_sql(action.id));
+        let (reply, outcome) = oneshot::channel();
+        let Some(requests) = self.requests().cloned() else {
+            return Box::pin(async { Err(StoreError::WriterStopped) });
+        };
+        lock(&self.pending)
+            .waiting
+            .insert(key.clone(), (reply, action.execution));
+        self.wake.notify_one();
+        let _ = requests.send(Request::Submit(Box::new(action)));
+        let guard = CancelOnDrop {
+            key,
+            pending: Arc::clone(&self.pending),
+            requests: Some(requests),
+        };
+        Box::pin(async move {
+            let settled = outcome.await.unwrap_or(Err(StoreError::WriterStopped));
+            guard.disarm();
+            settled
+        })
+    }
+}
+
+/// Cancels a submitted action whose waiter went away before its outcome.
+struct CancelOnDrop {
+    key: Key,
+    pending: Arc<Mutex<Pending>>,
+    /// `None` once the outcome arrived.
+    requests: Option<mpsc::UnboundedSender<Request>>,
+}
+
+impl CancelOnDrop {
+    /// The outcome arrived: nothing to cancel.
+    fn disarm(mut self) {
+        self.requests = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(requests) = self.requests.take() {
+            lock(&self.pending).waiting.remove(&self.key);
+            let _ = requests.send(Request::Cancel(std::mem::take(&mut self.key)));
+        }
+    }
+}
+
+/// Writes submissions and cancellations, a batch at a time, in the order
+/// they came.
+async fn dispatch(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut batch = Vec::with_capacity(1000);
+    while rx.recv_many(&mut batch, 1000).await > 0 {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut submits: Vec<Box<Submit>> = Vec::new();
+        let mut cancels = Vec::new();
+        for request in batch.drain(..) {
+            match request {
+                Request::Submit(s) => submits.push(s),
+                Request::Cancel(key) => cancels.push(key),
+            }
+        }
+        // A batch holds one submission per action (the later wins).
+        let mut seen = std::collections::HashSet::new();
+        submits.reverse();
+        submits.retain(|s| seen.insert((s.run.0, id_to_sql(s.id))));
+        if !submits.is_empty() {
+            let me = match shared.process.key().await {
+                Ok(me) => me,
+                Err(e) => {
+                    fail_all(&shared, &submits, &e);
+                    continue;
+                }
+            };
+            if let Err(e) = retrying(|| write_submits(&shared, me, &submits)).await {
+                fail_all(&shared, &submits, &e);
+            }
+        }
+        if !cancels.is_empty() {
+            let _ = retrying(|| write_cancels(&shared, &cancels)).await;
+        }
+    }
+}
+
+/// `attempt()` until it succeeds or the database has been away too long.
+async fn retrying<F, Fut>(mut attempt: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(e) if start.elapsed() > GIVE_UP_AFTER => return Err(e),
+            Err(e) => {
+                tracing::warn!("flyte: the fleet's database failed ({e}); trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Answers every submission of `submits` with `e`.
+fn fail_all(shared: &Shared, submits: &[Box<Submit>], e: &StoreError) {
+    let mut pending = lock(&shared.submitter.pending);
+    for s in submits {
+        if let Some((reply, _)) = pending.waiting.remove(&(s.run.0, id_to_sql(s.id))) {
+            let _ = reply.send(Err(e.clone()));
+        }
+    }
+}
+
+const SUBMIT: &str = "
+    WITH v AS (
+        SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bigint[],
+                             $6::text[], $7::text[], $8::text[], $9::integer[], $10::text[],
+                             $11::integer[], $12::bytea[], $13::bigint[], $14::integer[],
+                             $15::bigint[])
+            AS v(run, id, parent, fan_out, idx, task, version, grp, execution, env, env_limit,
+                 input, no_worker_ms, retries, timeout_ms)
+    ), queued AS (
+        INSERT INTO flyte_actions AS a (run, id, parent, fan_out, idx, task, version, grp, state,
+            execution, env, env_limit, input, no_worker_ms, retries, timeout_ms, waiter, queued_at)
+        SELECT run, id, parent, fan_out, idx, task, version, grp, 'queued', execution, env,
+            env_limit, input, no_worker_ms, retries, timeout_ms, $16, now()
+        FROM v
+        ON CONFLICT (run, id) DO UPDATE SET
+            state = 'queued', execution = EXCLUDED.execution, version = EXCLUDED.version,
+            attempts = 0, deaths = 0, input = EXCLUDED.input, output = NULL, error = NULL,
+            origin = 0, worker = NULL, waiter = EXCLUDED.waiter, queued_at = now(),
+            started_at = NULL, ended_at = NULL, no_worker_ms = EXCLUDED.no_worker_ms,
+            retries = EXCLUDED.retries, timeout_ms = EXCLUDED.timeout_ms
+        WHERE a.state = 'cancelled' OR (a.state = 'failed' AND a.execution < EXCLUDED.execution)
+        RETURNING a.run, a.id
+    )
+    UPDATE flyte_actions a SET waiter = $16
+    FROM v
+    WHERE a.run = v.run AND a.id = v.id
+      AND NOT EXISTS (SELECT 1 FROM queued q WHERE q.run = v.run AND q.id = v.id)";
+
+/// Queues (or joins) `submits`, addressed to waiter `me`, and wakes the
+/// workers once.
+async fn write_submits(
+    shared: &Shared,
+    me: i64,
+    submits: &[Box<Submit>],
+) -> Result<(), StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let n = submits.len();
+    let mut cols = SubmitColumns::with_capacity(n);
+    for s in submits {
+        cols.push(s);
+    }
+    let statement = client
+        .prepare_cached(SUBMIT)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    client
+        .execute(
+            &statement,
+            &[
+                &cols.run,
+                &cols.id,
+                &cols.parent,
+                &cols.fan_out,
+                &cols.idx,
+                &cols.task,
+                &cols.version,
+                &cols.group,
+                &cols.execution,
+                &cols.env,
+                &cols.env_limit,
+                &cols.input,
+                &cols.no_worker_ms,
+                &cols.retries,
+                &cols.timeout_ms,
+                &me,
+            ],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    client
+        .execute("SELECT pg_notify($1, '')", &[&QUEUED])
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok(())
+}
+
+/// The columns of a batch of submissions.
+struct SubmitColumns<'a> {
+    run: Vec<i64>,
+    id: Vec<Vec<u8>>,
+    parent: Vec<Option<Vec<u8>>>,
+    fan_out: Vec<Option<Vec<u8>>>,
+    idx: Vec<Option<i64>>,
+    task: Vec<&'a str>,
+    version: Vec<&'a str>,
+    group: Vec<Option<&'a str>>,
+    execution: Vec<i32>,
+    env: Vec<&'a str>,
+    env_limit: Vec<i32>,
+    input: Vec<&'a [u8]>,
+    no_worker_ms: Vec<i64>,
+    retries: Vec<Option<i32>>,
+    timeout_ms: Vec<Option<i64>>,
+}
+
+impl<'a> SubmitColumns<'a> {
+    fn with_capacity(n: usize) -> Self {
+        SubmitColumns {
+            run: Vec::with_capacity(n),
+            id: Vec::with_capacity(n),
+            parent: Vec::with_capacity(n),
+            fan_out: Vec::with_capacity(n),
+            idx: Vec::with_capacity(n),
+            task: Vec::with_capacity(n),
+            version: Vec::with_capacity(n),
+            group: Vec::with_capacity(n),
+            execution: Vec::with_capacity(n),
+            env: Vec::with_capacity(n),
+            env_limit: Vec::with_capacity(n),
+            input: Vec::with_capacity(n),
+            no_worker_ms: Vec::with_capacity(n),
+            retries: Vec::with_capacity(n),
+            timeout_ms: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, s: &'a Submit) {
+        self.run.push(s.run.0);
+        self.id.push(id_to_sql(s.id));
+        self.parent.push(s.parent.map(id_to_sql));
+        self.fan_out.push(s.item.map(|(f, _)| id_to_sql(f)));
+        self.idx.push(s.item.map(|(_, i)| i as i64));
+        self.task.push(s.task);
+        self.version.push(s.version);
+        self.group.push(s.group.as_deref());
+        self.execution.push(s.execution as i32);
+        self.env.push(s.env);
+        self.env_limit.push(s.env_concurrency as i32);
+        self.input.push(&s.input);
+        self.no_worker_ms.push(s.no_worker_after.as_millis() as i64);
+        self.retries.push(s.retries.map(|r| r as i32));
+        self.timeout_ms
+            .push(s.timeout.map(|t| t.as_millis() as i64));
+    }
+}
+
+/// Cancels actions still queued or running, and tells their workers.
+async fn write_cancels(shared: &Shared, cancels: &[Key]) -> Result<(), StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let runs: Vec<i64> = cancels.iter().map(|k| k.0).collect();
+    let ids: Vec<&[u8]> = cancels.iter().map(|k| &k.1[..]).collect();
+    let error = encode_error(&TaskError::cancelled());
+    let statement = client
+        .prepare_cached(
+            "WITH c AS (
+                 UPDATE flyte_actions a SET state = 'cancelled', error = $3, ended_at = now(),
+                     waiter = NULL
+                 FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
+                 WHERE a.run = v.run AND a.id = v.id AND a.state IN ('queued', 'running')
+                 RETURNING 1
+             )
+             SELECT pg_notify($4, '') FROM (SELECT 1 FROM c LIMIT 1) AS any_cancelled",
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    client
+        .query(&statement, &[&runs, &ids, &error, &CANCELLED])
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok(())
+}
+
+/// Collects the outcomes addressed to this process while anything is
+/// pending; fails what no live worker can run.
+async fn collect(
+    shared: Weak<Shared>,
+    pending: Arc<Mutex<Pending>>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    let mut last_no_worker_check = Instant::now();
+    loop {
+        if lock(&pending).waiting.is_empty() {
+            wake.notified().await;
+            continue;
+        }
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let hints = Arc::clone(&shared.hints);
+        let settled = hints.settled.notified();
+        tokio::pin!(settled);
+        settled.as_mut().enable();
+        match collect_once(&shared, &pending).await {
+            Ok(()) => {}
+            Err(e) => tracing::warn!("flyte: cannot collect outcomes yet ({e}); trying again"),
+        }
+        if last_no_worker_check.elapsed() >= NO_WORKER_CHECK {
+            last_no_worker_check = Instant::now();
+            if let Err(e) = fail_unserved(&shared).await {
+                tracing::warn!("flyte: cannot look for tasks without workers ({e})");
+            }
+        }
+        drop(shared);
+        tokio::select! {
+            () = &mut settled => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Takes the ended actions addressed to this process and answers their
+/// waiters.
+async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), StoreError> {
+    let me = shared.process.key().await?;
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let statement = client
+        .prepare_cached(
+            "UPDATE flyte_actions SET waiter = NULL
+             WHERE waiter = $1 AND state IN ('succeeded', 'failed', 'cancelled')
+             RETURNING run, id, state, output, error, attempts, origin, execution",
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let rows = client
+        .query(&statement, &[&me])
+        .await
+        .map_err(|e| fail(e.into()))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut pending = lock(pending);
+    for row in rows {
+        let key: Key = (row.get(0), row.get(1));
+        let Some((reply, execution)) = pending.waiting.remove(&key) else {
+            continue;
+        };
+        let state: String = row.get(2);
+        let ended_in: i32 = row.get(7);
+        let origin = if (ended_in as u32) < execution {
+            Origin::Replayed
+        } else {
+            Origin::from_code(row.get::<_, i16>(6) as u8)
+        };
+        let _ = reply.send(Ok(Settled {
+            status: status_of(&state),
+            output: row.get(3),
+            error: decode_error(row.get(4)),
+            attempts: row.get::<_, i32>(5).max(0) as u32,
+            origin,
+        }));
+    }
+    Ok(())
+}
+
+/// Fails the actions this process waits for that stayed queued past their
+/// allowed wait while no live worker has their task at their version.
+async fn fail_unserved(shared: &Shared) -> Result<(), StoreError> {
+    let me = shared.process.key().await?;
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let rows = client
+        .query(
+            "SELECT a.run, a.id, a.task, a.version FROM flyte_actions a
+             WHERE a.waiter = $1 AND a.state = 'queued'
+               AND a.queued_at < now() - a.no_worker_ms::float8 * interval '1 millisecond'
+               AND NOT EXISTS (
+                   SELECT 1 FROM flyte_processes p
+                   WHERE p.lease_until > now() AND (a.task || '@' || a.version) = ANY (p.tasks))",
+            &[&me],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    for row in rows {
+        let (run, id, task, version): (i64, Vec<u8>, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let error = TaskError::new(
+            ErrorKind::NoWorker,
+            format!(
+                "no worker for task {task} version {version}: no live worker has this task at \
+                 this code version; start workers built from the same code as the driver \
+                 (flyte::fleet::Worker, or the `worker` command of your binary)"
+            ),
+        )
+        .with_task(task.clone());
+        client
+            .execute(
+                "UPDATE flyte_actions SET state = 'failed', error = $3, ended_at = now()
+                 WHERE run = $1 AND id = $2 AND state = 'queued'",
+                &[&run, &id, &encode_error(&error)],
+            )
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The worker side of the queue: claiming what a worker can run, in
+//! batches, with environments' concurrency held across the fleet;
+//! completing; cancellations; leaving.
+
+use crate::listen::QUEUED;
+use crate::process::{heartbeat, hostname, register};
+use crate::rows::id_from_sql;
+use crate::writer::Write;
+use crate::{pg_error, PgFailure, PgStore, Shared};
+use flyte_core::queue::{
+    ClaimOf, Claimed, Completion, Settled, Submit, WorkQueue, WorkerInfo, WorkerKey,
+};
+use flyte_core::store::{RunKey, StoreError, StoreFuture};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::Row;
+
+/// Claims the oldest queued actions of tasks the worker has, in
+/// environments without a fleet-wide limit.
+const CLAIM: &str = "
+    WITH picked AS (
+        SELECT run, id FROM flyte_actions
+        WHERE state = 'queued' AND env_limit = 0 AND (task || '@' || version) = ANY ($2)
+        ORDER BY seq LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE flyte_actions a SET state = 'running', worker = $1, claims = a.claims + 1,
+        started_at = now(), ran_on = $4
+    FROM picked WHERE a.run = picked.run AND a.id = picked.id
+    RETURNING a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims, a.execution,
+        a.retries, a.timeout_ms";
+
+/// The same, in one environment of one run, where a limit holds.
+const CLAIM_LIMITED: &str = "
+    WITH picked AS (
+        SELECT run, id FROM flyte_actions
+        WHERE state = 'queued' AND run = $5 AND env = $6 AND (task || '@' || version) = ANY ($2)
+        ORDER BY seq LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE flyte_actions a SET state = 'running', worker = $1, claims = a.claims + 1,
+        started_at = now(), ran_on = $4
+    FROM picked WHERE a.run = picked.run AND a.id = picked.id
+    RETURNING a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims, a.execution,
+        a.retries, a.timeout_ms";
+
+impl WorkQueue for PgStore {
+    fn submit(&self, action: Submit) -> StoreFuture<'static, Result<Settled, StoreError>> {
+        self.shared.submitter.submit(action)
+    }
+
+    fn register(&self, worker: WorkerInfo) -> StoreFuture<'_, Result<WorkerKey, StoreError>> {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let inner = Arc::clone(&shared);
+            shared
+                .bridge
+                .run(async move {
+                    let tasks: Vec<String> = worker
+                        .tasks
+                        .iter()
+                        .map(|(name, version)| format!("{name}@{version}"))
+                        .collect();
+                    register(&inner, worker.concurrency, &tasks)
+                        .await
+                        .map(WorkerKey)
+                })
+                .await?
+        })
+    }
+
+    fn claim(
+        &self,
+        worker: WorkerKey,
+        max: usize,
+    ) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let inner = Arc::clone(&shared);
+            shared
+                .bridge
+                .run(async move { claim(&inner, worker.0, max).await })
+                .await?
+        })
+    }
+
+    fn work_hint(&self, timeout: Duration) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = tokio::time::timeout(timeout, self.shared.hints.queued.notified()).await;
+        })
+    }
+
+    fn complete(&self, done: Completion) {
+        self.shared.writer.send(Write::Complete(Box::new(done)));
+    }
+
+    fn heartbeat(&self, worker: WorkerKey) -> StoreFuture<'_, Result<bool, StoreError>> {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let inner = Arc::clone(&shared);
+            shared
+                .bridge
+                .run(async move { heartbeat(&inner, worker.0).await })
+                .await?
+        })
+    }
+
+    fn cancelled(&self, worker: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let inner = Arc::clone(&shared);
+            shared
+                .bridge
+                .run(async move { cancelled(&inner, worker.0).await })
+                .await?
+        })
+    }
+
+    fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            shared.writer.flush().await?;
+            let inner = Arc::clone(&shared);
+            shared
+                .bridge
+                .run(async move { leave(&inner, worker.0).await })
+                .await?
+        })
+    }
+}
+
+/// Claims at most `max` actions for worker `worker`: first in environments
+/// without a limit, then, one (run, environment) at a time under an
+/// advisory lock, up to what each limit leaves.
+async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>, StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let mut client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let tasks: Vec<String> = worker_tasks(&client, worker).await?;
+    let ran_on = format!("{}:{}", hostname(), std::process::id());
+    let statement = client
+        .prepare_cached(CLAIM)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let mut rows = client
+        .query(&statement, &[&worker, &tasks, &(max as i64), &ran_on])
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let limited = client
+        .query(
+            "SELECT DISTINCT run, env, env_limit FROM flyte_actions
+             WHERE state = 'queued' AND env_limit > 0 AND (task || '@' || version) = ANY ($1)
+             LIMIT 64",
+            &[&tasks],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    for group in limited {
+        let room = max.saturating_sub(rows.len());
+        if room == 0 {
+            break;
+        }
+        let (run, env, limit): (i64, String, i32) = (group.get(0), group.get(1), group.get(2));
+        let tx = client.transaction().await.map_err(|e| fail(e.into()))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::bigint::text || '/' || $2, 7366))",
+            &[&run, &env],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+        let running: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM flyte_actions WHERE run = $1 AND env = $2 AND state = 'running'",
+                &[&run, &env],
+            )
+            .await
+            .map_err(|e| fail(e.into()))?
+            .get(0);
+        let take = (limit as i64 - running).min(room as i64);
+        if take > 0 {
+            let statement = tx
+                .prepare_cached(CLAIM_LIMITED)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            let got = tx
+                .query(&statement, &[&worker, &tasks, &take, &ran_on, &run, &env])
+                .await
+                .map_err(|e| fail(e.into()))?;
+            rows.extend(got);
+        }
+        tx.commit().await.map_err(|e| fail(e.into()))?;
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runs = run_names(&client, &rows).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let run: i64 = row.get(0);
+            let (run_id, run_name) = runs.get(&run).cloned().unwrap_or_default();
+            Claimed {
+                run: RunKey(run),
+                run_id,
+                run_name,
+                execution: row.get::<_, i32>(8).max(1) as u32,
+                id: id_from_sql(row.get(1)),
+                parent: row.get::<_, Option<Vec<u8>>>(2).map(id_from_sql),
+                index: row.get::<_, Option<i64>>(3).map(|i| i as u64),
+                task: row.get(4),
+                group: row.get(5),
+                input: row.get::<_, Option<Vec<u8>>>(6).unwrap_or_default(),
+                retries: row.get::<_, Option<i32>>(9).map(|r| r.max(0) as u32),
+                timeout: row
+                    .get::<_, Option<i64>>(10)
+                    .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+                claim: row.get::<_, i32>(7) as u32,
+            }
+        })
+        .collect())
+}
+
+/// The tasks worker `worker` registered with, as `name@version`.
+async fn worker_tasks(
+    client: &deadpool_postgres::Client,
+    worker: i64,
+) -> Result<Vec<String>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT tasks FROM flyte_processes WHERE key = $1",
+            &[&worker],
+        )
+        .await
+        .map_err(|e| pg_error("the fleet's database", e))?;
+    Ok(row.map(|r| r.get(0)).unwrap_or_default())
+}
+
+/// The id and name of each run the claimed rows belong to.
+async fn run_names(
+    client: &deadpool_postgres::Client,
+    rows: &[Row],
+) -> Result<HashMap<i64, (String, Option<String>)>, StoreError> {
+    let mut keys: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let found = client
+        .query(
+            "SELECT key, id, name FROM flyte_runs WHERE key = ANY ($1)",
+            &[&keys],
+        )
+        .await
+        .map_err(|e| pg_error("the fleet's database", e))?;
+    Ok(found
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect())
+}
+
+/// The claims of `worker` that were cancelled, each reported once.
+async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let statement = client
+        .prepare_cached(
+            "UPDATE flyte_actions SET worker = NULL
+             WHERE worker = $1 AND state <> 'running' RETURNING run, id, claims",
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let rows = client
+        .query(&statement, &[&worker])
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                RunKey(r.get(0)),
+                id_from_sql(r.get(1)),
+                r.get::<_, i32>(2) as u32,
+            )
+        })
+        .collect())
+}
+
+/// Takes worker `worker` out: what it still runs is queued again.
+async fn leave(shared: &Shared, worker: i64) -> Result<(), StoreError> {
+    let fail = |e: PgFailure| pg_error(&shared.location, e);
+    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let requeued = client
+        .execute(
+            "UPDATE flyte_actions SET state = 'queued', worker = NULL, queued_at = now(),
+                 started_at = NULL
+             WHERE worker = $1 AND state = 'running'",
+            &[&worker],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    client
+        .execute(
+            "UPDATE flyte_actions SET worker = NULL WHERE worker = $1",
+            &[&worker],
+        )
+        .await
+        .map_err(|e| fail(e.into()))?;
+    client
+        .execute("DELETE FROM flyte_processes WHERE key = $1", &[&worker])
+        .await
+        .map_err(|e| fail(e.into()))?;
+    if requeued > 0 {
+        client
+            .execute("SELECT pg_notify($1, '')", &[&QUEUED])
+            .await
+            .map_err(|e| fail(e.into()))?;
+    }
+    Ok(())
+}

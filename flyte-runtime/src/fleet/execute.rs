@@ -1,0 +1,94 @@
+//! One claimed action, run on this worker as a local action of the run it
+//! belongs to: its retries, time limit and cache as anywhere else, its own
+//! calls queued to the fleet again.
+
+use crate::durability::record::{Durability, NO_WORKER_AFTER};
+use crate::execution::action::{Action, Place};
+use crate::registry::registry;
+use crate::state::context::RunShared;
+use flyte_core::queue::{Claimed, Completion};
+use flyte_core::record::{ActionStatus, Origin};
+use flyte_core::store::{RunKey, RunStore};
+use flyte_core::{ErrorKind, TaskError};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::SystemTime;
+use tracing::Instrument;
+
+/// The runs this worker takes part in, shared by their actions here while
+/// any of them runs.
+#[derive(Default)]
+pub(crate) struct Runs {
+    by_key: HashMap<(RunKey, u32), Weak<RunShared>>,
+}
+
+impl Runs {
+    /// The worker's view of the run of `claimed`.
+    pub(crate) fn get(&mut self, store: &Arc<dyn RunStore>, claimed: &Claimed) -> Arc<RunShared> {
+        let key = (claimed.run, claimed.execution);
+        if let Some(run) = self.by_key.get(&key).and_then(Weak::upgrade) {
+            return run;
+        }
+        self.by_key.retain(|_, run| run.strong_count() > 0);
+        let durability = Durability::attached(Arc::clone(store), claimed.run, claimed.execution)
+            .in_fleet(claimed.execution, NO_WORKER_AFTER);
+        let run = RunShared::with(claimed.run_id.clone(), claimed.run_name.clone(), durability);
+        self.by_key.insert(key, Arc::downgrade(&run));
+        run
+    }
+}
+
+/// Runs `claimed` in `run` and says how it ended.
+pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Completion {
+    let started_at = SystemTime::now();
+    let (result, attempts, origin) = run_claimed(&claimed, run).await;
+    let (status, output, error) = match result {
+        Ok(bytes) => (ActionStatus::Succeeded, Some(bytes), None),
+        Err(e) if e.kind() == ErrorKind::Cancelled => (ActionStatus::Cancelled, None, Some(e)),
+        Err(e) => (ActionStatus::Failed, None, Some(e)),
+    };
+    Completion {
+        run: claimed.run,
+        id: claimed.id,
+        claim: claimed.claim,
+        status,
+        output,
+        error,
+        attempts,
+        origin,
+        started_at,
+        ended_at: SystemTime::now(),
+    }
+}
+
+async fn run_claimed(
+    claimed: &Claimed,
+    run: Arc<RunShared>,
+) -> (Result<Vec<u8>, TaskError>, u32, Origin) {
+    let mut call = match registry().call_bytes(&claimed.task, &claimed.input) {
+        Ok(call) => call,
+        Err(e) => return (Err(e.with_task(claimed.task.clone())), 1, Origin::Executed),
+    };
+    if let Some(retries) = claimed.retries {
+        call = call.retries(retries);
+    }
+    if let Some(limit) = claimed.timeout {
+        call = call.timeout(limit);
+    }
+    let place = Place::Claimed {
+        run,
+        id: claimed.id,
+        parent: claimed.parent,
+        index: claimed.index.map(|i| i as usize),
+        group: claimed.group.as_deref().map(Arc::from),
+    };
+    let mut action = Action::start(call.def, &call, place);
+    let cell = Arc::clone(action.cell());
+    let result = match action.span(call.def.name()) {
+        None => action.run(call).await,
+        Some(span) => action.run(call).instrument(span).await,
+    };
+    let attempts = cell.attempt.load(Ordering::Relaxed).max(1);
+    (result, attempts, cell.origin())
+}

@@ -1,0 +1,361 @@
+//! [`Worker`]: a process of the fleet that claims queued actions and runs
+//! them.
+
+use super::execute::{execute, Runs};
+use crate::durability::record::{open_postgres, POSTGRES_URL_VAR};
+use crate::execution::wait;
+use crate::registry::registry;
+use flyte_core::queue::{WorkQueue, WorkerInfo, WorkerKey, HEARTBEAT};
+use flyte_core::store::{RunKey, RunStore, StoreError};
+use flyte_core::sync::lock;
+use flyte_core::{ActionId, ErrorKind, TaskError};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+/// At most this many actions are claimed at once.
+const CLAIM_BATCH: usize = 256;
+/// How often a worker running actions asks whether any was cancelled.
+const CANCEL_CHECK: Duration = Duration::from_millis(200);
+/// How long an idle worker waits for a wake-up before it looks anyway.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// A worker of the fleet: claims the queued actions whose task this binary
+/// has (at the same code version), runs them, and completes them, until
+/// Ctrl-C or SIGTERM.
+///
+/// # Examples
+///
+/// ```no_run
+/// use flyte::prelude::*;
+///
+/// #[task]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn main() -> Result<(), TaskError> {
+///     // Every machine runs this; a driver elsewhere runs with
+///     // Runner::new().postgres(url).
+///     flyte::fleet::Worker::new("postgres://flyte:flyte@db/flyte")
+///         .concurrency(16)
+///         .run()
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Worker {
+    at: WorkerStore,
+    concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+enum WorkerStore {
+    Url(String),
+    FromEnv,
+    Given(Arc<dyn RunStore>),
+}
+
+impl Worker {
+    /// A worker of the fleet whose database is at `url`
+    /// (`postgres://user:password@host/db`), running 16 actions at once.
+    pub fn new(url: impl Into<String>) -> Worker {
+        Worker {
+            at: WorkerStore::Url(url.into()),
+            concurrency: 16,
+        }
+    }
+
+    /// A worker of the fleet named by `FLYTE_POSTGRES_URL`.
+    pub fn from_env() -> Worker {
+        Worker {
+            at: WorkerStore::FromEnv,
+            concurrency: 16,
+        }
+    }
+
+    /// A worker of the fleet behind `store` (a store with a work queue).
+    pub fn store(store: Arc<dyn RunStore>) -> Worker {
+        Worker {
+            at: WorkerStore::Given(store),
+            concurrency: 16,
+        }
+    }
+
+    /// How many actions it runs at once (default 16; at least 1). Sync
+    /// tasks take a blocking thread each, async tasks share the runtime.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, blocking this thread. On the
+    /// signal it stops claiming, gives back what it runs (queued again for
+    /// other workers) and leaves the fleet.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`] when the database cannot be reached or used;
+    /// [`ErrorKind::Config`] when the program has no tasks (the crate
+    /// that defines them is not linked) or two tasks share a name;
+    /// [`ErrorKind::Runtime`] when called inside async code (use
+    /// [`Worker::run_until`]).
+    pub fn run(self) -> Result<(), TaskError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(wait::would_block_error("Worker::run"));
+        }
+        wait::global()?.block_on(self.run_until(shutdown_signal()))
+    }
+
+    /// Serves until `stop` resolves, then gives back what it runs and
+    /// leaves the fleet.
+    ///
+    /// # Errors
+    ///
+    /// As [`Worker::run`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the worker without leaving the fleet: its
+    /// actions are queued again when its lease runs out (10 s).
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), TaskError> {
+        registry().check()?;
+        if registry().is_empty() {
+            return Err(TaskError::new(
+                ErrorKind::Config,
+                "this worker has no tasks: link the crate that defines them \
+                 (`use my_tasks as _;` in main.rs)",
+            ));
+        }
+        let store = match &self.at {
+            WorkerStore::Url(url) => open_postgres(url)?,
+            WorkerStore::FromEnv => match std::env::var(POSTGRES_URL_VAR) {
+                Ok(url) if !url.is_empty() => open_postgres(&url)?,
+                _ => {
+                    return Err(TaskError::new(
+                        ErrorKind::Config,
+                        format!(
+                            "{POSTGRES_URL_VAR} is not set: set it to the fleet's database \
+                             (postgres://user:password@host/db)"
+                        ),
+                    ))
+                }
+            },
+            WorkerStore::Given(store) => Arc::clone(store),
+        };
+        let queue = store.queue().ok_or_else(|| {
+            TaskError::from(StoreError::Unsupported {
+                operation: "a work queue (fleet workers need the PostgreSQL store)",
+                store: store.location(),
+            })
+        })?;
+        Serving::new(store, queue, self.concurrency)
+            .serve(stop)
+            .await
+    }
+}
+
+/// The actions running on a worker, with their claim and how to stop them.
+type Running = HashMap<(RunKey, ActionId), (u32, AbortHandle)>;
+
+/// What one worker holds while it serves.
+struct Serving {
+    store: Arc<dyn RunStore>,
+    queue: Arc<dyn WorkQueue>,
+    concurrency: usize,
+    info: WorkerInfo,
+    /// Actions running here, with their claim and how to stop them.
+    running: Arc<Mutex<Running>>,
+    /// Signalled when an action ends here: there is room to claim.
+    ended: Arc<Notify>,
+    runs: Runs,
+}
+
+impl Serving {
+    fn new(store: Arc<dyn RunStore>, queue: Arc<dyn WorkQueue>, concurrency: usize) -> Serving {
+        let tasks = registry()
+            .names()
+            .filter_map(|name| registry().task(name).ok())
+            .map(|task| (task.name().to_owned(), task.version().to_owned()))
+            .collect();
+        let info = WorkerInfo {
+            host: String::new(),
+            pid: std::process::id(),
+            concurrency: concurrency as u32,
+            tasks,
+        };
+        Serving {
+            store,
+            queue,
+            concurrency,
+            info,
+            running: Arc::default(),
+            ended: Arc::default(),
+            runs: Runs::default(),
+        }
+    }
+
+    async fn serve(mut self, stop: impl Future<Output = ()>) -> Result<(), TaskError> {
+        let mut me = self.queue.register(self.info.clone()).await?;
+        tracing::info!(
+            "flyte worker {} serves {} tasks from {} ({} at once)",
+            me.0,
+            self.info.tasks.len(),
+            self.store.location(),
+            self.concurrency
+        );
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut cancel_check = tokio::time::interval(CANCEL_CHECK);
+        tokio::pin!(stop);
+        loop {
+            self.claim(me).await;
+            let room = self.concurrency > lock(&self.running).len();
+            let busy = !lock(&self.running).is_empty();
+            let ended = Arc::clone(&self.ended);
+            let queue = Arc::clone(&self.queue);
+            tokio::select! {
+                () = &mut stop => break,
+                _ = heartbeat.tick() => me = self.heartbeat(me).await?,
+                _ = cancel_check.tick(), if busy => self.stop_cancelled(me).await,
+                () = queue.work_hint(IDLE_POLL), if room => {}
+                () = ended.notified(), if !room => {}
+            }
+        }
+        let given_back = self.abort_all();
+        tracing::info!(
+            "flyte worker {} leaves the fleet ({given_back} actions given back)",
+            me.0
+        );
+        self.queue.leave(me).await?;
+        Ok(())
+    }
+
+    /// Claims what there is room for, and starts it.
+    async fn claim(&mut self, me: WorkerKey) {
+        loop {
+            let room = self.concurrency.saturating_sub(lock(&self.running).len());
+            if room == 0 {
+                return;
+            }
+            let claimed = match self.queue.claim(me, room.min(CLAIM_BATCH)).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!("flyte worker: cannot claim work ({e}); trying again");
+                    return;
+                }
+            };
+            let full = claimed.len() == room.min(CLAIM_BATCH);
+            for action in claimed {
+                self.start(action);
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
+    fn start(&mut self, claimed: flyte_core::queue::Claimed) {
+        let key = (claimed.run, claimed.id);
+        let claim = claimed.claim;
+        let run = self.runs.get(&self.store, &claimed);
+        let (queue, running, ended) = (
+            Arc::clone(&self.queue),
+            Arc::clone(&self.running),
+            Arc::clone(&self.ended),
+        );
+        // Held until the task is registered, so that it cannot end and
+        // unregister first.
+        let mut guard = lock(&self.running);
+        let handle = tokio::spawn(async move {
+            let done = execute(claimed, run).await;
+            // Removed first: a cancel arriving now finds nothing to abort.
+            let was_running = {
+                let mut running = lock(&running);
+                matches!(running.get(&key), Some((c, _)) if *c == claim)
+                    && running.remove(&key).is_some()
+            };
+            if was_running {
+                queue.complete(done);
+            }
+            ended.notify_one();
+        });
+        guard.insert(key, (claim, handle.abort_handle()));
+    }
+
+    /// Renews the lease; a worker taken for dead gives up what it runs
+    /// (others run it now) and registers again.
+    async fn heartbeat(&mut self, me: WorkerKey) -> Result<WorkerKey, TaskError> {
+        match self.queue.heartbeat(me).await {
+            Ok(true) => Ok(me),
+            Ok(false) => {
+                let lost = self.abort_all();
+                tracing::warn!(
+                    "flyte worker {}: its lease ran out (was it paused?); {lost} actions given up, registering again",
+                    me.0
+                );
+                Ok(self.queue.register(self.info.clone()).await?)
+            }
+            Err(e) => {
+                tracing::warn!("flyte worker {}: cannot renew its lease ({e})", me.0);
+                Ok(me)
+            }
+        }
+    }
+
+    /// Stops the actions that were cancelled in the fleet.
+    async fn stop_cancelled(&self, me: WorkerKey) {
+        let cancelled = match self.queue.cancelled(me).await {
+            Ok(cancelled) => cancelled,
+            Err(e) => {
+                tracing::warn!("flyte worker: cannot check for cancellations ({e})");
+                return;
+            }
+        };
+        let mut running = lock(&self.running);
+        for (run, id, claim) in cancelled {
+            if matches!(running.get(&(run, id)), Some((c, _)) if *c == claim) {
+                if let Some((_, handle)) = running.remove(&(run, id)) {
+                    handle.abort();
+                }
+            }
+        }
+        drop(running);
+        self.ended.notify_one();
+    }
+
+    /// Stops everything running here; returns how many.
+    fn abort_all(&self) -> usize {
+        let mut running = lock(&self.running);
+        let n = running.len();
+        for (_, (_, handle)) in running.drain() {
+            handle.abort();
+        }
+        n
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
