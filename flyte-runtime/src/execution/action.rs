@@ -55,6 +55,7 @@ pub(crate) enum Remote {
 /// Which place an action starts at, for what `Place` does not keep.
 enum PlaceKind {
     Claimed,
+    Item,
     Other,
 }
 
@@ -148,6 +149,7 @@ impl Action {
         let input = call.body.input_hash();
         let place_kind = match &place {
             Place::Claimed { .. } => PlaceKind::Claimed,
+            Place::Item { .. } => PlaceKind::Item,
             _ => PlaceKind::Other,
         };
         let (run, id, group, parent_cell, index, parent) = match place {
@@ -204,8 +206,9 @@ impl Action {
         };
         let cell = Arc::new(ActionCell::new(id, task, group));
         let counted_by = parent_cell.filter(|parent| !parent.add_child(&cell));
-        if run.fan_out().is_none() {
-            // Items are counted by their fan-out instead.
+        if !matches!(place_kind, PlaceKind::Item) {
+            // Items are counted by their fan-out instead (a direct call of
+            // an item reaches the run through that fan-out, and is counted).
             run.action_started();
         }
         let limits = run.limits.for_env(def.env());
