@@ -145,23 +145,6 @@ impl Command {
     }
 }
 
-/// The fleet's store at `url`.
-#[cfg(feature = "postgres")]
-fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, flyte_core::store::StoreError> {
-    Ok(Arc::new(flyte_postgres::PgStore::open(url)?))
-}
-
-/// Without the `postgres` feature, a fleet URL is a mistake to explain.
-#[cfg(not(feature = "postgres"))]
-fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, flyte_core::store::StoreError> {
-    let _ = url;
-    Err(flyte_core::store::StoreError::Unsupported {
-        operation: "fleet databases: this program was built without flyte's `postgres` \
-                    feature (add it to its flyte dependency, or unset FLYTE_POSTGRES_URL)",
-        store: "PostgreSQL".to_owned(),
-    })
-}
-
 /// What every command is given.
 pub(crate) struct Ctx {
     pub(crate) home: PathBuf,
@@ -176,7 +159,7 @@ impl Ctx {
     /// store on read-only media, or written by an older flyte).
     pub(crate) fn store(&self) -> Result<Arc<dyn RunStore>, CliError> {
         if let Some(url) = &self.postgres {
-            return Ok(open_postgres(url)?);
+            return Ok(flyte_runtime::store::open_postgres(url)?);
         }
         let db = self.home.join("flyte.db");
         if !db.is_file() {

@@ -144,13 +144,9 @@ pub struct Completion {
     pub ended_at: SystemTime,
 }
 
-/// A worker as the fleet knows it.
+/// A worker as the fleet knows it (the queue adds its machine and process).
 #[derive(Debug, Clone)]
 pub struct WorkerInfo {
-    /// The machine it runs on.
-    pub host: String,
-    /// Its process id.
-    pub pid: u32,
     /// How many actions it runs at once.
     pub concurrency: u32,
     /// The tasks it can run: `(name, code version)`.

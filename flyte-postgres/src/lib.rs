@@ -158,6 +158,13 @@ impl PgStore {
     }
 }
 
+impl Shared {
+    /// A failure of this store, named with its location.
+    pub(crate) fn error(&self, e: PgFailure) -> StoreError {
+        pg_error(&self.location, e)
+    }
+}
+
 /// `url` for people: user, host, port and database, never the password.
 fn describe(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
@@ -211,6 +218,12 @@ pub(crate) enum PgFailure {
 impl From<deadpool_postgres::PoolError> for PgFailure {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         PgFailure::Pool(e)
+    }
+}
+
+impl From<StoreError> for PgFailure {
+    fn from(e: StoreError) -> Self {
+        PgFailure::Store(e)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::listen::{CANCELLED, QUEUED, SETTLED};
 use crate::rows::encode_error;
-use crate::{pg_error, PgFailure, Shared};
+use crate::{PgFailure, Shared};
 use flyte_core::queue::{HEARTBEAT, LEASE, MAX_DEATHS};
 use flyte_core::store::StoreError;
 use flyte_core::{ErrorKind, TaskError};
@@ -32,7 +32,9 @@ impl Process {
         self.key
             .get_or_try_init(|| async {
                 let shared = self.shared.upgrade().ok_or(StoreError::WriterStopped)?;
-                let key = register(&shared, 0, &[]).await?;
+                let key = register(&shared, 0, &[])
+                    .await
+                    .map_err(|e| shared.error(e))?;
                 shared.bridge.spawn(renew(self.shared.clone(), key));
                 Ok(key)
             })
@@ -46,9 +48,8 @@ pub(crate) async fn register(
     shared: &Shared,
     concurrency: u32,
     tasks: &[String],
-) -> Result<i64, StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+) -> Result<i64, PgFailure> {
+    let client = shared.pool.get().await?;
     let host = hostname();
     let row = client
         .query_one(
@@ -62,8 +63,7 @@ pub(crate) async fn register(
                 &(LEASE.as_millis() as f64),
             ],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     Ok(row.get(0))
 }
 
@@ -77,8 +77,7 @@ async fn renew(shared: Weak<Shared>, key: i64) {
         };
         let result = async {
             if !heartbeat(&shared, key).await? {
-                let fail = |e: PgFailure| pg_error(&shared.location, e);
-                let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+                let client = shared.pool.get().await?;
                 client
                     .execute(
                         "INSERT INTO flyte_processes (key, host, pid, lease_until)
@@ -91,13 +90,12 @@ async fn renew(shared: Weak<Shared>, key: i64) {
                             &(LEASE.as_millis() as f64),
                         ],
                     )
-                    .await
-                    .map_err(|e| fail(e.into()))?;
+                    .await?;
             }
-            Ok::<(), StoreError>(())
+            Ok::<(), PgFailure>(())
         }
         .await;
-        if let Err(e) = result {
+        if let Err(e) = result.map_err(|e| shared.error(e)) {
             tracing::warn!("flyte: cannot renew this process's lease yet ({e})");
         }
     }
@@ -105,17 +103,15 @@ async fn renew(shared: Weak<Shared>, key: i64) {
 
 /// Renews the lease of process `key`, then reaps; `false` when the lease
 /// was gone (the process had been taken for dead).
-pub(crate) async fn heartbeat(shared: &Shared, key: i64) -> Result<bool, StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+pub(crate) async fn heartbeat(shared: &Shared, key: i64) -> Result<bool, PgFailure> {
+    let client = shared.pool.get().await?;
     let renewed = client
         .execute(
             "UPDATE flyte_processes SET lease_until = now() + $2::float8 * interval '1 millisecond'
              WHERE key = $1",
             &[&key, &(LEASE.as_millis() as f64)],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     drop(client);
     reap(shared).await?;
     Ok(renewed == 1)
@@ -125,14 +121,12 @@ pub(crate) async fn heartbeat(shared: &Shared, key: i64) -> Result<bool, StoreEr
 /// queued again (or fail for good after [`MAX_DEATHS`]), their runs are
 /// killed and what those runs left unfinished is cancelled. One process
 /// reaps at a time.
-pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let mut client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
-    let tx = client.transaction().await.map_err(|e| fail(e.into()))?;
+pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
+    let mut client = shared.pool.get().await?;
+    let tx = client.transaction().await?;
     let mine: bool = tx
         .query_one("SELECT pg_try_advisory_xact_lock(7366111867)", &[])
-        .await
-        .map_err(|e| fail(e.into()))?
+        .await?
         .get(0);
     if !mine {
         return Ok(());
@@ -142,13 +136,12 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
             "DELETE FROM flyte_processes WHERE lease_until < now() RETURNING key",
             &[],
         )
-        .await
-        .map_err(|e| fail(e.into()))?
+        .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
     if dead.is_empty() {
-        return tx.commit().await.map_err(|e| fail(e.into()));
+        return Ok(tx.commit().await?);
     }
     let orphans = tx
         .query(
@@ -156,8 +149,7 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
              WHERE worker = ANY ($1) AND state = 'running' FOR UPDATE",
             &[&dead],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     let (mut requeued, mut poisoned) = (0, 0);
     for row in &orphans {
         let (run, id, task, deaths): (i64, Vec<u8>, String, i32) =
@@ -177,8 +169,7 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
                  WHERE run = $1 AND id = $2",
                 &[&run, &id, &encode_error(&error)],
             )
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await?;
             poisoned += 1;
         } else {
             tx.execute(
@@ -187,8 +178,7 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
                  WHERE run = $1 AND id = $2",
                 &[&run, &id],
             )
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await?;
             requeued += 1;
         }
     }
@@ -197,16 +187,14 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
         "UPDATE flyte_actions SET worker = NULL WHERE worker = ANY ($1)",
         &[&dead],
     )
-    .await
-    .map_err(|e| fail(e.into()))?;
+    .await?;
     let killed: Vec<i64> = tx
         .query(
             "UPDATE flyte_runs SET status = 'killed', ended_at = now(), driver = NULL
              WHERE status = 'running' AND driver = ANY ($1) RETURNING key",
             &[&dead],
         )
-        .await
-        .map_err(|e| fail(e.into()))?
+        .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -216,28 +204,22 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), StoreError> {
              WHERE run = ANY ($1) AND state IN ('queued', 'running')",
             &[&killed, &encode_error(&TaskError::cancelled())],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
         tx.execute("SELECT pg_notify($1, '')", &[&CANCELLED])
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await?;
     }
     if requeued > 0 {
-        tx.execute("SELECT pg_notify($1, '')", &[&QUEUED])
-            .await
-            .map_err(|e| fail(e.into()))?;
+        tx.execute("SELECT pg_notify($1, '')", &[&QUEUED]).await?;
     }
     if poisoned > 0 {
-        tx.execute("SELECT pg_notify($1, '')", &[&SETTLED])
-            .await
-            .map_err(|e| fail(e.into()))?;
+        tx.execute("SELECT pg_notify($1, '')", &[&SETTLED]).await?;
     }
     tracing::info!(
         "flyte: {} dead processes reaped: {requeued} actions queued again, {poisoned} failed for good, {} runs killed",
         dead.len(),
         killed.len()
     );
-    tx.commit().await.map_err(|e| fail(e.into()))
+    Ok(tx.commit().await?)
 }
 
 /// This machine's name, for people reading where an action ran.

@@ -166,7 +166,10 @@ impl RunStore for PgStore {
             let written = self
                 .shared
                 .bridge
-                .run(async move { write_end(&shared, run, end, lost.count).await })
+                .run(async move {
+                    let written = write_end(&shared, run, end, lost.count).await;
+                    written.map_err(|e| shared.error(e))
+                })
                 .await
                 .and_then(|r| r);
             let error = lost
@@ -389,9 +392,8 @@ impl RunStore for PgStore {
 
 /// Writes how run `run` ended, and cancels what it left queued or running
 /// anywhere in the fleet.
-async fn write_end(shared: &Shared, run: RunKey, end: RunEnd, lost: u64) -> Result<(), StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+async fn write_end(shared: &Shared, run: RunKey, end: RunEnd, lost: u64) -> Result<(), PgFailure> {
+    let client = shared.pool.get().await?;
     client
         .execute(
             "UPDATE flyte_runs SET status = $2, error = $3, ended_at = $4, driver = NULL,
@@ -405,8 +407,7 @@ async fn write_end(shared: &Shared, run: RunKey, end: RunEnd, lost: u64) -> Resu
                 &(lost as i64),
             ],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     let left = client
         .execute(
             "UPDATE flyte_actions SET state = 'cancelled', error = $2, ended_at = now(), waiter = NULL
@@ -414,12 +415,11 @@ async fn write_end(shared: &Shared, run: RunKey, end: RunEnd, lost: u64) -> Resu
             &[&run.0, &encode_error(&TaskError::cancelled())],
         )
         .await
-        .map_err(|e| fail(e.into()))?;
+        ?;
     if left > 0 {
         client
             .execute("SELECT pg_notify($1, '')", &[&CANCELLED])
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await?;
     }
     Ok(())
 }

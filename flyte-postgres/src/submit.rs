@@ -9,7 +9,7 @@
 
 use crate::listen::{CANCELLED, QUEUED};
 use crate::rows::{decode_error, encode_error, id_to_sql, status_of};
-use crate::{pg_error, PgFailure, Shared};
+use crate::{PgFailure, Shared};
 use flyte_core::queue::{Settled, Submit};
 use flyte_core::record::Origin;
 use flyte_core::store::{StoreError, StoreFuture};
@@ -160,26 +160,26 @@ async fn dispatch(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Request>
                     continue;
                 }
             };
-            if let Err(e) = retrying(|| write_submits(&shared, me, &submits)).await {
+            if let Err(e) = retrying(&shared, || write_submits(&shared, me, &submits)).await {
                 fail_all(&shared, &submits, &e);
             }
         }
         if !cancels.is_empty() {
-            let _ = retrying(|| write_cancels(&shared, &cancels)).await;
+            let _ = retrying(&shared, || write_cancels(&shared, &cancels)).await;
         }
     }
 }
 
 /// `attempt()` until it succeeds or the database has been away too long.
-async fn retrying<F, Fut>(mut attempt: F) -> Result<(), StoreError>
+async fn retrying<F, Fut>(shared: &Shared, mut attempt: F) -> Result<(), StoreError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), StoreError>>,
+    Fut: std::future::Future<Output = Result<(), PgFailure>>,
 {
     let start = Instant::now();
     let mut pause = Duration::from_millis(50);
     loop {
-        match attempt().await {
+        match attempt().await.map_err(|e| shared.error(e)) {
             Ok(()) => return Ok(()),
             Err(e) if start.elapsed() > GIVE_UP_AFTER => return Err(e),
             Err(e) => {
@@ -231,22 +231,14 @@ const SUBMIT: &str = "
 
 /// Queues (or joins) `submits`, addressed to waiter `me`, and wakes the
 /// workers once.
-async fn write_submits(
-    shared: &Shared,
-    me: i64,
-    submits: &[Box<Submit>],
-) -> Result<(), StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+async fn write_submits(shared: &Shared, me: i64, submits: &[Box<Submit>]) -> Result<(), PgFailure> {
+    let client = shared.pool.get().await?;
     let n = submits.len();
     let mut cols = SubmitColumns::with_capacity(n);
     for s in submits {
         cols.push(s);
     }
-    let statement = client
-        .prepare_cached(SUBMIT)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let statement = client.prepare_cached(SUBMIT).await?;
     client
         .execute(
             &statement,
@@ -269,12 +261,10 @@ async fn write_submits(
                 &me,
             ],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     client
         .execute("SELECT pg_notify($1, '')", &[&QUEUED])
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     Ok(())
 }
 
@@ -339,9 +329,8 @@ impl<'a> SubmitColumns<'a> {
 }
 
 /// Cancels actions still queued or running, and tells their workers.
-async fn write_cancels(shared: &Shared, cancels: &[Key]) -> Result<(), StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+async fn write_cancels(shared: &Shared, cancels: &[Key]) -> Result<(), PgFailure> {
+    let client = shared.pool.get().await?;
     let runs: Vec<i64> = cancels.iter().map(|k| k.0).collect();
     let ids: Vec<&[u8]> = cancels.iter().map(|k| &k.1[..]).collect();
     let error = encode_error(&TaskError::cancelled());
@@ -356,12 +345,10 @@ async fn write_cancels(shared: &Shared, cancels: &[Key]) -> Result<(), StoreErro
              )
              SELECT pg_notify($4, '') FROM (SELECT 1 FROM c LIMIT 1) AS any_cancelled",
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     client
         .query(&statement, &[&runs, &ids, &error, &CANCELLED])
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     Ok(())
 }
 
@@ -385,13 +372,16 @@ async fn collect(
         let settled = hints.settled.notified();
         tokio::pin!(settled);
         settled.as_mut().enable();
-        match collect_once(&shared, &pending).await {
+        match collect_once(&shared, &pending)
+            .await
+            .map_err(|e| shared.error(e))
+        {
             Ok(()) => {}
             Err(e) => tracing::warn!("flyte: cannot collect outcomes yet ({e}); trying again"),
         }
         if last_no_worker_check.elapsed() >= NO_WORKER_CHECK {
             last_no_worker_check = Instant::now();
-            if let Err(e) = fail_unserved(&shared).await {
+            if let Err(e) = fail_unserved(&shared).await.map_err(|e| shared.error(e)) {
                 tracing::warn!("flyte: cannot look for tasks without workers ({e})");
             }
         }
@@ -405,22 +395,17 @@ async fn collect(
 
 /// Takes the ended actions addressed to this process and answers their
 /// waiters.
-async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), StoreError> {
+async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), PgFailure> {
     let me = shared.process.key().await?;
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
             "UPDATE flyte_actions SET waiter = NULL
              WHERE waiter = $1 AND state IN ('succeeded', 'failed', 'cancelled')
              RETURNING run, id, state, output, error, attempts, origin, execution",
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let rows = client
-        .query(&statement, &[&me])
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
+    let rows = client.query(&statement, &[&me]).await?;
     if rows.is_empty() {
         return Ok(());
     }
@@ -450,10 +435,9 @@ async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), S
 
 /// Fails the actions this process waits for that stayed queued past their
 /// allowed wait while no live worker has their task at their version.
-async fn fail_unserved(shared: &Shared) -> Result<(), StoreError> {
+async fn fail_unserved(shared: &Shared) -> Result<(), PgFailure> {
     let me = shared.process.key().await?;
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+    let client = shared.pool.get().await?;
     let rows = client
         .query(
             "SELECT a.run, a.id, a.task, a.version FROM flyte_actions a
@@ -464,8 +448,7 @@ async fn fail_unserved(shared: &Shared) -> Result<(), StoreError> {
                    WHERE p.lease_until > now() AND (a.task || '@' || a.version) = ANY (p.tasks))",
             &[&me],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     for row in rows {
         let (run, id, task, version): (i64, Vec<u8>, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -484,8 +467,7 @@ async fn fail_unserved(shared: &Shared) -> Result<(), StoreError> {
                  WHERE run = $1 AND id = $2 AND state = 'queued'",
                 &[&run, &id, &encode_error(&error)],
             )
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await?;
     }
     Ok(())
 }

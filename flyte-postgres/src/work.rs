@@ -6,44 +6,63 @@ use crate::listen::QUEUED;
 use crate::process::{heartbeat, hostname, register};
 use crate::rows::id_from_sql;
 use crate::writer::Write;
-use crate::{pg_error, PgFailure, PgStore, Shared};
+use crate::{PgFailure, PgStore, Shared};
 use flyte_core::queue::{
     ClaimOf, Claimed, Completion, Settled, Submit, WorkQueue, WorkerInfo, WorkerKey,
 };
 use flyte_core::store::{RunKey, StoreError, StoreFuture};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::Row;
 
-/// Claims the oldest queued actions of tasks the worker has, in
-/// environments without a fleet-wide limit.
-const CLAIM: &str = "
-    WITH picked AS (
-        SELECT run, id FROM flyte_actions
-        WHERE state = 'queued' AND env_limit = 0 AND (task || '@' || version) = ANY ($2)
-        ORDER BY seq LIMIT $3
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE flyte_actions a SET state = 'running', worker = $1, claims = a.claims + 1,
-        started_at = now(), ran_on = $4
-    FROM picked WHERE a.run = picked.run AND a.id = picked.id
-    RETURNING a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims, a.execution,
-        a.retries, a.timeout_ms";
+/// A claim of the oldest queued actions of tasks the worker has (`$2`, as
+/// `name@version`), at most `$3`, for worker `$1` on `$4` (host:pid),
+/// among the rows `$filter` keeps.
+macro_rules! claim_sql {
+    ($filter:literal) => {
+        concat!(
+            "WITH picked AS (
+                 SELECT run, id FROM flyte_actions
+                 WHERE state = 'queued' AND (task || '@' || version) = ANY ($2) AND ",
+            $filter,
+            "
+                 ORDER BY seq LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE flyte_actions a SET state = 'running', worker = $1, claims = a.claims + 1,
+                 started_at = now(), ran_on = $4
+             FROM picked WHERE a.run = picked.run AND a.id = picked.id
+             RETURNING a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims,
+                 a.execution, a.retries, a.timeout_ms"
+        )
+    };
+}
 
-/// The same, in one environment of one run, where a limit holds.
-const CLAIM_LIMITED: &str = "
-    WITH picked AS (
-        SELECT run, id FROM flyte_actions
-        WHERE state = 'queued' AND run = $5 AND env = $6 AND (task || '@' || version) = ANY ($2)
-        ORDER BY seq LIMIT $3
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE flyte_actions a SET state = 'running', worker = $1, claims = a.claims + 1,
-        started_at = now(), ran_on = $4
-    FROM picked WHERE a.run = picked.run AND a.id = picked.id
-    RETURNING a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims, a.execution,
-        a.retries, a.timeout_ms";
+/// In environments without a fleet-wide limit.
+const CLAIM: &str = claim_sql!("env_limit = 0");
+
+/// In environment `$6` of run `$5`, where a limit holds.
+const CLAIM_LIMITED: &str = claim_sql!("run = $5 AND env = $6");
+
+impl PgStore {
+    /// Runs `step` on the store's runtime, for a caller on any runtime;
+    /// its failure is named with the store's location.
+    fn on_bridge<T, F, Fut>(&self, step: F) -> StoreFuture<'static, Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Shared>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, PgFailure>> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let inner = Arc::clone(&shared);
+            let done = shared.bridge.run(async move { step(inner).await }).await?;
+            done.map_err(|e| shared.error(e))
+        })
+    }
+}
 
 impl WorkQueue for PgStore {
     fn submit(&self, action: Submit) -> StoreFuture<'static, Result<Settled, StoreError>> {
@@ -51,22 +70,14 @@ impl WorkQueue for PgStore {
     }
 
     fn register(&self, worker: WorkerInfo) -> StoreFuture<'_, Result<WorkerKey, StoreError>> {
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let inner = Arc::clone(&shared);
-            shared
-                .bridge
-                .run(async move {
-                    let tasks: Vec<String> = worker
-                        .tasks
-                        .iter()
-                        .map(|(name, version)| format!("{name}@{version}"))
-                        .collect();
-                    register(&inner, worker.concurrency, &tasks)
-                        .await
-                        .map(WorkerKey)
-                })
-                .await?
+        let tasks: Vec<String> = worker
+            .tasks
+            .iter()
+            .map(|(name, version)| format!("{name}@{version}"))
+            .collect();
+        self.on_bridge(move |shared| async move {
+            let key = register(&shared, worker.concurrency, &tasks).await?;
+            Ok(WorkerKey(key))
         })
     }
 
@@ -75,14 +86,7 @@ impl WorkQueue for PgStore {
         worker: WorkerKey,
         max: usize,
     ) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let inner = Arc::clone(&shared);
-            shared
-                .bridge
-                .run(async move { claim(&inner, worker.0, max).await })
-                .await?
-        })
+        self.on_bridge(move |shared| async move { claim(&shared, worker.0, max).await })
     }
 
     fn work_hint(&self, timeout: Duration) -> StoreFuture<'_, ()> {
@@ -96,56 +100,33 @@ impl WorkQueue for PgStore {
     }
 
     fn heartbeat(&self, worker: WorkerKey) -> StoreFuture<'_, Result<bool, StoreError>> {
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let inner = Arc::clone(&shared);
-            shared
-                .bridge
-                .run(async move { heartbeat(&inner, worker.0).await })
-                .await?
-        })
+        self.on_bridge(move |shared| async move { heartbeat(&shared, worker.0).await })
     }
 
     fn cancelled(&self, worker: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let inner = Arc::clone(&shared);
-            shared
-                .bridge
-                .run(async move { cancelled(&inner, worker.0).await })
-                .await?
-        })
+        self.on_bridge(move |shared| async move { cancelled(&shared, worker.0).await })
     }
 
     fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
+        let left = self.on_bridge(move |shared| async move {
             shared.writer.flush().await?;
-            let inner = Arc::clone(&shared);
-            shared
-                .bridge
-                .run(async move { leave(&inner, worker.0).await })
-                .await?
-        })
+            leave(&shared, worker.0).await
+        });
+        Box::pin(left)
     }
 }
 
 /// Claims at most `max` actions for worker `worker`: first in environments
 /// without a limit, then, one (run, environment) at a time under an
 /// advisory lock, up to what each limit leaves.
-async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>, StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let mut client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>, PgFailure> {
+    let mut client = shared.pool.get().await?;
     let tasks: Vec<String> = worker_tasks(&client, worker).await?;
     let ran_on = format!("{}:{}", hostname(), std::process::id());
-    let statement = client
-        .prepare_cached(CLAIM)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let statement = client.prepare_cached(CLAIM).await?;
     let mut rows = client
         .query(&statement, &[&worker, &tasks, &(max as i64), &ran_on])
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     let limited = client
         .query(
             "SELECT DISTINCT run, env, env_limit FROM flyte_actions
@@ -153,42 +134,36 @@ async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>,
              LIMIT 64",
             &[&tasks],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     for group in limited {
         let room = max.saturating_sub(rows.len());
         if room == 0 {
             break;
         }
         let (run, env, limit): (i64, String, i32) = (group.get(0), group.get(1), group.get(2));
-        let tx = client.transaction().await.map_err(|e| fail(e.into()))?;
+        let tx = client.transaction().await?;
         tx.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended($1::bigint::text || '/' || $2, 7366))",
             &[&run, &env],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
         let running: i64 = tx
             .query_one(
                 "SELECT count(*) FROM flyte_actions WHERE run = $1 AND env = $2 AND state = 'running'",
                 &[&run, &env],
             )
             .await
-            .map_err(|e| fail(e.into()))?
+            ?
             .get(0);
         let take = (limit as i64 - running).min(room as i64);
         if take > 0 {
-            let statement = tx
-                .prepare_cached(CLAIM_LIMITED)
-                .await
-                .map_err(|e| fail(e.into()))?;
+            let statement = tx.prepare_cached(CLAIM_LIMITED).await?;
             let got = tx
                 .query(&statement, &[&worker, &tasks, &take, &ran_on, &run, &env])
-                .await
-                .map_err(|e| fail(e.into()))?;
+                .await?;
             rows.extend(got);
         }
-        tx.commit().await.map_err(|e| fail(e.into()))?;
+        tx.commit().await?;
     }
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -224,14 +199,13 @@ async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>,
 async fn worker_tasks(
     client: &deadpool_postgres::Client,
     worker: i64,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<String>, PgFailure> {
     let row = client
         .query_opt(
             "SELECT tasks FROM flyte_processes WHERE key = $1",
             &[&worker],
         )
-        .await
-        .map_err(|e| pg_error("the fleet's database", e))?;
+        .await?;
     Ok(row.map(|r| r.get(0)).unwrap_or_default())
 }
 
@@ -239,7 +213,7 @@ async fn worker_tasks(
 async fn run_names(
     client: &deadpool_postgres::Client,
     rows: &[Row],
-) -> Result<HashMap<i64, (String, Option<String>)>, StoreError> {
+) -> Result<HashMap<i64, (String, Option<String>)>, PgFailure> {
     let mut keys: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -248,8 +222,7 @@ async fn run_names(
             "SELECT key, id, name FROM flyte_runs WHERE key = ANY ($1)",
             &[&keys],
         )
-        .await
-        .map_err(|e| pg_error("the fleet's database", e))?;
+        .await?;
     Ok(found
         .iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
@@ -257,20 +230,15 @@ async fn run_names(
 }
 
 /// The claims of `worker` that were cancelled, each reported once.
-async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, PgFailure> {
+    let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
             "UPDATE flyte_actions SET worker = NULL
              WHERE worker = $1 AND state <> 'running' RETURNING run, id, claims",
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let rows = client
-        .query(&statement, &[&worker])
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
+    let rows = client.query(&statement, &[&worker]).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -284,9 +252,8 @@ async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, StoreEr
 }
 
 /// Takes worker `worker` out: what it still runs is queued again.
-async fn leave(shared: &Shared, worker: i64) -> Result<(), StoreError> {
-    let fail = |e: PgFailure| pg_error(&shared.location, e);
-    let client = shared.pool.get().await.map_err(|e| fail(e.into()))?;
+async fn leave(shared: &Shared, worker: i64) -> Result<(), PgFailure> {
+    let client = shared.pool.get().await?;
     let requeued = client
         .execute(
             "UPDATE flyte_actions SET state = 'queued', worker = NULL, queued_at = now(),
@@ -294,24 +261,20 @@ async fn leave(shared: &Shared, worker: i64) -> Result<(), StoreError> {
              WHERE worker = $1 AND state = 'running'",
             &[&worker],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     client
         .execute(
             "UPDATE flyte_actions SET worker = NULL WHERE worker = $1",
             &[&worker],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     client
         .execute("DELETE FROM flyte_processes WHERE key = $1", &[&worker])
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     if requeued > 0 {
         client
             .execute("SELECT pg_notify($1, '')", &[&QUEUED])
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await?;
     }
     Ok(())
 }

@@ -142,9 +142,10 @@ impl Writer {
     async fn complete(&self, done: &[Completion]) {
         let mut pause = Duration::from_millis(50);
         loop {
-            match write_completions(&self.pool, &self.location, done).await {
+            match write_completions(&self.pool, done).await {
                 Ok(()) => return,
                 Err(e) => {
+                    let e = pg_error(&self.location, e);
                     tracing::warn!(
                         "flyte: cannot write {} completions yet ({e}); trying again",
                         done.len()
@@ -161,12 +162,12 @@ impl Writer {
     async fn records(&self, records: Vec<Write>) {
         let mut last = None;
         for pause in [50, 500, 0] {
-            match write_records(&self.pool, &self.location, &records).await {
+            match write_records(&self.pool, &records).await {
                 Ok(()) => {
                     self.forget_cached(&records);
                     return;
                 }
-                Err(e) => last = Some(e),
+                Err(e) => last = Some(pg_error(&self.location, e)),
             }
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
@@ -213,13 +214,8 @@ const COMPLETE: &str = "
     )
     SELECT count(*), pg_notify($11, '') FROM done HAVING count(*) > 0";
 
-async fn write_completions(
-    pool: &Pool,
-    location: &str,
-    done: &[Completion],
-) -> Result<(), StoreError> {
-    let fail = |e: PgFailure| pg_error(location, e);
-    let client = pool.get().await.map_err(|e| fail(e.into()))?;
+async fn write_completions(pool: &Pool, done: &[Completion]) -> Result<(), PgFailure> {
+    let client = pool.get().await?;
     let n = done.len();
     let (mut runs, mut ids, mut claims, mut states) = (
         Vec::with_capacity(n),
@@ -247,10 +243,7 @@ async fn write_completions(
         starts.push(c.started_at);
         ends.push(c.ended_at);
     }
-    let statement = client
-        .prepare_cached(COMPLETE)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let statement = client.prepare_cached(COMPLETE).await?;
     client
         .query(
             &statement,
@@ -259,15 +252,13 @@ async fn write_completions(
                 &ends, &SETTLED,
             ],
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     Ok(())
 }
 
-async fn write_records(pool: &Pool, location: &str, records: &[Write]) -> Result<(), StoreError> {
-    let fail = |e: PgFailure| pg_error(location, e);
-    let mut client = pool.get().await.map_err(|e| fail(e.into()))?;
-    let tx = client.transaction().await.map_err(|e| fail(e.into()))?;
+async fn write_records(pool: &Pool, records: &[Write]) -> Result<(), PgFailure> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
     let action = tx
         .prepare_cached(
             "INSERT INTO flyte_actions (run, id, parent, fan_out, idx, task, grp, state, attempts,
@@ -279,15 +270,13 @@ async fn write_records(pool: &Pool, location: &str, records: &[Write]) -> Result
                  error = EXCLUDED.error, origin = EXCLUDED.origin, output = EXCLUDED.output,
                  worker = NULL",
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     let fan_out = tx
         .prepare_cached(
             "INSERT INTO flyte_fan_outs (run, id, record) VALUES ($1, $2, $3)
              ON CONFLICT (run, id) DO UPDATE SET record = EXCLUDED.record",
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     let cache = tx
         .prepare_cached(
             "INSERT INTO flyte_cache (key, task, version, output_type, value) VALUES ($1, $2, $3, $4, $5)
@@ -295,7 +284,7 @@ async fn write_records(pool: &Pool, location: &str, records: &[Write]) -> Result
                  output_type = EXCLUDED.output_type, value = EXCLUDED.value, created_at = now()",
         )
         .await
-        .map_err(|e| fail(e.into()))?;
+        ?;
     for write in records {
         match write {
             Write::Action { run, record } => {
@@ -323,14 +312,12 @@ async fn write_records(pool: &Pool, location: &str, records: &[Write]) -> Result
                         &r.output_bytes,
                     ],
                 )
-                .await
-                .map_err(|e| fail(e.into()))?;
+                .await?;
             }
             Write::FanOut { run, record } => {
                 let bytes = codec::encode(&**record).unwrap_or_default();
                 tx.execute(&fan_out, &[run, &id_to_sql(record.id), &bytes])
-                    .await
-                    .map_err(|e| fail(e.into()))?;
+                    .await?;
             }
             Write::Cache(entry) => {
                 tx.execute(
@@ -343,11 +330,10 @@ async fn write_records(pool: &Pool, location: &str, records: &[Write]) -> Result
                         &&entry.value[..],
                     ],
                 )
-                .await
-                .map_err(|e| fail(e.into()))?;
+                .await?;
             }
             Write::Complete(_) | Write::Flush(_) => {}
         }
     }
-    tx.commit().await.map_err(|e| fail(e.into()))
+    Ok(tx.commit().await?)
 }

@@ -377,8 +377,7 @@ impl Runner {
             match self.stored_call(run_id) {
                 Ok((call, store, key, run)) => {
                     let wait = self.no_worker_after;
-                    let reopen =
-                        |_: &TaskCall<Vec<u8>>, _| reopen(store, key, run.id, run.name, wait);
+                    let reopen = |_: &TaskCall<Vec<u8>>, _| reopen(store, key, run, wait);
                     self.start(call, reopen, true).await
                 }
                 Err(e) => failed("", ActionId(0), e),
@@ -498,7 +497,7 @@ impl Runner {
                         ),
                     ));
                 }
-                return reopen(store, key, earlier.id, earlier.name, self.no_worker_after);
+                return reopen(store, key, earlier, self.no_worker_after);
             }
         }
         let id = new_run_id();
@@ -572,29 +571,24 @@ impl Runner {
     }
 }
 
-/// Reopens recorded run `key` for another execution.
+/// Reopens recorded run `key` (`earlier`, as it was found) for another
+/// execution.
 fn reopen(
     store: Arc<dyn RunStore>,
     key: RunKey,
-    id: String,
-    name: Option<String>,
+    earlier: RunRecord,
     no_worker_after: Duration,
 ) -> Result<Arc<RunShared>, TaskError> {
-    let replay = store.resume_run(key, &id).map_err(|e| match e {
+    let replay = store.resume_run(key, &earlier.id).map_err(|e| match e {
         StoreError::RunBusy { .. } => TaskError::new(ErrorKind::Config, e.to_string()),
         e => e.into(),
     })?;
-    // A fleet run's calls say which execution submits them: what failed
-    // in an earlier one runs again.
-    let execution = match store.queue() {
-        Some(_) => store
-            .find_run(RunRef::Id(&id))?
-            .map_or(1, |(_, run)| run.executions),
-        None => 1,
-    };
+    // A fleet run's calls say which execution submits them (resuming adds
+    // one): what failed in an earlier one runs again.
+    let execution = earlier.executions + 1;
     let durability =
         Durability::recorded(store, key, Some(replay)).in_fleet(execution, no_worker_after);
-    Ok(RunShared::with(id, name, durability))
+    Ok(RunShared::with(earlier.id, earlier.name, durability))
 }
 
 /// Runs `call` as the root of `run` on a runtime worker (not on the thread

@@ -84,15 +84,28 @@ impl StoreAt {
 /// The variable that sends every run with the default store to a fleet.
 pub(crate) const POSTGRES_URL_VAR: &str = "FLYTE_POSTGRES_URL";
 
-/// The fleet's store at `url`. The one place the runtime names PostgreSQL.
+/// Opens the fleet's store in the PostgreSQL database at `url`
+/// (`postgres://user:password@host/db`), creating its tables there; the
+/// store the command line and tools read a fleet's runs from. The one
+/// place the runtime names PostgreSQL.
+///
+/// # Errors
+///
+/// When no server answers at `url` or it refuses; without the `postgres`
+/// feature, [`StoreError::Unsupported`] saying how to turn it on.
 #[cfg(feature = "postgres")]
-pub(crate) fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
+pub fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
     Ok(Arc::new(flyte_postgres::PgStore::open(url)?))
 }
 
-/// Without the `postgres` feature, a fleet URL is a mistake to explain.
+/// Opens the fleet's store in the PostgreSQL database at `url`: this
+/// build lacks the `postgres` feature, so it says how to turn it on.
+///
+/// # Errors
+///
+/// Always [`StoreError::Unsupported`].
 #[cfg(not(feature = "postgres"))]
-pub(crate) fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
+pub fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
     let _ = url;
     Err(StoreError::Unsupported {
         operation: "fleet runs: this program was built without flyte's `postgres` feature \
@@ -166,13 +179,13 @@ impl Durability {
         run: RunKey,
         replay: Option<HashMap<ActionId, OutputAt>>,
     ) -> Durability {
-        Durability::recording(store, run, replay, true, 1)
+        Durability::recording(store, run, replay, true)
     }
 
     /// Recorded as run `run` of a fleet's `store`, by a worker that runs
-    /// actions of execution `execution` for the run's driver.
-    pub(crate) fn attached(store: Arc<dyn RunStore>, run: RunKey, execution: u32) -> Durability {
-        Durability::recording(store, run, None, false, execution)
+    /// actions of it for the run's driver (see [`Durability::in_fleet`]).
+    pub(crate) fn attached(store: Arc<dyn RunStore>, run: RunKey) -> Durability {
+        Durability::recording(store, run, None, false)
     }
 
     fn recording(
@@ -180,12 +193,11 @@ impl Durability {
         run: RunKey,
         replay: Option<HashMap<ActionId, OutputAt>>,
         owned: bool,
-        execution: u32,
     ) -> Durability {
         let fleet = store.queue().map(|queue| Fleet {
             queue,
             run,
-            execution,
+            execution: 1,
             no_worker_after: NO_WORKER_AFTER,
         });
         let recorder: Arc<dyn Listener> = Arc::new(Recorder {

@@ -58,3 +58,5 @@ pub use flyte_core::store::{
     RunRef, RunStore, StoreError, StoreFuture,
 };
 pub use flyte_sqlite::{default_home, Store, FLYTE_HOME};
+
+pub use super::record::open_postgres;

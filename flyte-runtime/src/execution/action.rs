@@ -52,13 +52,6 @@ pub(crate) enum Remote {
     Claimed,
 }
 
-/// Which place an action starts at, for what `Place` does not keep.
-enum PlaceKind {
-    Claimed,
-    Item,
-    Other,
-}
-
 /// What a durable action does before its attempts.
 enum Prepared<T> {
     /// It needs no attempt: its output was replayed or cached (or it cannot
@@ -147,10 +140,10 @@ impl Action {
     ) -> Action {
         let task = def.name();
         let input = call.body.input_hash();
-        let place_kind = match &place {
-            Place::Claimed { .. } => PlaceKind::Claimed,
-            Place::Item { .. } => PlaceKind::Item,
-            _ => PlaceKind::Other,
+        let is_item = matches!(place, Place::Item { .. });
+        let remote = match place {
+            Place::Claimed { .. } => Remote::Claimed,
+            _ => Remote::Local,
         };
         let (run, id, group, parent_cell, index, parent) = match place {
             Place::Root(run) => (
@@ -199,14 +192,9 @@ impl Action {
                 group,
             } => (RunRef::Run(run), id, group, None, index, parent),
         };
-        let remote = if matches!(place_kind, PlaceKind::Claimed) {
-            Remote::Claimed
-        } else {
-            Remote::Local
-        };
         let cell = Arc::new(ActionCell::new(id, task, group));
         let counted_by = parent_cell.filter(|parent| !parent.add_child(&cell));
-        if !matches!(place_kind, PlaceKind::Item) {
+        if !is_item {
             // Items are counted by their fan-out instead (a direct call of
             // an item reaches the run through that fan-out, and is counted).
             run.action_started();

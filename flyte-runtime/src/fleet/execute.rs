@@ -31,7 +31,7 @@ impl Runs {
             return run;
         }
         self.by_key.retain(|_, run| run.strong_count() > 0);
-        let durability = Durability::attached(Arc::clone(store), claimed.run, claimed.execution)
+        let durability = Durability::attached(Arc::clone(store), claimed.run)
             .in_fleet(claimed.execution, NO_WORKER_AFTER);
         let run = RunShared::with(claimed.run_id.clone(), claimed.run_name.clone(), durability);
         self.by_key.insert(key, Arc::downgrade(&run));

@@ -182,8 +182,6 @@ impl Serving {
             .map(|task| (task.name().to_owned(), task.version().to_owned()))
             .collect();
         let info = WorkerInfo {
-            host: String::new(),
-            pid: std::process::id(),
             concurrency: concurrency as u32,
             tasks,
         };
