@@ -68,6 +68,9 @@ pub struct Submit {
     pub env: &'static str,
     /// See `env`.
     pub env_concurrency: u32,
+    /// The environment's rate limit, which holds across the fleet (counted
+    /// by the actions claimed in the last window).
+    pub env_rate: Option<crate::RateLimit>,
     /// How long it may wait queued while no live worker can run it, before
     /// it fails with [`ErrorKind::NoWorker`](crate::ErrorKind::NoWorker).
     pub no_worker_after: Duration,
@@ -115,6 +118,9 @@ pub struct Claimed {
     pub retries: Option<u32>,
     /// The call's own time limit, when it overrides the task's.
     pub timeout: Option<Duration>,
+    /// How long the calls it makes may wait for a worker (the driver's
+    /// setting, passed down).
+    pub no_worker_after: Duration,
     /// The claim's number: the guard of [`WorkQueue::complete`].
     pub claim: u32,
 }

@@ -191,7 +191,15 @@ pub(crate) fn pg_error(location: &str, e: impl Into<PgFailure>) -> StoreError {
         PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e)
             if !is_unreachable(&e) =>
         {
-            StoreError::backend("postgres", e)
+            // The server's own words ("database \"x\" does not exist"), not
+            // just "db error".
+            match e.as_db_error() {
+                Some(db) => StoreError::backend(
+                    "postgres",
+                    std::io::Error::other(format!("{db} (at {location})")),
+                ),
+                None => StoreError::backend("postgres", e),
+            }
         }
         PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e) => {
             StoreError::Unreachable {
@@ -218,6 +226,26 @@ pub(crate) enum PgFailure {
 impl From<deadpool_postgres::PoolError> for PgFailure {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         PgFailure::Pool(e)
+    }
+}
+
+impl PgFailure {
+    /// Whether trying again may succeed: the server was away or busy, or
+    /// the transaction lost a race. A statement it refused is not.
+    pub(crate) fn is_transient(&self) -> bool {
+        let e = match self {
+            PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e) => e,
+            PgFailure::Pool(_) => return true,
+            PgFailure::Store(e) => return matches!(e, StoreError::Unreachable { .. }),
+        };
+        match e.as_db_error() {
+            None => true,
+            // 08 connection, 40 serialization or deadlock, 53 resources,
+            // 57 the server shutting down or starting.
+            Some(db) => ["08", "40", "53", "57"]
+                .iter()
+                .any(|class| db.code().code().starts_with(class)),
+        }
     }
 }
 

@@ -102,6 +102,15 @@ const MIGRATIONS: &[&str] = &[
         created_at timestamptz NOT NULL DEFAULT now()
     );
     ",
+    // 2: environments' rate limits across the fleet: starts allowed per
+    // window, and the window; the claims of a window found by start time.
+    r"
+    ALTER TABLE flyte_actions
+        ADD COLUMN rate_count integer NOT NULL DEFAULT 0,
+        ADD COLUMN rate_per_ms bigint NOT NULL DEFAULT 0;
+    CREATE INDEX flyte_actions_env_started ON flyte_actions (run, env, started_at)
+        WHERE env_limit > 0 OR rate_count > 0;
+    ",
 ];
 
 /// Creates or migrates the tables.

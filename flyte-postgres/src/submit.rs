@@ -170,7 +170,8 @@ async fn dispatch(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Request>
     }
 }
 
-/// `attempt()` until it succeeds or the database has been away too long.
+/// `attempt()` until it succeeds, fails for good, or the database has been
+/// away too long.
 async fn retrying<F, Fut>(shared: &Shared, mut attempt: F) -> Result<(), StoreError>
 where
     F: FnMut() -> Fut,
@@ -179,10 +180,15 @@ where
     let start = Instant::now();
     let mut pause = Duration::from_millis(50);
     loop {
-        match attempt().await.map_err(|e| shared.error(e)) {
+        let failure = match attempt().await {
             Ok(()) => return Ok(()),
-            Err(e) if start.elapsed() > GIVE_UP_AFTER => return Err(e),
-            Err(e) => {
+            Err(failure) => failure,
+        };
+        let transient = failure.is_transient();
+        match shared.error(failure) {
+            // A statement the server refuses fails the same way again.
+            e if !transient || start.elapsed() > GIVE_UP_AFTER => return Err(e),
+            e => {
                 tracing::warn!("flyte: the fleet's database failed ({e}); trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
@@ -206,14 +212,16 @@ const SUBMIT: &str = "
         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bigint[],
                              $6::text[], $7::text[], $8::text[], $9::integer[], $10::text[],
                              $11::integer[], $12::bytea[], $13::bigint[], $14::integer[],
-                             $15::bigint[])
+                             $15::bigint[], $17::integer[], $18::bigint[])
             AS v(run, id, parent, fan_out, idx, task, version, grp, execution, env, env_limit,
-                 input, no_worker_ms, retries, timeout_ms)
+                 input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms)
     ), queued AS (
         INSERT INTO flyte_actions AS a (run, id, parent, fan_out, idx, task, version, grp, state,
-            execution, env, env_limit, input, no_worker_ms, retries, timeout_ms, waiter, queued_at)
+            execution, env, env_limit, input, no_worker_ms, retries, timeout_ms, rate_count,
+            rate_per_ms, waiter, queued_at)
         SELECT run, id, parent, fan_out, idx, task, version, grp, 'queued', execution, env,
-            env_limit, input, no_worker_ms, retries, timeout_ms, $16, now()
+            env_limit, input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms, $16,
+            now()
         FROM v
         ON CONFLICT (run, id) DO UPDATE SET
             state = 'queued', execution = EXCLUDED.execution, version = EXCLUDED.version,
@@ -259,6 +267,8 @@ async fn write_submits(shared: &Shared, me: i64, submits: &[Box<Submit>]) -> Res
                 &cols.retries,
                 &cols.timeout_ms,
                 &me,
+                &cols.rate_count,
+                &cols.rate_per_ms,
             ],
         )
         .await?;
@@ -285,6 +295,8 @@ struct SubmitColumns<'a> {
     no_worker_ms: Vec<i64>,
     retries: Vec<Option<i32>>,
     timeout_ms: Vec<Option<i64>>,
+    rate_count: Vec<i32>,
+    rate_per_ms: Vec<i64>,
 }
 
 impl<'a> SubmitColumns<'a> {
@@ -305,6 +317,8 @@ impl<'a> SubmitColumns<'a> {
             no_worker_ms: Vec::with_capacity(n),
             retries: Vec::with_capacity(n),
             timeout_ms: Vec::with_capacity(n),
+            rate_count: Vec::with_capacity(n),
+            rate_per_ms: Vec::with_capacity(n),
         }
     }
 
@@ -325,6 +339,10 @@ impl<'a> SubmitColumns<'a> {
         self.retries.push(s.retries.map(|r| r as i32));
         self.timeout_ms
             .push(s.timeout.map(|t| t.as_millis() as i64));
+        self.rate_count
+            .push(s.env_rate.map_or(0, |r| r.count as i32));
+        self.rate_per_ms
+            .push(s.env_rate.map_or(0, |r| r.per.as_millis() as i64));
     }
 }
 
@@ -470,4 +488,61 @@ async fn fail_unserved(shared: &Shared) -> Result<(), PgFailure> {
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flyte_core::store::RunKey;
+    use flyte_core::{ActionId, RateLimit};
+
+    /// `unnest` pads a short array with NULLs: every column must get one
+    /// value per submission.
+    #[test]
+    fn every_column_gets_one_value_per_submission() {
+        let submit = Submit {
+            run: RunKey(1),
+            execution: 1,
+            id: ActionId(2),
+            parent: Some(ActionId(1)),
+            item: Some((ActionId(3), 0)),
+            task: "env.t",
+            version: "v",
+            group: None,
+            input: vec![1],
+            retries: Some(1),
+            timeout: Some(Duration::from_secs(1)),
+            env: "env",
+            env_concurrency: 2,
+            env_rate: Some(RateLimit {
+                count: 5,
+                per: Duration::from_secs(1),
+            }),
+            no_worker_after: Duration::from_secs(60),
+        };
+        let mut cols = SubmitColumns::with_capacity(1);
+        cols.push(&submit);
+        cols.push(&submit);
+        let lengths = [
+            cols.run.len(),
+            cols.id.len(),
+            cols.parent.len(),
+            cols.fan_out.len(),
+            cols.idx.len(),
+            cols.task.len(),
+            cols.version.len(),
+            cols.group.len(),
+            cols.execution.len(),
+            cols.env.len(),
+            cols.env_limit.len(),
+            cols.input.len(),
+            cols.no_worker_ms.len(),
+            cols.retries.len(),
+            cols.timeout_ms.len(),
+            cols.rate_count.len(),
+            cols.rate_per_ms.len(),
+        ];
+        assert!(lengths.iter().all(|&n| n == 2), "{lengths:?}");
+        assert_eq!((cols.rate_count[0], cols.rate_per_ms[0]), (5, 1000));
+    }
 }

@@ -35,13 +35,13 @@ macro_rules! claim_sql {
                  started_at = now(), ran_on = $4
              FROM picked WHERE a.run = picked.run AND a.id = picked.id
              RETURNING a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims,
-                 a.execution, a.retries, a.timeout_ms"
+                 a.execution, a.retries, a.timeout_ms, a.no_worker_ms"
         )
     };
 }
 
 /// In environments without a fleet-wide limit.
-const CLAIM: &str = claim_sql!("env_limit = 0");
+const CLAIM: &str = claim_sql!("env_limit = 0 AND rate_count = 0");
 
 /// In environment `$6` of run `$5`, where a limit holds.
 const CLAIM_LIMITED: &str = claim_sql!("run = $5 AND env = $6");
@@ -118,7 +118,8 @@ impl WorkQueue for PgStore {
 
 /// Claims at most `max` actions for worker `worker`: first in environments
 /// without a limit, then, one (run, environment) at a time under an
-/// advisory lock, up to what each limit leaves.
+/// advisory lock, up to what its concurrency (actions running) and its
+/// rate (actions claimed within the window) leave.
 async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>, PgFailure> {
     let mut client = shared.pool.get().await?;
     let tasks: Vec<String> = worker_tasks(&client, worker).await?;
@@ -129,8 +130,9 @@ async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>,
         .await?;
     let limited = client
         .query(
-            "SELECT DISTINCT run, env, env_limit FROM flyte_actions
-             WHERE state = 'queued' AND env_limit > 0 AND (task || '@' || version) = ANY ($1)
+            "SELECT DISTINCT run, env, env_limit, rate_count, rate_per_ms FROM flyte_actions
+             WHERE state = 'queued' AND (env_limit > 0 OR rate_count > 0)
+               AND (task || '@' || version) = ANY ($1)
              LIMIT 64",
             &[&tasks],
         )
@@ -140,22 +142,32 @@ async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>,
         if room == 0 {
             break;
         }
-        let (run, env, limit): (i64, String, i32) = (group.get(0), group.get(1), group.get(2));
+        let (run, env): (i64, String) = (group.get(0), group.get(1));
+        let (limit, rate_count, rate_per_ms): (i32, i32, i64) =
+            (group.get(2), group.get(3), group.get(4));
         let tx = client.transaction().await?;
         tx.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended($1::bigint::text || '/' || $2, 7366))",
             &[&run, &env],
         )
         .await?;
-        let running: i64 = tx
+        // Running now, and started (claimed) within the rate's window.
+        let counts = tx
             .query_one(
-                "SELECT count(*) FROM flyte_actions WHERE run = $1 AND env = $2 AND state = 'running'",
-                &[&run, &env],
+                "SELECT count(*) FILTER (WHERE state = 'running'),
+                        count(*) FILTER (WHERE started_at > now() - $3::float8 * interval '1 millisecond')
+                 FROM flyte_actions WHERE run = $1 AND env = $2 AND state <> 'queued'",
+                &[&run, &env, &(rate_per_ms as f64)],
             )
-            .await
-            ?
-            .get(0);
-        let take = (limit as i64 - running).min(room as i64);
+            .await?;
+        let (running, started): (i64, i64) = (counts.get(0), counts.get(1));
+        let mut take = room as i64;
+        if limit > 0 {
+            take = take.min(limit as i64 - running);
+        }
+        if rate_count > 0 {
+            take = take.min(rate_count as i64 - started);
+        }
         if take > 0 {
             let statement = tx.prepare_cached(CLAIM_LIMITED).await?;
             let got = tx
@@ -189,6 +201,7 @@ async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>,
                 timeout: row
                     .get::<_, Option<i64>>(10)
                     .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+                no_worker_after: Duration::from_millis(row.get::<_, i64>(11).max(0) as u64),
                 claim: row.get::<_, i32>(7) as u32,
             }
         })

@@ -236,7 +236,8 @@ impl Runner {
     /// How long a call of a fleet run may wait while no live worker can
     /// run its task (none has the task at the same code version) before it
     /// fails with [`ErrorKind::NoWorker`](flyte_core::ErrorKind::NoWorker):
-    /// "no worker for task X version V". Default 60 s.
+    /// "no worker for task X version V". Default 60 s; the calls those
+    /// calls make on the workers get the same time.
     pub fn no_worker_timeout(mut self, limit: Duration) -> Self {
         self.no_worker_after = limit;
         self

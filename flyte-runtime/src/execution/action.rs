@@ -333,6 +333,7 @@ impl Action {
             timeout: call.timeout,
             env: env.name(),
             env_concurrency: env.concurrency_setting().unwrap_or(0) as u32,
+            env_rate: env.rate_limit_setting(),
             no_worker_after: fleet.no_worker_after,
         };
         let settled = fleet.queue.submit(submit).await;

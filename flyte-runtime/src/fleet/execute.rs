@@ -2,7 +2,7 @@
 //! belongs to: its retries, time limit and cache as anywhere else, its own
 //! calls queued to the fleet again.
 
-use crate::durability::record::{Durability, NO_WORKER_AFTER};
+use crate::durability::record::Durability;
 use crate::execution::action::{Action, Place};
 use crate::registry::registry;
 use crate::state::context::RunShared;
@@ -32,7 +32,7 @@ impl Runs {
         }
         self.by_key.retain(|_, run| run.strong_count() > 0);
         let durability = Durability::attached(Arc::clone(store), claimed.run)
-            .in_fleet(claimed.execution, NO_WORKER_AFTER);
+            .in_fleet(claimed.execution, claimed.no_worker_after);
         let run = RunShared::with(claimed.run_id.clone(), claimed.run_name.clone(), durability);
         self.by_key.insert(key, Arc::downgrade(&run));
         run

@@ -28,3 +28,7 @@ mod execute;
 mod worker;
 
 pub use worker::Worker;
+
+/// The queue interface a fleet's store implements (what `flyte-postgres`
+/// does), for other backends and for tools.
+pub use flyte_core::queue;

@@ -22,6 +22,9 @@ const CLAIM_BATCH: usize = 256;
 const CANCEL_CHECK: Duration = Duration::from_millis(200);
 /// How long an idle worker waits for a wake-up before it looks anyway.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// The first pause after a failed claim; it doubles up to the next.
+const CLAIM_RETRY: Duration = Duration::from_millis(100);
+const MAX_CLAIM_RETRY: Duration = Duration::from_secs(5);
 
 /// A worker of the fleet: claims the queued actions whose task this binary
 /// has (at the same code version), runs them, and completes them, until
@@ -172,6 +175,9 @@ struct Serving {
     /// Signalled when an action ends here: there is room to claim.
     ended: Arc<Notify>,
     runs: Runs,
+    /// Claims that failed in a row: the next waits longer (a database
+    /// that is away is not asked several times a second).
+    failed_claims: u32,
 }
 
 impl Serving {
@@ -193,6 +199,7 @@ impl Serving {
             running: Arc::default(),
             ended: Arc::default(),
             runs: Runs::default(),
+            failed_claims: 0,
         }
     }
 
@@ -239,9 +246,19 @@ impl Serving {
                 return;
             }
             let claimed = match self.queue.claim(me, room.min(CLAIM_BATCH)).await {
-                Ok(claimed) => claimed,
+                Ok(claimed) => {
+                    self.failed_claims = 0;
+                    claimed
+                }
                 Err(e) => {
-                    tracing::warn!("flyte worker: cannot claim work ({e}); trying again");
+                    self.failed_claims += 1;
+                    let pause = CLAIM_RETRY
+                        .saturating_mul(1 << self.failed_claims.min(6))
+                        .min(MAX_CLAIM_RETRY);
+                    tracing::warn!(
+                        "flyte worker: cannot claim work ({e}); trying again in {pause:?}"
+                    );
+                    tokio::time::sleep(pause).await;
                     return;
                 }
             };

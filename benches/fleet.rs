@@ -1,0 +1,250 @@
+//! Fleet mode on one machine, over loopback: how many trivial tasks per
+//! second a driver and 1, 2 and 4 worker processes get through PostgreSQL,
+//! what a dispatched call adds to a call on an idle fleet, and how long the
+//! fleet takes to finish the actions of a worker killed with `kill -9`.
+//!
+//! Run: `FLYTE_BENCH_POSTGRES_URL=postgres://user:pw@localhost/postgres
+//! cargo bench --features postgres --bench fleet` (a role that may create
+//! databases; `-- --quick` for one trial instead of three). The workers
+//! are this binary (`--worker URL CONCURRENCY`). Each figure is printed
+//! beside the same work run in-process by the default local runner.
+
+use flyte::prelude::*;
+use flyte::Runner;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Items of the throughput runs.
+const ITEMS: u64 = 20_000;
+/// Calls of the latency run, one after another.
+const CALLS: u64 = 300;
+
+#[task]
+fn noop(i: u64) -> u64 {
+    i
+}
+
+/// A task that takes a while: the one the killed worker holds.
+#[task]
+async fn nap(i: u64, ms: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    i
+}
+
+#[task]
+async fn many(n: u64) -> Result<u64, TaskError> {
+    let out = flyte::map(noop, 0..n).concurrency(4096).await?;
+    Ok(out.len() as u64)
+}
+
+/// One call after another: each call's time, in microseconds.
+#[task]
+async fn one_by_one(n: u64) -> Result<Vec<u64>, TaskError> {
+    let mut times = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        noop(i).await?;
+        times.push(t.elapsed().as_micros() as u64);
+    }
+    Ok(times)
+}
+
+#[task]
+async fn naps(n: u64, ms: u64) -> Result<u64, TaskError> {
+    let out = flyte::map(move |i| nap(i, ms), 0..n).await?;
+    Ok(out.len() as u64)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--worker") {
+        let concurrency = args[at + 2].parse().expect("a concurrency");
+        if let Err(e) = flyte::fleet::Worker::new(&args[at + 1])
+            .concurrency(concurrency)
+            .run()
+        {
+            eprintln!("worker: {e}");
+        }
+        return;
+    }
+    let Ok(admin) = std::env::var("FLYTE_BENCH_POSTGRES_URL") else {
+        eprintln!(
+            "fleet bench skipped: set FLYTE_BENCH_POSTGRES_URL to a PostgreSQL server \
+             (postgres://user:password@localhost/postgres)"
+        );
+        return;
+    };
+    let trials = if args.iter().any(|a| a == "--quick") {
+        1
+    } else {
+        3
+    };
+    let db = Database::new(&admin);
+
+    println!("fleet bench: {ITEMS} trivial tasks, PostgreSQL on loopback, 2 cores");
+    let local = median(trials, || {
+        let t = Instant::now();
+        let n = Runner::new()
+            .persist(false)
+            .run(many(ITEMS))
+            .into_output()
+            .unwrap();
+        assert_eq!(n, ITEMS);
+        t.elapsed()
+    });
+    println!(
+        "  local (in-process, unrecorded): {:>8.0} tasks/s",
+        ITEMS as f64 / local.as_secs_f64()
+    );
+    for workers in [1, 2, 4] {
+        let fleet = Fleet::start(&db.url, workers, 256);
+        let took = median(trials, || {
+            let t = Instant::now();
+            let n = Runner::new()
+                .postgres(&db.url)
+                .run(many(ITEMS))
+                .into_output()
+                .unwrap();
+            assert_eq!(n, ITEMS);
+            t.elapsed()
+        });
+        fleet.stop();
+        println!(
+            "  {workers} worker(s) x 256:            {:>8.0} tasks/s ({:.1}x the local run's time)",
+            ITEMS as f64 / took.as_secs_f64(),
+            took.as_secs_f64() / local.as_secs_f64()
+        );
+    }
+
+    // Latency: one call at a time, on an idle fleet of one worker.
+    let fleet = Fleet::start(&db.url, 1, 16);
+    let mut remote = Runner::new()
+        .postgres(&db.url)
+        .run(one_by_one(CALLS))
+        .into_output()
+        .unwrap();
+    fleet.stop();
+    let mut local = Runner::new()
+        .persist(false)
+        .run(one_by_one(CALLS))
+        .into_output()
+        .unwrap();
+    let (p50, p99) = (percentile(&mut remote, 50), percentile(&mut remote, 99));
+    let (l50, l99) = (percentile(&mut local, 50), percentile(&mut local, 99));
+    println!(
+        "  one call at a time, idle fleet:  p50 {:.2} ms, p99 {:.2} ms (local: p50 {:.3} ms, p99 {:.3} ms)",
+        p50 as f64 / 1000.0,
+        p99 as f64 / 1000.0,
+        l50 as f64 / 1000.0,
+        l99 as f64 / 1000.0
+    );
+
+    // Recovery: two workers hold 8 naps of 500 ms each; one is killed as
+    // soon as they start. The run ends when the survivor has run them.
+    let mut fleet = Fleet::start(&db.url, 2, 8);
+    std::thread::sleep(Duration::from_millis(500));
+    let url = db.url.clone();
+    let driver = std::thread::spawn(move || {
+        let t = Instant::now();
+        let n = Runner::new()
+            .postgres(&url)
+            .run(naps(16, 500))
+            .into_output()
+            .unwrap();
+        assert_eq!(n, 16);
+        t.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(250));
+    let killed_at = Instant::now();
+    let mut victim = fleet.workers.remove(0);
+    victim.kill().expect("kill -9");
+    victim.wait().ok();
+    let whole = driver.join().unwrap();
+    let recovered = killed_at.elapsed();
+    fleet.stop();
+    println!(
+        "  kill -9 of a worker holding 8 actions: run done {:.1} s after the kill \
+         (lease 10 s + reaper tick <= 2 s + 0.5 s of work; whole run {:.1} s)",
+        recovered.as_secs_f64(),
+        whole.as_secs_f64()
+    );
+}
+
+/// Worker processes of this binary.
+struct Fleet {
+    workers: Vec<Child>,
+}
+
+impl Fleet {
+    fn start(url: &str, n: usize, concurrency: usize) -> Fleet {
+        let exe = std::env::current_exe().expect("this binary");
+        let workers = (0..n)
+            .map(|_| {
+                Command::new(&exe)
+                    .args(["--worker", url, &concurrency.to_string()])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("a worker")
+            })
+            .collect();
+        // Registered before the first run.
+        std::thread::sleep(Duration::from_millis(700));
+        Fleet { workers }
+    }
+
+    /// SIGTERM: each worker leaves the fleet.
+    fn stop(self) {
+        for mut w in self.workers {
+            let _ = Command::new("kill").arg(w.id().to_string()).status();
+            let _ = w.wait();
+        }
+    }
+}
+
+/// A database of this bench, dropped at the end.
+struct Database {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn new(admin: &str) -> Database {
+        let name = format!("flyte_bench_{}", std::process::id());
+        psql(admin, &format!("CREATE DATABASE {name}"));
+        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        Database {
+            admin: admin.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let ok = Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "psql {sql} failed");
+}
+
+fn median(trials: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..trials).map(|_| f()).collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn percentile(v: &mut [u64], p: usize) -> u64 {
+    v.sort_unstable();
+    v[(v.len() * p / 100).min(v.len() - 1)]
+}
