@@ -41,6 +41,9 @@ pub const URL_VAR: &str = "FLYTE_POSTGRES_URL";
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write that must not be lost (submissions, records) is tried
+/// again while the database is away (a restart, a failover).
+pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 
 /// A flyte store in a PostgreSQL database, shared by every driver and
 /// worker that opens the same database.
@@ -69,6 +72,9 @@ pub(crate) struct Shared {
     pub(crate) writer: writer::WriterHandle,
     pub(crate) submitter: submit::Submitter,
     pub(crate) process: process::Process,
+    /// The worker and token of a claim whose answer was lost (see
+    /// `work::claim_again`).
+    pub(crate) lost_claim: std::sync::Mutex<Option<(i64, i64)>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -130,6 +136,7 @@ impl PgStore {
             location,
             submitter: submit::Submitter::new(weak.clone()),
             process: process::Process::new(weak.clone()),
+            lost_claim: std::sync::Mutex::new(None),
             pool,
             bridge,
             hints,

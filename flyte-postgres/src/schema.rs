@@ -111,6 +111,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX flyte_actions_env_started ON flyte_actions (run, env, started_at)
         WHERE env_limit > 0 OR rate_count > 0;
     ",
+    // 3: the token of the claim that took an action, so that a worker
+    // whose claim's answer was lost (the connection dropped after the
+    // server took it) finds what it holds.
+    r"
+    ALTER TABLE flyte_actions ADD COLUMN claim_token bigint;
+    ",
 ];
 
 /// Creates or migrates the tables.

@@ -9,7 +9,7 @@
 
 use crate::listen::{CANCELLED, QUEUED};
 use crate::rows::{decode_error, encode_error, id_to_sql, status_of};
-use crate::{PgFailure, Shared};
+use crate::{PgFailure, Shared, GIVE_UP_AFTER};
 use flyte_core::queue::{Settled, Submit};
 use flyte_core::record::Origin;
 use flyte_core::store::{StoreError, StoreFuture};
@@ -24,8 +24,6 @@ use tokio::sync::{mpsc, oneshot};
 const POLL: Duration = Duration::from_millis(100);
 /// How often actions nobody can run are looked for.
 const NO_WORKER_CHECK: Duration = Duration::from_secs(1);
-/// How long a batch is tried again while the database is away.
-const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 
 /// (run, action id bytes).
 type Key = (i64, Vec<u8>);
@@ -411,43 +409,62 @@ async fn collect(
     }
 }
 
-/// Takes the ended actions addressed to this process and answers their
-/// waiters.
+/// Answers the waiters of the ended actions addressed to this process,
+/// then takes them off its list. Read first, forgotten after: outcomes
+/// lost with a dropped connection are read again on the next turn.
 async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), PgFailure> {
     let me = shared.process.key().await?;
     let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
-            "UPDATE flyte_actions SET waiter = NULL
-             WHERE waiter = $1 AND state IN ('succeeded', 'failed', 'cancelled')
-             RETURNING run, id, state, output, error, attempts, origin, execution",
+            "SELECT run, id, state, output, error, attempts, origin, execution
+             FROM flyte_actions
+             WHERE waiter = $1 AND state IN ('succeeded', 'failed', 'cancelled')",
         )
         .await?;
     let rows = client.query(&statement, &[&me]).await?;
     if rows.is_empty() {
         return Ok(());
     }
-    let mut pending = lock(pending);
-    for row in rows {
-        let key: Key = (row.get(0), row.get(1));
-        let Some((reply, execution)) = pending.waiting.remove(&key) else {
-            continue;
-        };
-        let state: String = row.get(2);
-        let ended_in: i32 = row.get(7);
-        let origin = if (ended_in as u32) < execution {
-            Origin::Replayed
-        } else {
-            Origin::from_code(row.get::<_, i16>(6) as u8)
-        };
-        let _ = reply.send(Ok(Settled {
-            status: status_of(&state),
-            output: row.get(3),
-            error: decode_error(row.get(4)),
-            attempts: row.get::<_, i32>(5).max(0) as u32,
-            origin,
-        }));
+    let (mut runs, mut ids) = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    {
+        let mut pending = lock(pending);
+        for row in rows {
+            let key: Key = (row.get(0), row.get(1));
+            runs.push(key.0);
+            ids.push(key.1.clone());
+            let Some((reply, execution)) = pending.waiting.remove(&key) else {
+                continue;
+            };
+            let state: String = row.get(2);
+            let ended_in: i32 = row.get(7);
+            let origin = if (ended_in as u32) < execution {
+                Origin::Replayed
+            } else {
+                Origin::from_code(row.get::<_, i16>(6) as u8)
+            };
+            let _ = reply.send(Ok(Settled {
+                status: status_of(&state),
+                output: row.get(3),
+                error: decode_error(row.get(4)),
+                attempts: row.get::<_, i32>(5).max(0) as u32,
+                origin,
+            }));
+        }
     }
+    // Still ended: a row submitted again meanwhile keeps its waiter.
+    let forget = client
+        .prepare_cached(
+            "UPDATE flyte_actions a SET waiter = NULL
+             FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
+             WHERE a.run = v.run AND a.id = v.id AND a.waiter = $3
+               AND a.state IN ('succeeded', 'failed', 'cancelled')",
+        )
+        .await?;
+    client.execute(&forget, &[&runs, &ids, &me]).await?;
     Ok(())
 }
 

@@ -11,15 +11,25 @@ use flyte_core::queue::{
     ClaimOf, Claimed, Completion, Settled, Submit, WorkQueue, WorkerInfo, WorkerKey,
 };
 use flyte_core::store::{RunKey, StoreError, StoreFuture};
+use flyte_core::sync::lock;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::Row;
 
+/// What a claim returns of each action it took.
+macro_rules! claimed_columns {
+    () => {
+        "a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims, a.execution,
+         a.retries, a.timeout_ms, a.no_worker_ms"
+    };
+}
+
 /// A claim of the oldest queued actions of tasks the worker has (`$2`, as
-/// `name@version`), at most `$3`, for worker `$1` on `$4` (host:pid),
-/// among the rows `$filter` keeps.
+/// `name@version`), at most `$3`, for worker `$1` on `$4` (host:pid), with
+/// token `$5`, among the rows `$filter` keeps.
 macro_rules! claim_sql {
     ($filter:literal) => {
         concat!(
@@ -32,10 +42,10 @@ macro_rules! claim_sql {
                  FOR UPDATE SKIP LOCKED
              )
              UPDATE flyte_actions a SET state = 'running', worker = $1, claims = a.claims + 1,
-                 started_at = now(), ran_on = $4
+                 started_at = now(), ran_on = $4, claim_token = $5
              FROM picked WHERE a.run = picked.run AND a.id = picked.id
-             RETURNING a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims,
-                 a.execution, a.retries, a.timeout_ms, a.no_worker_ms"
+             RETURNING ",
+            claimed_columns!()
         )
     };
 }
@@ -43,8 +53,18 @@ macro_rules! claim_sql {
 /// In environments without a fleet-wide limit.
 const CLAIM: &str = claim_sql!("env_limit = 0 AND rate_count = 0");
 
-/// In environment `$6` of run `$5`, where a limit holds.
-const CLAIM_LIMITED: &str = claim_sql!("run = $5 AND env = $6");
+/// In environment `$7` of run `$6`, where a limit holds.
+const CLAIM_LIMITED: &str = claim_sql!("run = $6 AND env = $7");
+
+/// What worker `$1` still runs of its claim with token `$2`.
+const RECLAIM: &str = concat!(
+    "SELECT ",
+    claimed_columns!(),
+    " FROM flyte_actions a WHERE a.worker = $1 AND a.claim_token = $2 AND a.state = 'running'"
+);
+
+/// Tells the claims of one process apart (with the worker's key).
+static CLAIM_TOKENS: AtomicI64 = AtomicI64::new(1);
 
 impl PgStore {
     /// Runs `step` on the store's runtime, for a caller on any runtime;
@@ -86,7 +106,7 @@ impl WorkQueue for PgStore {
         worker: WorkerKey,
         max: usize,
     ) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
-        self.on_bridge(move |shared| async move { claim(&shared, worker.0, max).await })
+        self.on_bridge(move |shared| async move { claim_again(&shared, worker.0, max).await })
     }
 
     fn work_hint(&self, timeout: Duration) -> StoreFuture<'_, ()> {
@@ -116,17 +136,61 @@ impl WorkQueue for PgStore {
     }
 }
 
+/// Claims at most `max` actions for worker `worker`. A claim whose answer
+/// was lost may have been taken by the server all the same: its actions
+/// would stay running under a live lease, and nobody would run them. So
+/// the next claim first asks for them by the lost claim's token.
+async fn claim_again(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>, PgFailure> {
+    let lost = lock(&shared.lost_claim).take();
+    if let Some((of, token)) = lost.filter(|(of, _)| *of == worker) {
+        let found = async {
+            let client = shared.pool.get().await?;
+            let rows = client.query(RECLAIM, &[&of, &token]).await?;
+            claimed(&client, rows).await
+        }
+        .await;
+        match found {
+            Ok(found) if found.is_empty() => {}
+            Ok(found) => {
+                tracing::info!(
+                    "flyte worker {worker}: {} actions of a claim whose answer was lost are run now",
+                    found.len()
+                );
+                return Ok(found);
+            }
+            Err(e) => {
+                *lock(&shared.lost_claim) = Some((of, token));
+                return Err(e);
+            }
+        }
+    }
+    let token = CLAIM_TOKENS.fetch_add(1, Ordering::Relaxed);
+    let result = claim(shared, worker, max, token).await;
+    if result.is_err() {
+        *lock(&shared.lost_claim) = Some((worker, token));
+    }
+    result
+}
+
 /// Claims at most `max` actions for worker `worker`: first in environments
 /// without a limit, then, one (run, environment) at a time under an
 /// advisory lock, up to what its concurrency (actions running) and its
 /// rate (actions claimed within the window) leave.
-async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>, PgFailure> {
+async fn claim(
+    shared: &Shared,
+    worker: i64,
+    max: usize,
+    token: i64,
+) -> Result<Vec<Claimed>, PgFailure> {
     let mut client = shared.pool.get().await?;
     let tasks: Vec<String> = worker_tasks(&client, worker).await?;
     let ran_on = format!("{}:{}", hostname(), std::process::id());
     let statement = client.prepare_cached(CLAIM).await?;
     let mut rows = client
-        .query(&statement, &[&worker, &tasks, &(max as i64), &ran_on])
+        .query(
+            &statement,
+            &[&worker, &tasks, &(max as i64), &ran_on, &token],
+        )
         .await?;
     let limited = client
         .query(
@@ -171,16 +235,28 @@ async fn claim(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>,
         if take > 0 {
             let statement = tx.prepare_cached(CLAIM_LIMITED).await?;
             let got = tx
-                .query(&statement, &[&worker, &tasks, &take, &ran_on, &run, &env])
+                .query(
+                    &statement,
+                    &[&worker, &tasks, &take, &ran_on, &token, &run, &env],
+                )
                 .await?;
             rows.extend(got);
         }
         tx.commit().await?;
     }
+    claimed(&client, rows).await
+}
+
+/// The claimed actions of `rows` (of [`claimed_columns`]), with their runs'
+/// ids and names.
+async fn claimed(
+    client: &deadpool_postgres::Client,
+    rows: Vec<Row>,
+) -> Result<Vec<Claimed>, PgFailure> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let runs = run_names(&client, &rows).await?;
+    let runs = run_names(client, &rows).await?;
     Ok(rows
         .iter()
         .map(|row| {
@@ -242,16 +318,29 @@ async fn run_names(
         .collect())
 }
 
-/// The claims of `worker` that were cancelled, each reported once.
+/// The claims of `worker` that were cancelled. Read first, forgotten
+/// after: cancellations lost with a dropped connection are read again.
 async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, PgFailure> {
     let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
-            "UPDATE flyte_actions SET worker = NULL
-             WHERE worker = $1 AND state <> 'running' RETURNING run, id, claims",
+            "SELECT run, id, claims FROM flyte_actions WHERE worker = $1 AND state <> 'running'",
         )
         .await?;
     let rows = client.query(&statement, &[&worker]).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let ids: Vec<&[u8]> = rows.iter().map(|r| r.get(1)).collect();
+    let forget = client
+        .prepare_cached(
+            "UPDATE flyte_actions a SET worker = NULL
+             FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
+             WHERE a.run = v.run AND a.id = v.id AND a.worker = $3 AND a.state <> 'running'",
+        )
+        .await?;
+    client.execute(&forget, &[&runs, &ids, &worker]).await?;
     Ok(rows
         .iter()
         .map(|r| {

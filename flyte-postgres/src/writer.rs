@@ -5,7 +5,7 @@
 use crate::bridge::Bridge;
 use crate::listen::SETTLED;
 use crate::rows::{encode_error, id_to_sql, state_word};
-use crate::{pg_error, PgFailure};
+use crate::{pg_error, PgFailure, GIVE_UP_AFTER};
 use deadpool_postgres::Pool;
 use flyte_core::codec;
 use flyte_core::queue::Completion;
@@ -14,7 +14,7 @@ use flyte_core::store::{CacheEntry, StoreError};
 use flyte_core::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many reports in one batch.
@@ -157,20 +157,33 @@ impl Writer {
         }
     }
 
-    /// Writes records in one transaction, three tries; what still fails is
-    /// counted lost for its run.
+    /// Writes records in one transaction, trying again while the database
+    /// is away (a restart, a dropped connection) for up to
+    /// [`GIVE_UP_AFTER`]; what it refuses, or what is still unwritten then,
+    /// is counted lost for its run.
     async fn records(&self, records: Vec<Write>) {
-        let mut last = None;
-        for pause in [50, 500, 0] {
-            match write_records(&self.pool, &records).await {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        let last = loop {
+            let failure = match write_records(&self.pool, &records).await {
                 Ok(()) => {
                     self.forget_cached(&records);
                     return;
                 }
-                Err(e) => last = Some(pg_error(&self.location, e)),
+                Err(failure) => failure,
+            };
+            let transient = failure.is_transient();
+            let e = pg_error(&self.location, failure);
+            if !transient || start.elapsed() > GIVE_UP_AFTER {
+                break Some(e);
             }
-            tokio::time::sleep(Duration::from_millis(pause)).await;
-        }
+            tracing::warn!(
+                "flyte: cannot write {} records yet ({e}); trying again",
+                records.len()
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        };
         let error = last.unwrap_or(StoreError::WriterStopped);
         tracing::warn!(
             "flyte: {} records could not be written: {error}",

@@ -5,16 +5,17 @@ use super::execute::{execute, Runs};
 use crate::durability::record::{open_postgres, POSTGRES_URL_VAR};
 use crate::execution::wait;
 use crate::registry::registry;
-use flyte_core::queue::{WorkQueue, WorkerInfo, WorkerKey, HEARTBEAT};
+use flyte_core::queue::{WorkQueue, WorkerInfo, WorkerKey, HEARTBEAT, LEASE};
 use flyte_core::store::{RunKey, RunStore, StoreError};
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::Notify;
-use tokio::task::AbortHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, Notify};
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::MissedTickBehavior;
 
 /// At most this many actions are claimed at once.
 const CLAIM_BATCH: usize = 256;
@@ -178,6 +179,9 @@ struct Serving {
     /// Claims that failed in a row: the next waits longer (a database
     /// that is away is not asked several times a second).
     failed_claims: u32,
+    /// No claim before this, after a failed one; the lease and
+    /// cancellations go on meanwhile.
+    claim_paused_until: Option<Instant>,
 }
 
 impl Serving {
@@ -200,6 +204,7 @@ impl Serving {
             ended: Arc::default(),
             runs: Runs::default(),
             failed_claims: 0,
+            claim_paused_until: None,
         }
     }
 
@@ -212,23 +217,31 @@ impl Serving {
             self.store.location(),
             self.concurrency
         );
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut lease = Lease::keep(&self.queue, me);
         let mut cancel_check = tokio::time::interval(CANCEL_CHECK);
         tokio::pin!(stop);
         loop {
-            self.claim(me).await;
+            // One claim per turn, then the lease and cancellations before
+            // anything else.
+            let more_queued = self.claim(me).await;
             let room = self.concurrency > lock(&self.running).len();
             let busy = !lock(&self.running).is_empty();
             let ended = Arc::clone(&self.ended);
             let queue = Arc::clone(&self.queue);
             tokio::select! {
+                biased;
                 () = &mut stop => break,
-                _ = heartbeat.tick() => me = self.heartbeat(me).await?,
+                _ = &mut lease.lost => {
+                    me = self.rejoin(me).await?;
+                    lease = Lease::keep(&self.queue, me);
+                }
                 _ = cancel_check.tick(), if busy => self.stop_cancelled(me).await,
+                () = std::future::ready(()), if room && more_queued => {}
                 () = queue.work_hint(IDLE_POLL), if room => {}
                 () = ended.notified(), if !room => {}
             }
         }
+        drop(lease);
         let given_back = self.abort_all();
         tracing::info!(
             "flyte worker {} leaves the fleet ({given_back} actions given back)",
@@ -238,38 +251,35 @@ impl Serving {
         Ok(())
     }
 
-    /// Claims what there is room for, and starts it.
-    async fn claim(&mut self, me: WorkerKey) {
-        loop {
-            let room = self.concurrency.saturating_sub(lock(&self.running).len());
-            if room == 0 {
-                return;
-            }
-            let claimed = match self.queue.claim(me, room.min(CLAIM_BATCH)).await {
-                Ok(claimed) => {
-                    self.failed_claims = 0;
-                    claimed
-                }
-                Err(e) => {
-                    self.failed_claims += 1;
-                    let pause = CLAIM_RETRY
-                        .saturating_mul(1 << self.failed_claims.min(6))
-                        .min(MAX_CLAIM_RETRY);
-                    tracing::warn!(
-                        "flyte worker: cannot claim work ({e}); trying again in {pause:?}"
-                    );
-                    tokio::time::sleep(pause).await;
-                    return;
-                }
-            };
-            let full = claimed.len() == room.min(CLAIM_BATCH);
-            for action in claimed {
-                self.start(action);
-            }
-            if !full {
-                return;
-            }
+    /// Claims what there is room for, and starts it; `true` when it got
+    /// all it asked for (more is likely queued).
+    async fn claim(&mut self, me: WorkerKey) -> bool {
+        let room = self.concurrency.saturating_sub(lock(&self.running).len());
+        if room == 0 || self.claim_paused_until.is_some_and(|t| Instant::now() < t) {
+            return false;
         }
+        let wanted = room.min(CLAIM_BATCH);
+        let claimed = match self.queue.claim(me, wanted).await {
+            Ok(claimed) => {
+                self.failed_claims = 0;
+                self.claim_paused_until = None;
+                claimed
+            }
+            Err(e) => {
+                self.failed_claims += 1;
+                let pause = CLAIM_RETRY
+                    .saturating_mul(1 << self.failed_claims.min(6))
+                    .min(MAX_CLAIM_RETRY);
+                tracing::warn!("flyte worker: cannot claim work ({e}); trying again in {pause:?}");
+                self.claim_paused_until = Some(Instant::now() + pause);
+                return false;
+            }
+        };
+        let full = claimed.len() == wanted;
+        for action in claimed {
+            self.start(action);
+        }
+        full
     }
 
     fn start(&mut self, claimed: flyte_core::queue::Claimed) {
@@ -300,24 +310,15 @@ impl Serving {
         guard.insert(key, (claim, handle.abort_handle()));
     }
 
-    /// Renews the lease; a worker taken for dead gives up what it runs
-    /// (others run it now) and registers again.
-    async fn heartbeat(&mut self, me: WorkerKey) -> Result<WorkerKey, TaskError> {
-        match self.queue.heartbeat(me).await {
-            Ok(true) => Ok(me),
-            Ok(false) => {
-                let lost = self.abort_all();
-                tracing::warn!(
-                    "flyte worker {}: its lease ran out (was it paused?); {lost} actions given up, registering again",
-                    me.0
-                );
-                Ok(self.queue.register(self.info.clone()).await?)
-            }
-            Err(e) => {
-                tracing::warn!("flyte worker {}: cannot renew its lease ({e})", me.0);
-                Ok(me)
-            }
-        }
+    /// After its lease was lost (the fleet took it for dead and runs its
+    /// actions elsewhere): gives up what it runs, and registers again.
+    async fn rejoin(&mut self, me: WorkerKey) -> Result<WorkerKey, TaskError> {
+        let lost = self.abort_all();
+        tracing::warn!(
+            "flyte worker {}: its lease ran out (was it paused?); {lost} actions given up, registering again",
+            me.0
+        );
+        Ok(self.queue.register(self.info.clone()).await?)
     }
 
     /// Stops the actions that were cancelled in the fleet.
@@ -352,6 +353,56 @@ impl Serving {
     }
 }
 
+/// A worker's lease, renewed every [`HEARTBEAT`] by a task of its own, so
+/// that nothing the worker waits for (a slow claim, a busy runtime) can
+/// delay it; `lost` resolves when the fleet took the worker for dead.
+/// Dropping it stops the renewals.
+struct Lease {
+    renewals: JoinHandle<()>,
+    lost: oneshot::Receiver<()>,
+}
+
+impl Lease {
+    fn keep(queue: &Arc<dyn WorkQueue>, me: WorkerKey) -> Lease {
+        let (tell, lost) = oneshot::channel();
+        let renewals = tokio::spawn(renew(Arc::clone(queue), me, tell));
+        Lease { renewals, lost }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewals.abort();
+    }
+}
+
+/// Renews `me`'s lease until it is found lost; warns when renewals fail or
+/// come late (an overloaded machine or database is about to lose it).
+async fn renew(queue: Arc<dyn WorkQueue>, me: WorkerKey, lost: oneshot::Sender<()>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut renewed = Instant::now();
+    loop {
+        tick.tick().await;
+        let since = renewed.elapsed();
+        if since > LEASE / 2 {
+            tracing::warn!(
+                "flyte worker {}: its lease was last renewed {since:.1?} ago and lasts {LEASE:?}: \
+                 is the machine or the database overloaded?",
+                me.0
+            );
+        }
+        match queue.heartbeat(me).await {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => {
+                let _ = lost.send(());
+                return;
+            }
+            Err(e) => tracing::warn!("flyte worker {}: cannot renew its lease ({e})", me.0),
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -372,5 +423,142 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flyte_core::queue::{ClaimOf, Claimed, Completion, Settled, Submit};
+    use flyte_core::store::StoreFuture;
+    use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+    /// A queue with more work than any claim asks for, of actions that end
+    /// at once (their task is not in this binary): every claim is full.
+    #[derive(Debug, Default)]
+    struct Bottomless {
+        claimed: AtomicUsize,
+        completed: AtomicUsize,
+        heartbeats: AtomicU32,
+        registered: AtomicU32,
+        /// The lease is found lost at this heartbeat (1: the first).
+        lost_at: Option<u32>,
+    }
+
+    impl WorkQueue for Bottomless {
+        fn submit(&self, _: Submit) -> StoreFuture<'static, Result<Settled, StoreError>> {
+            Box::pin(async { Err(StoreError::WriterStopped) })
+        }
+
+        fn register(&self, _: WorkerInfo) -> StoreFuture<'_, Result<WorkerKey, StoreError>> {
+            let n = self.registered.fetch_add(1, Ordering::Relaxed) + 1;
+            Box::pin(async move { Ok(WorkerKey(i64::from(n))) })
+        }
+
+        fn claim(
+            &self,
+            _: WorkerKey,
+            max: usize,
+        ) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
+            let first = self.claimed.fetch_add(max, Ordering::Relaxed);
+            Box::pin(async move {
+                // A round trip to a database.
+                tokio::task::yield_now().await;
+                Ok((first..first + max)
+                    .map(|i| Claimed {
+                        run: RunKey(1),
+                        run_id: "r1".into(),
+                        run_name: None,
+                        execution: 1,
+                        id: ActionId(i as u128),
+                        parent: None,
+                        index: None,
+                        task: "elsewhere.only".into(),
+                        group: None,
+                        input: Vec::new(),
+                        retries: None,
+                        timeout: None,
+                        no_worker_after: Duration::from_secs(60),
+                        claim: 1,
+                    })
+                    .collect())
+            })
+        }
+
+        fn work_hint(&self, timeout: Duration) -> StoreFuture<'_, ()> {
+            Box::pin(tokio::time::sleep(timeout))
+        }
+
+        fn complete(&self, _: Completion) {
+            self.completed.fetch_add(1, Ordering::Relaxed);
+        }
+
+        fn heartbeat(&self, _: WorkerKey) -> StoreFuture<'_, Result<bool, StoreError>> {
+            let n = self.heartbeats.fetch_add(1, Ordering::Relaxed) + 1;
+            let kept = self.lost_at != Some(n);
+            Box::pin(async move { Ok(kept) })
+        }
+
+        fn cancelled(&self, _: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+
+        fn leave(&self, _: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// Actions that end as fast as they are claimed must not keep a worker
+    /// from renewing its lease: the fleet would take it for dead and run
+    /// its actions again elsewhere.
+    /// Serves `queue` with 8 slots for `millis` ms.
+    fn serve_for(queue: &Arc<Bottomless>, millis: u64) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let home = std::env::temp_dir().join(format!(
+            "flyte-worker-lease-{}-{millis}",
+            std::process::id()
+        ));
+        let store: Arc<dyn RunStore> = Arc::new(flyte_sqlite::Store::open(&home).unwrap());
+        let serving = Serving::new(store, Arc::clone(queue) as Arc<dyn WorkQueue>, 8);
+        let served = runtime.block_on(async {
+            let stop = tokio::time::sleep(Duration::from_millis(millis));
+            tokio::time::timeout(Duration::from_secs(20), serving.serve(stop)).await
+        });
+        let _ = std::fs::remove_dir_all(&home);
+        assert!(served.is_ok(), "the worker did not stop when told to");
+        served.unwrap().unwrap();
+    }
+
+    /// Actions that end as fast as they are claimed must not keep a worker
+    /// from renewing its lease: the fleet would take it for dead and run
+    /// its actions again elsewhere.
+    #[test]
+    fn a_worker_busy_claiming_still_renews_its_lease() {
+        let queue = Arc::new(Bottomless::default());
+        serve_for(&queue, 4500);
+        let completed = queue.completed.load(Ordering::Relaxed);
+        assert!(completed > 100, "only {completed} actions ran");
+        // Renewals at 0, 2 and 4 s.
+        let heartbeats = queue.heartbeats.load(Ordering::Relaxed);
+        assert!(heartbeats >= 3, "{heartbeats} heartbeats in 4.5 s");
+        assert_eq!(queue.registered.load(Ordering::Relaxed), 1);
+    }
+
+    /// A worker whose lease was lost registers again and renews the new one.
+    #[test]
+    fn a_worker_taken_for_dead_registers_again() {
+        let queue = Arc::new(Bottomless {
+            lost_at: Some(1),
+            ..Bottomless::default()
+        });
+        serve_for(&queue, 2500);
+        assert_eq!(queue.registered.load(Ordering::Relaxed), 2);
+        // The lost lease's renewal, then the new one's at 0 and 2 s.
+        let heartbeats = queue.heartbeats.load(Ordering::Relaxed);
+        assert!(heartbeats >= 3, "{heartbeats} heartbeats");
     }
 }
