@@ -32,6 +32,7 @@ use bridge::Bridge;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use flyte_core::store::StoreError;
 use listen::Hints;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,7 +76,15 @@ pub(crate) struct Shared {
     /// The worker and token of a claim whose answer was lost (see
     /// `work::claim_again`).
     pub(crate) lost_claim: std::sync::Mutex<Option<(i64, i64)>>,
+    /// The tasks (`name@version`) of the workers registered here, by key:
+    /// a claim need not read them back.
+    pub(crate) worker_tasks: std::sync::Mutex<HashMap<i64, Arc<Vec<String>>>>,
+    /// The id and name of runs whose actions were claimed here, by key.
+    pub(crate) run_names: std::sync::Mutex<HashMap<i64, RunName>>,
 }
+
+/// A run's id and name.
+pub(crate) type RunName = (String, Option<String>);
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +146,8 @@ impl PgStore {
             submitter: submit::Submitter::new(weak.clone()),
             process: process::Process::new(weak.clone()),
             lost_claim: std::sync::Mutex::new(None),
+            worker_tasks: std::sync::Mutex::default(),
+            run_names: std::sync::Mutex::default(),
             pool,
             bridge,
             hints,

@@ -26,19 +26,27 @@ pub(crate) struct Hints {
 impl Hints {
     fn wake(&self, channel: &str) {
         match channel {
-            QUEUED => self.queued.notify_waiters(),
-            SETTLED => self.settled.notify_waiters(),
-            CANCELLED => self.cancelled.notify_waiters(),
+            QUEUED => wake(&self.queued),
+            SETTLED => wake(&self.settled),
+            CANCELLED => wake(&self.cancelled),
             _ => {}
         }
     }
 
     /// Wakes every waiter: after a reconnect, anything may have happened.
     fn wake_all(&self) {
-        self.queued.notify_waiters();
-        self.settled.notify_waiters();
-        self.cancelled.notify_waiters();
+        wake(&self.queued);
+        wake(&self.settled);
+        wake(&self.cancelled);
     }
+}
+
+/// Wakes whoever waits on `hint`, and leaves a permit for whoever comes
+/// next: a worker busy claiming when work was queued finds the hint when
+/// it waits again, instead of sleeping through it until its next poll.
+fn wake(hint: &Notify) {
+    hint.notify_waiters();
+    hint.notify_one();
 }
 
 /// Listens for as long as the store lives, reconnecting with a growing

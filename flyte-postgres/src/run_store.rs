@@ -3,8 +3,8 @@
 
 use crate::listen::CANCELLED;
 use crate::rows::{
-    action_record, encode_error, id_to_sql, run_record, ACTION_COLUMNS, ACTION_COLUMNS_WITH_OUTPUT,
-    RUN_COLUMNS,
+    action_record, encode_error, id_from_sql, id_to_sql, run_record, ACTION_COLUMNS,
+    ACTION_COLUMNS_WITH_OUTPUT, RUN_COLUMNS,
 };
 use crate::writer::Write;
 use crate::{pg_error, PgFailure, PgStore, Shared};
@@ -12,8 +12,8 @@ use flyte_core::codec;
 use flyte_core::queue::WorkQueue;
 use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord};
 use flyte_core::store::{
-    ActionEnd, CacheEntry, CacheInfo, NewRun, OutputAt, RunClosed, RunEnd, RunFilter, RunKey,
-    RunRef, RunStore, StoreError, StoreFuture,
+    ActionEnd, CacheEntry, CacheInfo, LogLine, NewRun, OutputAt, RunClosed, RunEnd, RunFilter,
+    RunKey, RunRef, RunStore, StoreError, StoreFuture,
 };
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, TaskError};
@@ -382,6 +382,72 @@ impl RunStore for PgStore {
                 )
                 .await?;
             Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn record_log(&self, run: RunKey, line: &LogLine) {
+        self.shared.writer.send(Write::Log {
+            run: run.0,
+            line: Box::new(line.clone()),
+        });
+    }
+
+    fn logs(&self, run: RunKey, after: u64, limit: usize) -> Result<Vec<LogLine>, StoreError> {
+        self.query(move |_, client| async move {
+            // Many processes log into one run, and a line's number is taken
+            // before its transaction commits: while the run goes on, only
+            // lines stored a second ago are given, so that `logs --follow`
+            // never steps past one that is about to commit.
+            let rows = client
+                .query(
+                    "SELECT l.seq, l.action, l.at, l.level, l.target, l.message
+                     FROM flyte_logs l JOIN flyte_runs r ON r.key = l.run
+                     WHERE l.run = $1 AND l.seq > $2
+                       AND (r.status <> 'running' OR l.stored_at < now() - interval '1 second')
+                     ORDER BY l.seq LIMIT $3",
+                    &[
+                        &run.0,
+                        &(after as i64),
+                        &(limit.min(i64::MAX as usize) as i64),
+                    ],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let mut line = LogLine::new(
+                        r.get::<_, Option<Vec<u8>>>(1).map(id_from_sql),
+                        r.get(2),
+                        r.get::<_, String>(3),
+                        r.get::<_, String>(4),
+                        r.get::<_, String>(5),
+                    );
+                    line.seq = r.get::<_, i64>(0) as u64;
+                    line
+                })
+                .collect())
+        })
+    }
+
+    fn publish_progress(&self, run: RunKey, lines: &[String]) {
+        self.shared.writer.send(Write::Progress {
+            run: run.0,
+            lines: lines.to_vec(),
+        });
+    }
+
+    fn published_progress(
+        &self,
+        run: RunKey,
+    ) -> Result<Option<(SystemTime, Vec<String>)>, StoreError> {
+        self.query(move |_, client| async move {
+            let row = client
+                .query_opt(
+                    "SELECT at, lines FROM flyte_progress WHERE run = $1",
+                    &[&run.0],
+                )
+                .await?;
+            Ok(row.map(|r| (r.get(0), r.get(1))))
         })
     }
 

@@ -113,9 +113,38 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 3: the token of the claim that took an action, so that a worker
     // whose claim's answer was lost (the connection dropped after the
-    // server took it) finds what it holds.
+    // server took it) finds what it holds. Indexes that find without
+    // reading past what they look for: the queued actions of limited
+    // environments (every claim asks), a waiter's ended actions (every
+    // collection) and a worker's cancelled ones (every cancel check).
     r"
     ALTER TABLE flyte_actions ADD COLUMN claim_token bigint;
+    CREATE INDEX flyte_actions_queued_limited ON flyte_actions (run, env)
+        WHERE state = 'queued' AND (env_limit > 0 OR rate_count > 0);
+    DROP INDEX flyte_actions_waiter;
+    CREATE INDEX flyte_actions_waiter ON flyte_actions (waiter, state) WHERE waiter IS NOT NULL;
+    DROP INDEX flyte_actions_worker;
+    CREATE INDEX flyte_actions_worker ON flyte_actions (worker, state) WHERE worker IS NOT NULL;
+    ",
+    // 4: what tasks log (from every process of the fleet), and what a
+    // driver's progress display shows, for `flyte logs` and `flyte watch`.
+    r"
+    CREATE TABLE flyte_logs (
+        run bigint NOT NULL REFERENCES flyte_runs (key) ON DELETE CASCADE,
+        seq bigserial,
+        action bytea,
+        at timestamptz NOT NULL,
+        level text NOT NULL,
+        target text NOT NULL,
+        message text NOT NULL,
+        stored_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (run, seq)
+    );
+    CREATE TABLE flyte_progress (
+        run bigint PRIMARY KEY REFERENCES flyte_runs (key) ON DELETE CASCADE,
+        at timestamptz NOT NULL DEFAULT now(),
+        lines text[] NOT NULL
+    );
     ",
 ];
 

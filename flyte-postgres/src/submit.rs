@@ -455,12 +455,14 @@ async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), P
             }));
         }
     }
-    // Still ended: a row submitted again meanwhile keeps its waiter.
+    // Still ended: a row submitted again meanwhile keeps its waiter. (Not
+    // `a.waiter = $3`: the planner would walk this waiter's index entries
+    // once per row of the batch, instead of the primary key.)
     let forget = client
         .prepare_cached(
             "UPDATE flyte_actions a SET waiter = NULL
              FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
-             WHERE a.run = v.run AND a.id = v.id AND a.waiter = $3
+             WHERE a.run = v.run AND a.id = v.id AND a.waiter IS NOT DISTINCT FROM $3
                AND a.state IN ('succeeded', 'failed', 'cancelled')",
         )
         .await?;

@@ -6,7 +6,7 @@ use crate::listen::QUEUED;
 use crate::process::{heartbeat, hostname, register};
 use crate::rows::id_from_sql;
 use crate::writer::Write;
-use crate::{PgFailure, PgStore, Shared};
+use crate::{PgFailure, PgStore, RunName, Shared};
 use flyte_core::queue::{
     ClaimOf, Claimed, Completion, Settled, Submit, WorkQueue, WorkerInfo, WorkerKey,
 };
@@ -97,6 +97,7 @@ impl WorkQueue for PgStore {
             .collect();
         self.on_bridge(move |shared| async move {
             let key = register(&shared, worker.concurrency, &tasks).await?;
+            lock(&shared.worker_tasks).insert(key, Arc::new(tasks));
             Ok(WorkerKey(key))
         })
     }
@@ -146,7 +147,7 @@ async fn claim_again(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Cla
         let found = async {
             let client = shared.pool.get().await?;
             let rows = client.query(RECLAIM, &[&of, &token]).await?;
-            claimed(&client, rows).await
+            claimed(shared, &client, rows).await
         }
         .await;
         match found {
@@ -183,7 +184,12 @@ async fn claim(
     token: i64,
 ) -> Result<Vec<Claimed>, PgFailure> {
     let mut client = shared.pool.get().await?;
-    let tasks: Vec<String> = worker_tasks(&client, worker).await?;
+    let known = lock(&shared.worker_tasks).get(&worker).cloned();
+    let tasks = match known {
+        Some(tasks) => tasks,
+        None => Arc::new(worker_tasks(&client, worker).await?),
+    };
+    let tasks = &*tasks;
     let ran_on = format!("{}:{}", hostname(), std::process::id());
     let statement = client.prepare_cached(CLAIM).await?;
     let mut rows = client
@@ -244,19 +250,20 @@ async fn claim(
         }
         tx.commit().await?;
     }
-    claimed(&client, rows).await
+    claimed(shared, &client, rows).await
 }
 
 /// The claimed actions of `rows` (of [`claimed_columns`]), with their runs'
 /// ids and names.
 async fn claimed(
+    shared: &Shared,
     client: &deadpool_postgres::Client,
     rows: Vec<Row>,
 ) -> Result<Vec<Claimed>, PgFailure> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let runs = run_names(client, &rows).await?;
+    let runs = run_names(shared, client, &rows).await?;
     Ok(rows
         .iter()
         .map(|row| {
@@ -298,28 +305,52 @@ async fn worker_tasks(
     Ok(row.map(|r| r.get(0)).unwrap_or_default())
 }
 
-/// The id and name of each run the claimed rows belong to.
+/// The id and name of each run the claimed rows belong to, read once per
+/// run (they never change).
 async fn run_names(
+    shared: &Shared,
     client: &deadpool_postgres::Client,
     rows: &[Row],
-) -> Result<HashMap<i64, (String, Option<String>)>, PgFailure> {
+) -> Result<HashMap<i64, RunName>, PgFailure> {
     let mut keys: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     keys.sort_unstable();
     keys.dedup();
+    let mut names = HashMap::with_capacity(keys.len());
+    {
+        let known = lock(&shared.run_names);
+        keys.retain(|key| match known.get(key) {
+            Some(name) => {
+                names.insert(*key, name.clone());
+                false
+            }
+            None => true,
+        });
+    }
+    if keys.is_empty() {
+        return Ok(names);
+    }
     let found = client
         .query(
             "SELECT key, id, name FROM flyte_runs WHERE key = ANY ($1)",
             &[&keys],
         )
         .await?;
-    Ok(found
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect())
+    let mut known = lock(&shared.run_names);
+    // A worker that lives for months forgets the runs of long ago.
+    if known.len() > 4096 {
+        known.clear();
+    }
+    for row in &found {
+        let name: RunName = (row.get(1), row.get(2));
+        known.insert(row.get(0), name.clone());
+        names.insert(row.get(0), name);
+    }
+    Ok(names)
 }
 
 /// The claims of `worker` that were cancelled. Read first, forgotten
-/// after: cancellations lost with a dropped connection are read again.
+/// after (by primary key, as in `submit::collect_once`): cancellations
+/// lost with a dropped connection are read again.
 async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, PgFailure> {
     let client = shared.pool.get().await?;
     let statement = client
@@ -337,7 +368,8 @@ async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, PgFailu
         .prepare_cached(
             "UPDATE flyte_actions a SET worker = NULL
              FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
-             WHERE a.run = v.run AND a.id = v.id AND a.worker = $3 AND a.state <> 'running'",
+             WHERE a.run = v.run AND a.id = v.id AND a.worker IS NOT DISTINCT FROM $3
+               AND a.state <> 'running'",
         )
         .await?;
     client.execute(&forget, &[&runs, &ids, &worker]).await?;

@@ -10,7 +10,7 @@ use deadpool_postgres::Pool;
 use flyte_core::codec;
 use flyte_core::queue::Completion;
 use flyte_core::record::{ActionRecord, FanOutRecord};
-use flyte_core::store::{CacheEntry, StoreError};
+use flyte_core::store::{CacheEntry, LogLine, StoreError};
 use flyte_core::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,16 @@ pub(crate) enum Write {
         record: Box<FanOutRecord>,
     },
     Cache(CacheEntry),
+    /// A line a task logged.
+    Log {
+        run: i64,
+        line: Box<LogLine>,
+    },
+    /// What a progress display shows now (replaces what it showed).
+    Progress {
+        run: i64,
+        lines: Vec<String>,
+    },
     Complete(Box<Completion>),
     /// Answered once everything sent before it is written.
     Flush(oneshot::Sender<()>),
@@ -296,8 +306,19 @@ async fn write_records(pool: &Pool, records: &[Write]) -> Result<(), PgFailure> 
              ON CONFLICT (key) DO UPDATE SET task = EXCLUDED.task, version = EXCLUDED.version,
                  output_type = EXCLUDED.output_type, value = EXCLUDED.value, created_at = now()",
         )
-        .await
-        ?;
+        .await?;
+    let log = tx
+        .prepare_cached(
+            "INSERT INTO flyte_logs (run, action, at, level, target, message)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    let progress = tx
+        .prepare_cached(
+            "INSERT INTO flyte_progress (run, lines) VALUES ($1, $2)
+             ON CONFLICT (run) DO UPDATE SET lines = EXCLUDED.lines, at = now()",
+        )
+        .await?;
     for write in records {
         match write {
             Write::Action { run, record } => {
@@ -344,6 +365,23 @@ async fn write_records(pool: &Pool, records: &[Write]) -> Result<(), PgFailure> 
                     ],
                 )
                 .await?;
+            }
+            Write::Log { run, line } => {
+                tx.execute(
+                    &log,
+                    &[
+                        run,
+                        &line.action.map(id_to_sql),
+                        &line.at,
+                        &line.level,
+                        &line.target,
+                        &line.message,
+                    ],
+                )
+                .await?;
+            }
+            Write::Progress { run, lines } => {
+                tx.execute(&progress, &[run, lines]).await?;
             }
             Write::Complete(_) | Write::Flush(_) => {}
         }

@@ -224,7 +224,7 @@ impl Serving {
             // One claim per turn, then the lease and cancellations before
             // anything else.
             let more_queued = self.claim(me).await;
-            let room = self.concurrency > lock(&self.running).len();
+            let room = self.room();
             let busy = !lock(&self.running).is_empty();
             let ended = Arc::clone(&self.ended);
             let queue = Arc::clone(&self.queue);
@@ -236,9 +236,9 @@ impl Serving {
                     lease = Lease::keep(&self.queue, me);
                 }
                 _ = cancel_check.tick(), if busy => self.stop_cancelled(me).await,
-                () = std::future::ready(()), if room && more_queued => {}
-                () = queue.work_hint(IDLE_POLL), if room => {}
-                () = ended.notified(), if !room => {}
+                () = std::future::ready(()), if room > 0 && more_queued => {}
+                () = queue.work_hint(IDLE_POLL), if room > 0 => {}
+                () = ended.notified(), if room == 0 => {}
             }
         }
         drop(lease);
@@ -251,10 +251,23 @@ impl Serving {
         Ok(())
     }
 
+    /// How many actions to claim now: none until a quarter of the slots
+    /// (at least one) are free, or nothing runs, so that a wide worker
+    /// claims in batches instead of one slot at a time.
+    fn room(&self) -> usize {
+        let running = lock(&self.running).len();
+        let free = self.concurrency.saturating_sub(running);
+        if running == 0 || free >= self.concurrency.div_ceil(4) {
+            free
+        } else {
+            0
+        }
+    }
+
     /// Claims what there is room for, and starts it; `true` when it got
     /// all it asked for (more is likely queued).
     async fn claim(&mut self, me: WorkerKey) -> bool {
-        let room = self.concurrency.saturating_sub(lock(&self.running).len());
+        let room = self.room();
         if room == 0 || self.claim_paused_until.is_some_and(|t| Instant::now() < t) {
             return false;
         }
