@@ -146,6 +146,12 @@ const MIGRATIONS: &[&str] = &[
         lines text[] NOT NULL
     );
     ",
+    // 5: the children of limited environments still to run, by parent: a
+    // parent waiting on them does not count against its environment.
+    r"
+    CREATE INDEX flyte_actions_limited_children ON flyte_actions (run, parent)
+        WHERE env_limit > 0 AND state IN ('queued', 'running');
+    ",
 ];
 
 /// Creates or migrates the tables.

@@ -221,12 +221,19 @@ async fn claim(
             &[&run, &env],
         )
         .await?;
-        // Running now, and started (claimed) within the rate's window.
+        // Running now, and started (claimed) within the rate's window. A
+        // parent that waits on children in a limited environment gives its
+        // slot back while they are queued or running, as it does in one
+        // process: a parent and its children in one environment of
+        // concurrency 1 would otherwise wait for each other forever.
         let counts = tx
             .query_one(
-                "SELECT count(*) FILTER (WHERE state = 'running'),
-                        count(*) FILTER (WHERE started_at > now() - $3::float8 * interval '1 millisecond')
-                 FROM flyte_actions WHERE run = $1 AND env = $2 AND state <> 'queued'",
+                "SELECT count(*) FILTER (WHERE a.state = 'running' AND NOT EXISTS (
+                            SELECT 1 FROM flyte_actions c
+                            WHERE c.run = a.run AND c.parent = a.id AND c.env_limit > 0
+                              AND c.state IN ('queued', 'running'))),
+                        count(*) FILTER (WHERE a.started_at > now() - $3::float8 * interval '1 millisecond')
+                 FROM flyte_actions a WHERE a.run = $1 AND a.env = $2 AND a.state <> 'queued'",
                 &[&run, &env, &(rate_per_ms as f64)],
             )
             .await?;
