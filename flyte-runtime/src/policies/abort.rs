@@ -22,9 +22,12 @@ pub(crate) async fn watch(store: Arc<dyn RunStore>, run: RunKey, stop: Arc<StopH
         if stop.cancel.is_cancelled() {
             return;
         }
-        // A point read on an indexed row: tens of microseconds, not worth a
-        // blocking thread.
-        if let Ok(true) = store.abort_requested(run) {
+        // On a blocking thread: a store across the network (the fleet's)
+        // would hold this runtime's thread for a round trip, or for as
+        // long as its server is away. Twenty a second cost nothing.
+        let asked = Arc::clone(&store);
+        let requested = tokio::task::spawn_blocking(move || asked.abort_requested(run)).await;
+        if let Ok(Ok(true)) = requested {
             stop.stop(Stop::Abort);
             return;
         }
