@@ -535,7 +535,9 @@ mod tests {
             "flyte-worker-lease-{}-{millis}",
             std::process::id()
         ));
-        let store: Arc<dyn RunStore> = Arc::new(flyte_sqlite::Store::open(&home).unwrap());
+        let store = crate::durability::record::StoreAt::Home(home.clone())
+            .open()
+            .unwrap();
         let serving = Serving::new(store, Arc::clone(queue) as Arc<dyn WorkQueue>, 8);
         let served = runtime.block_on(async {
             let stop = tokio::time::sleep(Duration::from_millis(millis));
