@@ -73,9 +73,9 @@ pub(crate) struct Shared {
     pub(crate) writer: writer::WriterHandle,
     pub(crate) submitter: submit::Submitter,
     pub(crate) process: process::Process,
-    /// The worker and token of a claim whose answer was lost (see
+    /// By worker, the token of its claim whose answer was lost (see
     /// `work::claim_again`).
-    pub(crate) lost_claim: std::sync::Mutex<Option<(i64, i64)>>,
+    pub(crate) lost_claims: std::sync::Mutex<HashMap<i64, i64>>,
     /// The tasks (`name@version`) of the workers registered here, by key:
     /// a claim need not read them back.
     pub(crate) worker_tasks: std::sync::Mutex<HashMap<i64, Arc<Vec<String>>>>,
@@ -145,7 +145,7 @@ impl PgStore {
             location,
             submitter: submit::Submitter::new(weak.clone()),
             process: process::Process::new(weak.clone()),
-            lost_claim: std::sync::Mutex::new(None),
+            lost_claims: std::sync::Mutex::default(),
             worker_tasks: std::sync::Mutex::default(),
             run_names: std::sync::Mutex::default(),
             pool,

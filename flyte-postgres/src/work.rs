@@ -6,7 +6,7 @@ use crate::listen::QUEUED;
 use crate::process::{heartbeat, hostname, register};
 use crate::rows::id_from_sql;
 use crate::writer::Write;
-use crate::{PgFailure, PgStore, RunName, Shared};
+use crate::{PgFailure, PgStore, RunName, Shared, GIVE_UP_AFTER};
 use flyte_core::queue::{
     ClaimOf, Claimed, Completion, Settled, Submit, WorkQueue, WorkerInfo, WorkerKey,
 };
@@ -130,7 +130,20 @@ impl WorkQueue for PgStore {
 
     fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
         let left = self.on_bridge(move |shared| async move {
-            shared.writer.flush().await?;
+            // Completions are tried until written; a worker stopped while
+            // the database is away does not wait for it forever: what it
+            // could not complete runs again elsewhere once its lease ends.
+            let Ok(flushed) = tokio::time::timeout(GIVE_UP_AFTER, shared.writer.flush()).await
+            else {
+                return Err(PgFailure::Store(StoreError::Unreachable {
+                    location: shared.location.clone(),
+                    reason: format!(
+                        "its completions were not written within {GIVE_UP_AFTER:?}; \
+                         their actions run again on other workers"
+                    ),
+                }));
+            };
+            flushed?;
             leave(&shared, worker.0).await
         });
         Box::pin(left)
@@ -142,11 +155,11 @@ impl WorkQueue for PgStore {
 /// would stay running under a live lease, and nobody would run them. So
 /// the next claim first asks for them by the lost claim's token.
 async fn claim_again(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Claimed>, PgFailure> {
-    let lost = lock(&shared.lost_claim).take();
-    if let Some((of, token)) = lost.filter(|(of, _)| *of == worker) {
+    let lost = lock(&shared.lost_claims).remove(&worker);
+    if let Some(token) = lost {
         let found = async {
             let client = shared.pool.get().await?;
-            let rows = client.query(RECLAIM, &[&of, &token]).await?;
+            let rows = client.query(RECLAIM, &[&worker, &token]).await?;
             claimed(shared, &client, rows).await
         }
         .await;
@@ -160,7 +173,7 @@ async fn claim_again(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Cla
                 return Ok(found);
             }
             Err(e) => {
-                *lock(&shared.lost_claim) = Some((of, token));
+                lock(&shared.lost_claims).insert(worker, token);
                 return Err(e);
             }
         }
@@ -168,7 +181,7 @@ async fn claim_again(shared: &Shared, worker: i64, max: usize) -> Result<Vec<Cla
     let token = CLAIM_TOKENS.fetch_add(1, Ordering::Relaxed);
     let result = claim(shared, worker, max, token).await;
     if result.is_err() {
-        *lock(&shared.lost_claim) = Some((worker, token));
+        lock(&shared.lost_claims).insert(worker, token);
     }
     result
 }
