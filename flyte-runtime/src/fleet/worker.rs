@@ -475,8 +475,9 @@ mod tests {
         ) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
             let first = self.claimed.fetch_add(max, Ordering::Relaxed);
             Box::pin(async move {
-                // A round trip to a database.
-                tokio::task::yield_now().await;
+                // A round trip to a database, longer than the actions take:
+                // by the time a claim answers, its slots are free again.
+                tokio::time::sleep(Duration::from_millis(2)).await;
                 Ok((first..first + max)
                     .map(|i| Claimed {
                         run: RunKey(1),

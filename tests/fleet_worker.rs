@@ -1,0 +1,194 @@
+//! A fleet worker against a work queue kept in memory: however busy it is
+//! claiming, it renews its lease. A worker that claimed again whenever its
+//! last claim came back full, before it renewed anything, stopped renewing
+//! while actions ended as fast as it claimed them (2 renewals in 4.5 s
+//! here, instead of 3): in CI the fleet took such a worker for dead after
+//! 10 s and ran what it had finished again elsewhere.
+
+use flyte::fleet::queue::{
+    ClaimOf, Claimed, Completion, Settled, Submit, WorkQueue, WorkerInfo, WorkerKey,
+};
+use flyte::prelude::*;
+use flyte::record::{ActionRecord, ActionStatus, FanOutRecord, RunRecord};
+use flyte::store::{
+    ActionEnd, CacheEntry, NewRun, OutputAt, RunClosed, RunEnd, RunFilter, RunKey, RunRef,
+    RunStore, StoreError, StoreFuture,
+};
+use flyte::ActionId;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+static ENV: TaskEnvironment = TaskEnvironment::new("lease");
+
+/// Every other one shorter than a claim's round trip below, the others
+/// longer: actions end at different times, as they do.
+#[task(env = ENV)]
+async fn tick() {
+    static TICKS: AtomicUsize = AtomicUsize::new(0);
+    let ms = if TICKS.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        1
+    } else {
+        3
+    };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// More work than any claim asks for; each claim takes 2 ms: by the time
+/// a claim answers, more slots than it filled are free again, and it came
+/// back full.
+#[derive(Debug, Default)]
+struct Bottomless {
+    claimed: AtomicUsize,
+    succeeded: AtomicUsize,
+    heartbeats: AtomicU32,
+}
+
+impl WorkQueue for Bottomless {
+    fn submit(&self, _: Submit) -> StoreFuture<'static, Result<Settled, StoreError>> {
+        Box::pin(async { Err(StoreError::WriterStopped) })
+    }
+
+    fn register(&self, _: WorkerInfo) -> StoreFuture<'_, Result<WorkerKey, StoreError>> {
+        Box::pin(async { Ok(WorkerKey(1)) })
+    }
+
+    fn claim(&self, _: WorkerKey, max: usize) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
+        let first = self.claimed.fetch_add(max, Ordering::Relaxed);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            Ok((first..first + max)
+                .map(|i| Claimed {
+                    run: RunKey(1),
+                    run_id: "r1".into(),
+                    run_name: None,
+                    execution: 1,
+                    id: ActionId(i as u128 + 1),
+                    parent: None,
+                    index: None,
+                    task: "lease.tick".into(),
+                    group: None,
+                    input: Vec::new(),
+                    retries: None,
+                    timeout: None,
+                    no_worker_after: Duration::from_secs(60),
+                    claim: 1,
+                })
+                .collect())
+        })
+    }
+
+    fn work_hint(&self, timeout: Duration) -> StoreFuture<'_, ()> {
+        Box::pin(tokio::time::sleep(timeout))
+    }
+
+    fn complete(&self, done: Completion) {
+        if done.status == ActionStatus::Succeeded {
+            self.succeeded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn heartbeat(&self, _: WorkerKey) -> StoreFuture<'_, Result<bool, StoreError>> {
+        self.heartbeats.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(true) })
+    }
+
+    fn cancelled(&self, _: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn leave(&self, _: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The SQLite store, with the queue above.
+#[derive(Debug)]
+struct WithQueue {
+    store: flyte::store::Store,
+    queue: Arc<Bottomless>,
+}
+
+impl RunStore for WithQueue {
+    fn location(&self) -> String {
+        self.store.location()
+    }
+    fn find_run(&self, run: RunRef<'_>) -> Result<Option<(RunKey, RunRecord)>, StoreError> {
+        self.store.find_run(run)
+    }
+    fn run_inputs(&self, run: RunKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.run_inputs(run)
+    }
+    fn begin_run(&self, run: &NewRun<'_>) -> Result<RunKey, StoreError> {
+        self.store.begin_run(run)
+    }
+    fn resume_run(&self, run: RunKey, id: &str) -> Result<HashMap<ActionId, OutputAt>, StoreError> {
+        self.store.resume_run(run, id)
+    }
+    fn recorded_output(&self, at: OutputAt) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.recorded_output(at)
+    }
+    fn record_action(&self, run: RunKey, end: &ActionEnd<'_>) {
+        self.store.record_action(run, end);
+    }
+    fn record_fan_out(&self, run: RunKey, fan_out: &FanOutRecord) {
+        self.store.record_fan_out(run, fan_out);
+    }
+    fn end_run(&self, run: RunKey, end: RunEnd) -> StoreFuture<'_, RunClosed> {
+        self.store.end_run(run, end)
+    }
+    fn release_run(&self, run: RunKey) {
+        self.store.release_run(run);
+    }
+    fn cache_get(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.cache_get(key)
+    }
+    fn cache_put(&self, entry: CacheEntry) {
+        self.store.cache_put(entry);
+    }
+    fn flush(&self) -> StoreFuture<'_, Result<(), StoreError>> {
+        self.store.flush()
+    }
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        self.store.list_runs(filter)
+    }
+    fn actions(
+        &self,
+        run: RunKey,
+        outputs: bool,
+        each: &mut dyn FnMut(Vec<ActionRecord>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.store.actions(run, outputs, each)
+    }
+    fn fan_outs(&self, run: RunKey) -> Result<Vec<FanOutRecord>, StoreError> {
+        self.store.fan_outs(run)
+    }
+    fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        Some(Arc::clone(&self.queue) as Arc<dyn WorkQueue>)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_claims_all_come_back_full_still_renews_its_lease() {
+    let home = tempfile::tempdir().unwrap();
+    let queue = Arc::new(Bottomless::default());
+    let store = WithQueue {
+        store: flyte::store::Store::open(home.path()).unwrap(),
+        queue: Arc::clone(&queue),
+    };
+    let worker = flyte::fleet::Worker::store(Arc::new(store)).concurrency(8);
+    let served = tokio::time::timeout(
+        Duration::from_secs(20),
+        worker.run_until(tokio::time::sleep(Duration::from_millis(4500))),
+    )
+    .await;
+    assert!(served.is_ok(), "the worker did not stop when told to");
+    served.unwrap().unwrap();
+    let succeeded = queue.succeeded.load(Ordering::Relaxed);
+    assert!(succeeded > 100, "only {succeeded} actions ran");
+    // Renewals at 0, 2 and 4 s.
+    let heartbeats = queue.heartbeats.load(Ordering::Relaxed);
+    assert!(heartbeats >= 3, "{heartbeats} lease renewals in 4.5 s");
+}
