@@ -28,7 +28,7 @@ static ENV: TaskEnvironment = TaskEnvironment::new("lease");
 #[task(env = ENV)]
 async fn tick() {
     static TICKS: AtomicUsize = AtomicUsize::new(0);
-    let ms = if TICKS.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+    let ms = if TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
         1
     } else {
         3
