@@ -44,6 +44,9 @@ struct Bottomless {
     claimed: AtomicUsize,
     succeeded: AtomicUsize,
     heartbeats: AtomicU32,
+    registered: AtomicU32,
+    /// The lease is found lost at this renewal (1: the first).
+    lost_at: Option<u32>,
 }
 
 impl WorkQueue for Bottomless {
@@ -52,7 +55,8 @@ impl WorkQueue for Bottomless {
     }
 
     fn register(&self, _: WorkerInfo) -> StoreFuture<'_, Result<WorkerKey, StoreError>> {
-        Box::pin(async { Ok(WorkerKey(1)) })
+        let n = self.registered.fetch_add(1, Ordering::Relaxed) + 1;
+        Box::pin(async move { Ok(WorkerKey(i64::from(n))) })
     }
 
     fn claim(&self, _: WorkerKey, max: usize) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
@@ -91,8 +95,9 @@ impl WorkQueue for Bottomless {
     }
 
     fn heartbeat(&self, _: WorkerKey) -> StoreFuture<'_, Result<bool, StoreError>> {
-        self.heartbeats.fetch_add(1, Ordering::Relaxed);
-        Box::pin(async { Ok(true) })
+        let n = self.heartbeats.fetch_add(1, Ordering::Relaxed) + 1;
+        let kept = self.lost_at != Some(n);
+        Box::pin(async move { Ok(kept) })
     }
 
     fn cancelled(&self, _: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
@@ -170,25 +175,46 @@ impl RunStore for WithQueue {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_whose_claims_all_come_back_full_still_renews_its_lease() {
+/// Serves `queue` with 8 slots for `millis` ms.
+async fn serve_for(queue: &Arc<Bottomless>, millis: u64) {
     let home = tempfile::tempdir().unwrap();
-    let queue = Arc::new(Bottomless::default());
     let store = WithQueue {
         store: flyte::store::Store::open(home.path()).unwrap(),
-        queue: Arc::clone(&queue),
+        queue: Arc::clone(queue),
     };
     let worker = flyte::fleet::Worker::store(Arc::new(store)).concurrency(8);
     let served = tokio::time::timeout(
         Duration::from_secs(20),
-        worker.run_until(tokio::time::sleep(Duration::from_millis(4500))),
+        worker.run_until(tokio::time::sleep(Duration::from_millis(millis))),
     )
     .await;
     assert!(served.is_ok(), "the worker did not stop when told to");
     served.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_claims_all_come_back_full_still_renews_its_lease() {
+    let queue = Arc::new(Bottomless::default());
+    serve_for(&queue, 4500).await;
     let succeeded = queue.succeeded.load(Ordering::Relaxed);
     assert!(succeeded > 100, "only {succeeded} actions ran");
     // Renewals at 0, 2 and 4 s.
     let heartbeats = queue.heartbeats.load(Ordering::Relaxed);
     assert!(heartbeats >= 3, "{heartbeats} lease renewals in 4.5 s");
+    assert_eq!(queue.registered.load(Ordering::Relaxed), 1);
+}
+
+/// A worker whose lease was lost (the fleet took it for dead) gives up what
+/// it runs, registers again and renews the new lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_taken_for_dead_registers_again() {
+    let queue = Arc::new(Bottomless {
+        lost_at: Some(1),
+        ..Bottomless::default()
+    });
+    serve_for(&queue, 2500).await;
+    assert_eq!(queue.registered.load(Ordering::Relaxed), 2);
+    // The lost lease's renewal, then the new one's at 0 and 2 s.
+    let heartbeats = queue.heartbeats.load(Ordering::Relaxed);
+    assert!(heartbeats >= 3, "{heartbeats} lease renewals");
 }
