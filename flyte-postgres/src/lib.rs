@@ -34,7 +34,7 @@ use flyte_core::store::StoreError;
 use listen::Hints;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The environment variable naming the fleet's database, a libpq URL such
 /// as `postgres://user:password@host/db`.
@@ -173,6 +173,36 @@ impl PgStore {
                 )),
             )),
         }
+    }
+}
+
+/// `attempt()` until it succeeds, fails for good (a statement the server
+/// refuses fails the same way again), or the database at `location` has
+/// been away for [`GIVE_UP_AFTER`]; `what` names it in the warnings.
+pub(crate) async fn retry_while_away<F, Fut>(
+    location: &str,
+    what: &str,
+    mut attempt: F,
+) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), PgFailure>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let failure = match attempt().await {
+            Ok(()) => return Ok(()),
+            Err(failure) => failure,
+        };
+        let transient = failure.is_transient();
+        let e = pg_error(location, failure);
+        if !transient || start.elapsed() > GIVE_UP_AFTER {
+            return Err(e);
+        }
+        tracing::warn!("flyte: cannot write {what} yet ({e}); trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 

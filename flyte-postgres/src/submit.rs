@@ -9,7 +9,7 @@
 
 use crate::listen::{CANCELLED, QUEUED};
 use crate::rows::{decode_error, encode_error, id_to_sql, status_of};
-use crate::{PgFailure, Shared, GIVE_UP_AFTER};
+use crate::{retry_while_away, PgFailure, Shared};
 use flyte_core::queue::{Settled, Submit};
 use flyte_core::record::Origin;
 use flyte_core::store::{StoreError, StoreFuture};
@@ -158,39 +158,16 @@ async fn dispatch(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Request>
                     continue;
                 }
             };
-            if let Err(e) = retrying(&shared, || write_submits(&shared, me, &submits)).await {
+            let what = format!("{} submissions", submits.len());
+            let write = || write_submits(&shared, me, &submits);
+            if let Err(e) = retry_while_away(&shared.location, &what, write).await {
                 fail_all(&shared, &submits, &e);
             }
         }
         if !cancels.is_empty() {
-            let _ = retrying(&shared, || write_cancels(&shared, &cancels)).await;
-        }
-    }
-}
-
-/// `attempt()` until it succeeds, fails for good, or the database has been
-/// away too long.
-async fn retrying<F, Fut>(shared: &Shared, mut attempt: F) -> Result<(), StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), PgFailure>>,
-{
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(50);
-    loop {
-        let failure = match attempt().await {
-            Ok(()) => return Ok(()),
-            Err(failure) => failure,
-        };
-        let transient = failure.is_transient();
-        match shared.error(failure) {
-            // A statement the server refuses fails the same way again.
-            e if !transient || start.elapsed() > GIVE_UP_AFTER => return Err(e),
-            e => {
-                tracing::warn!("flyte: the fleet's database failed ({e}); trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
+            let what = format!("{} cancellations", cancels.len());
+            let write = || write_cancels(&shared, &cancels);
+            let _ = retry_while_away(&shared.location, &what, write).await;
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::bridge::Bridge;
 use crate::listen::SETTLED;
 use crate::rows::{encode_error, id_to_sql, state_word};
-use crate::{pg_error, PgFailure, GIVE_UP_AFTER};
+use crate::{pg_error, retry_while_away, PgFailure};
 use deadpool_postgres::Pool;
 use flyte_core::codec;
 use flyte_core::queue::Completion;
@@ -14,7 +14,7 @@ use flyte_core::store::{CacheEntry, LogLine, StoreError};
 use flyte_core::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 /// At most this many reports in one batch.
@@ -172,29 +172,12 @@ impl Writer {
     /// [`GIVE_UP_AFTER`]; what it refuses, or what is still unwritten then,
     /// is counted lost for its run.
     async fn records(&self, records: Vec<Write>) {
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(50);
-        let last = loop {
-            let failure = match write_records(&self.pool, &records).await {
-                Ok(()) => {
-                    self.forget_cached(&records);
-                    return;
-                }
-                Err(failure) => failure,
-            };
-            let transient = failure.is_transient();
-            let e = pg_error(&self.location, failure);
-            if !transient || start.elapsed() > GIVE_UP_AFTER {
-                break Some(e);
-            }
-            tracing::warn!(
-                "flyte: cannot write {} records yet ({e}); trying again",
-                records.len()
-            );
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
+        let what = format!("{} records", records.len());
+        let write = || write_records(&self.pool, &records);
+        let Err(error) = retry_while_away(&self.location, &what, write).await else {
+            self.forget_cached(&records);
+            return;
         };
-        let error = last.unwrap_or(StoreError::WriterStopped);
         tracing::warn!(
             "flyte: {} records could not be written: {error}",
             records.len()
