@@ -1,4 +1,4 @@
-//! A fleet worker against a work queue kept in memory: however busy it is
+//! A fleet worker against work queues kept in memory. However busy it is
 //! claiming, it renews its lease. A worker that claimed again whenever its
 //! last claim came back full, before it renewed anything, stopped renewing
 //! while actions ended as fast as it claimed them (2 renewals in 4.5 s
@@ -109,11 +109,11 @@ impl WorkQueue for Bottomless {
     }
 }
 
-/// The SQLite store, with the queue above.
+/// The SQLite store, with one of the queues above.
 #[derive(Debug)]
 struct WithQueue {
     store: flyte::store::Store,
-    queue: Arc<Bottomless>,
+    queue: Arc<dyn WorkQueue>,
 }
 
 impl RunStore for WithQueue {
@@ -171,16 +171,16 @@ impl RunStore for WithQueue {
         self.store.fan_outs(run)
     }
     fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
-        Some(Arc::clone(&self.queue) as Arc<dyn WorkQueue>)
+        Some(Arc::clone(&self.queue))
     }
 }
 
 /// Serves `queue` with 8 slots for `millis` ms.
-async fn serve_for(queue: &Arc<Bottomless>, millis: u64) {
+async fn serve_for(queue: Arc<dyn WorkQueue>, millis: u64) {
     let home = tempfile::tempdir().unwrap();
     let store = WithQueue {
         store: flyte::store::Store::open(home.path()).unwrap(),
-        queue: Arc::clone(queue),
+        queue,
     };
     let worker = flyte::fleet::Worker::store(Arc::new(store)).concurrency(8);
     let served = tokio::time::timeout(
@@ -195,7 +195,7 @@ async fn serve_for(queue: &Arc<Bottomless>, millis: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_claims_all_come_back_full_still_renews_its_lease() {
     let queue = Arc::new(Bottomless::default());
-    serve_for(&queue, 4500).await;
+    serve_for(queue.clone(), 4500).await;
     let succeeded = queue.succeeded.load(Ordering::Relaxed);
     assert!(succeeded > 100, "only {succeeded} actions ran");
     // Renewals at 0, 2 and 4 s.
@@ -212,9 +212,133 @@ async fn a_worker_taken_for_dead_registers_again() {
         lost_at: Some(1),
         ..Bottomless::default()
     });
-    serve_for(&queue, 2500).await;
+    serve_for(queue.clone(), 2500).await;
     assert_eq!(queue.registered.load(Ordering::Relaxed), 2);
     // The lost lease's renewal, then the new one's at 0 and 2 s.
     let heartbeats = queue.heartbeats.load(Ordering::Relaxed);
     assert!(heartbeats >= 3, "{heartbeats} lease renewals");
+}
+
+/// Runs of `noted`, the task the paused worker claimed.
+static NOTED: AtomicUsize = AtomicUsize::new(0);
+
+#[task(env = ENV)]
+async fn noted() {
+    NOTED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A worker paused past its lease, as the database sees it: its first
+/// claim is answered only after the lease has run out (the claim was sent
+/// just before a SIGSTOP and read after the SIGCONT), and no renewal gets
+/// through meanwhile. By then the fleet has given those actions to other
+/// workers.
+#[derive(Debug, Default)]
+struct PausedPastItsLease {
+    registered: AtomicU32,
+    claims: AtomicU32,
+    heartbeats: AtomicU32,
+    completed: AtomicUsize,
+    left: std::sync::Mutex<Vec<i64>>,
+}
+
+impl WorkQueue for PausedPastItsLease {
+    fn submit(&self, _: Submit) -> StoreFuture<'static, Result<Settled, StoreError>> {
+        Box::pin(async { Err(StoreError::WriterStopped) })
+    }
+
+    fn register(&self, _: WorkerInfo) -> StoreFuture<'_, Result<WorkerKey, StoreError>> {
+        let n = self.registered.fetch_add(1, Ordering::Relaxed) + 1;
+        Box::pin(async move { Ok(WorkerKey(i64::from(n))) })
+    }
+
+    fn claim(
+        &self,
+        worker: WorkerKey,
+        _: usize,
+    ) -> StoreFuture<'_, Result<Vec<Claimed>, StoreError>> {
+        let first = self.claims.fetch_add(1, Ordering::Relaxed) == 0;
+        Box::pin(async move {
+            if !first || worker.0 != 1 {
+                return Ok(Vec::new());
+            }
+            // Answered past the lease (10 s, less its 1 s margin).
+            tokio::time::sleep(Duration::from_millis(9500)).await;
+            Ok((1..=4)
+                .map(|i| Claimed {
+                    run: RunKey(1),
+                    run_id: "r1".into(),
+                    run_name: None,
+                    execution: 1,
+                    id: ActionId(i),
+                    parent: None,
+                    index: None,
+                    task: "lease.noted".into(),
+                    group: None,
+                    input: Vec::new(),
+                    retries: None,
+                    timeout: None,
+                    no_worker_after: Duration::from_secs(60),
+                    claim: 1,
+                })
+                .collect())
+        })
+    }
+
+    fn work_hint(&self, timeout: Duration) -> StoreFuture<'_, ()> {
+        Box::pin(tokio::time::sleep(timeout))
+    }
+
+    fn complete(&self, _: Completion) {
+        self.completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn heartbeat(&self, _: WorkerKey) -> StoreFuture<'_, Result<bool, StoreError>> {
+        // The first renewal (at once) gets through; the others never answer.
+        let first = self.heartbeats.fetch_add(1, Ordering::Relaxed) == 0;
+        Box::pin(async move {
+            if !first {
+                std::future::pending::<()>().await;
+            }
+            Ok(true)
+        })
+    }
+
+    fn cancelled(&self, _: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
+        self.left.lock().unwrap().push(worker.0);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// What it claimed before the lease ran out, the worker does not start
+/// (another worker may have run it already), does not complete, and gives
+/// back under its old key before it registers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_starts_nothing_it_claimed_once_its_lease_has_lapsed() {
+    let queue = Arc::new(PausedPastItsLease::default());
+    serve_for(queue.clone(), 11_000).await;
+    assert_eq!(
+        NOTED.load(Ordering::Relaxed),
+        0,
+        "a body began after the lease lapsed"
+    );
+    assert_eq!(
+        queue.completed.load(Ordering::Relaxed),
+        0,
+        "a void claim was completed"
+    );
+    assert_eq!(
+        queue.registered.load(Ordering::Relaxed),
+        2,
+        "registered again"
+    );
+    let left = queue.left.lock().unwrap().clone();
+    assert_eq!(
+        left.first(),
+        Some(&1),
+        "gave back what the old key held: {left:?}"
+    );
 }

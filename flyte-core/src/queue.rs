@@ -21,9 +21,10 @@
 
 use crate::record::{ActionStatus, Origin};
 use crate::store::{RunKey, StoreError, StoreFuture};
+use crate::sync::lock;
 use crate::{ActionId, TaskError};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How many workers may die running one action before it fails for good
 /// (a poison task: it kills whoever runs it).
@@ -35,6 +36,69 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long a lease lasts without renewal: a worker silent this long is
 /// dead, and its actions are queued again.
 pub const LEASE: Duration = Duration::from_secs(10);
+
+/// How much of a lease a worker does not count on: its clock and the
+/// database's may disagree by a little, and a body must not begin in the
+/// last moment of a lease that is about to be taken away.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
+/// A worker's own view of one lease: until when it can count on holding
+/// what it claimed. Renewals move it forward from the moment they were
+/// *sent* (the database's lease starts no earlier), so the view never
+/// runs past the database's.
+///
+/// A lapsed lease stays lapsed, even if a late renewal gets through: the
+/// worker may already have refused to start bodies under it, so it gives
+/// back everything it claimed and registers again, with a new clock.
+///
+/// A worker starts no body once its lease has lapsed: one paused past its
+/// lease (SIGSTOP, a frozen VM, a long GC) has had its claims given to
+/// other workers, and on waking it must not run them a second time.
+#[derive(Debug)]
+pub struct LeaseClock {
+    /// Until when the lease holds; `None`: lapsed or lost, for good.
+    fresh_until: Mutex<Option<Instant>>,
+}
+
+impl LeaseClock {
+    /// The clock of a lease granted by a request sent at `sent_at`.
+    pub fn granted(sent_at: Instant) -> LeaseClock {
+        LeaseClock {
+            fresh_until: Mutex::new(Some(sent_at + (LEASE - LEASE_MARGIN))),
+        }
+    }
+
+    /// The lease was renewed by a request sent at `sent_at`: it holds until
+    /// [`LEASE`] after that, less [`LEASE_MARGIN`]. A late answer to an
+    /// older renewal does not shorten it, and a lapsed lease stays lapsed.
+    pub fn renewed(&self, sent_at: Instant) {
+        let until = sent_at + (LEASE - LEASE_MARGIN);
+        let mut fresh_until = lock(&self.fresh_until);
+        match *fresh_until {
+            Some(t) if Instant::now() >= t => *fresh_until = None,
+            Some(t) if t < until => *fresh_until = Some(until),
+            _ => {}
+        }
+    }
+
+    /// The lease is gone (the fleet took the worker for dead).
+    pub fn lost(&self) {
+        *lock(&self.fresh_until) = None;
+    }
+
+    /// Whether the lease still holds now; once it does not, never again.
+    pub fn is_fresh(&self) -> bool {
+        let mut fresh_until = lock(&self.fresh_until);
+        match *fresh_until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *fresh_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+}
 
 /// One action to run somewhere in the fleet.
 #[derive(Debug, Clone)]
@@ -209,4 +273,37 @@ pub trait WorkQueue: std::fmt::Debug + Send + Sync + 'static {
     /// Takes `worker` out of the fleet after its completions are written;
     /// what it still held is queued again.
     fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_holds_from_its_grant_for_its_length_less_the_margin() {
+        assert!(LeaseClock::granted(Instant::now()).is_fresh());
+        // Granted by a request sent longer ago than the lease lasts: a
+        // worker paused since then holds nothing.
+        let Some(long_ago) = Instant::now().checked_sub(LEASE - LEASE_MARGIN) else {
+            return; // a clock younger than a lease: nothing to check
+        };
+        assert!(!LeaseClock::granted(long_ago).is_fresh());
+    }
+
+    #[test]
+    fn a_lapsed_lease_stays_lapsed_and_a_late_answer_does_not_shorten_one() {
+        let Some(long_ago) = Instant::now().checked_sub(LEASE) else {
+            return;
+        };
+        let clock = LeaseClock::granted(Instant::now());
+        clock.renewed(long_ago);
+        assert!(clock.is_fresh(), "an old renewal's late answer");
+        clock.lost();
+        clock.renewed(Instant::now());
+        assert!(!clock.is_fresh(), "lost is lost");
+        let lapsed = LeaseClock::granted(long_ago);
+        assert!(!lapsed.is_fresh());
+        lapsed.renewed(Instant::now());
+        assert!(!lapsed.is_fresh(), "a renewal that got through too late");
+    }
 }

@@ -140,20 +140,42 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    if dead.is_empty() {
-        return Ok(tx.commit().await?);
-    }
+    // The running actions of the dead, and of any key that is no longer
+    // registered: a worker's rejoin that could not give back what its old
+    // key held, or a claim that raced a reaper before claims checked the
+    // lease. Whatever the order of events, no row stays running under a
+    // key nobody renews. (The worker index holds only running and
+    // cancelled-unseen rows, so this reads what is in flight, no more.)
     let orphans = tx
         .query(
-            "SELECT run, id, task, deaths FROM flyte_actions
-             WHERE worker = ANY ($1) AND state = 'running' FOR UPDATE",
+            "SELECT run, id, task, deaths, worker FROM flyte_actions a
+             WHERE a.worker IS NOT NULL AND a.state = 'running'
+               AND (a.worker = ANY ($1) OR NOT EXISTS (
+                   SELECT 1 FROM flyte_processes p WHERE p.key = a.worker))
+             FOR UPDATE",
             &[&dead],
         )
         .await?;
+    if dead.is_empty() && orphans.is_empty() {
+        return Ok(tx.commit().await?);
+    }
     let (mut requeued, mut poisoned) = (0, 0);
     for row in &orphans {
-        let (run, id, task, deaths): (i64, Vec<u8>, String, i32) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (run, id, task, deaths, worker): (i64, Vec<u8>, String, i32, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        // Looked at again by a statement of its own (a newer snapshot): a
+        // row claimed meanwhile by a worker that registered after the
+        // select began is not that worker's to lose.
+        let still_orphan = tx
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM flyte_processes WHERE key = $1)",
+                &[&worker],
+            )
+            .await?
+            .get::<_, bool>(0);
+        if !still_orphan {
+            continue;
+        }
         if deaths as u32 + 1 >= MAX_DEATHS {
             let error = TaskError::new(
                 ErrorKind::WorkerLost,

@@ -30,14 +30,26 @@ macro_rules! claimed_columns {
 /// A claim of the oldest queued actions of tasks the worker has (`$2`, as
 /// `name@version`), at most `$3`, for worker `$1` on `$4` (host:pid), with
 /// token `$5`, among the rows `$filter` keeps.
+///
+/// Only a worker whose lease is live claims: one the fleet took for dead
+/// (paused past its lease, say) gets nothing under its old key, however
+/// soon after its resumption it asks. Its row is locked (`FOR SHARE`) for
+/// the claim's length, so a reaper deleting it either waits for the claim
+/// and then finds the claimed rows, or deletes it first and the claim
+/// takes nothing: no order of the two leaves a row running under a key
+/// that is gone.
 macro_rules! claim_sql {
     ($filter:literal) => {
         concat!(
-            "WITH picked AS (
+            "WITH me AS MATERIALIZED (
+                 SELECT key FROM flyte_processes WHERE key = $1 AND lease_until > now()
+                 FOR SHARE
+             ), picked AS (
                  SELECT run, id FROM flyte_actions
                  WHERE state = 'queued' AND (task || '@' || version) = ANY ($2) AND ",
             $filter,
             "
+                   AND EXISTS (SELECT 1 FROM me)
                  ORDER BY seq LIMIT $3
                  FOR UPDATE SKIP LOCKED
              )
@@ -56,11 +68,13 @@ const CLAIM: &str = claim_sql!("env_limit = 0 AND rate_count = 0");
 /// In environment `$7` of run `$6`, where a limit holds.
 const CLAIM_LIMITED: &str = claim_sql!("run = $6 AND env = $7");
 
-/// What worker `$1` still runs of its claim with token `$2`.
+/// What worker `$1` still runs of its claim with token `$2`, while its
+/// lease is live (once it is not, the reaper queues those rows again).
 const RECLAIM: &str = concat!(
     "SELECT ",
     claimed_columns!(),
-    " FROM flyte_actions a WHERE a.worker = $1 AND a.claim_token = $2 AND a.state = 'running'"
+    " FROM flyte_actions a WHERE a.worker = $1 AND a.claim_token = $2 AND a.state = 'running'
+       AND EXISTS (SELECT 1 FROM flyte_processes WHERE key = $1 AND lease_until > now())"
 );
 
 /// Tells the claims of one process apart (with the worker's key).

@@ -533,7 +533,8 @@ impl Runner {
                 ),
                 None => e.into(),
             })?;
-        let durability = Durability::recorded(store, key, None).in_fleet(1, self.no_worker_after);
+        let durability =
+            Durability::recorded(store, key, None).in_fleet(1, self.no_worker_after, None);
         Ok(RunShared::with(id, self.name.clone(), durability))
     }
 
@@ -588,7 +589,7 @@ fn reopen(
     // one): what failed in an earlier one runs again.
     let execution = earlier.executions + 1;
     let durability =
-        Durability::recorded(store, key, Some(replay)).in_fleet(execution, no_worker_after);
+        Durability::recorded(store, key, Some(replay)).in_fleet(execution, no_worker_after, None);
     Ok(RunShared::with(earlier.id, earlier.name, durability))
 }
 

@@ -4,7 +4,7 @@
 
 use crate::durability::sink::{Listener, Recorder, Sink};
 use crate::execution::body::{decode_stored, Body};
-use flyte_core::queue::WorkQueue;
+use flyte_core::queue::{LeaseClock, WorkQueue};
 use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore, StoreError};
 use flyte_core::sync::warn_once;
 use flyte_core::ActionId;
@@ -153,6 +153,9 @@ pub(crate) struct Fleet {
     pub(crate) execution: u32,
     /// How long a call may wait for a worker that can run it.
     pub(crate) no_worker_after: Duration,
+    /// On a worker: its lease, which must hold when a claimed action's
+    /// attempt begins.
+    pub(crate) lease: Option<Arc<LeaseClock>>,
 }
 
 impl Durability {
@@ -199,6 +202,7 @@ impl Durability {
             run,
             execution: 1,
             no_worker_after: NO_WORKER_AFTER,
+            lease: None,
         });
         let recorder: Arc<dyn Listener> = Arc::new(Recorder {
             store: Arc::clone(&store),
@@ -219,12 +223,18 @@ impl Durability {
         }
     }
 
-    /// For a fleet run: which execution this is, and how long a call may
-    /// wait for a worker.
-    pub(crate) fn in_fleet(mut self, execution: u32, no_worker_after: Duration) -> Durability {
+    /// For a fleet run: which execution this is, how long a call may
+    /// wait for a worker, and (on a worker) the lease it runs under.
+    pub(crate) fn in_fleet(
+        mut self,
+        execution: u32,
+        no_worker_after: Duration,
+        lease: Option<Arc<LeaseClock>>,
+    ) -> Durability {
         if let Some(fleet) = self.recording.as_mut().and_then(|r| r.fleet.as_mut()) {
             fleet.execution = execution;
             fleet.no_worker_after = no_worker_after;
+            fleet.lease = lease;
         }
         self
     }

@@ -88,6 +88,12 @@ struct Keep {
     _flight: Option<Flight>,
 }
 
+/// Why a claimed action's attempt did not begin: its worker's lease had
+/// lapsed. Such an outcome is not the action's: the worker gives the
+/// action back instead of completing it.
+pub(crate) const LEASE_LAPSED: &str =
+    "this worker's lease had lapsed (was it paused?): the fleet runs it elsewhere";
+
 /// Runs `call` as a new action at `place`.
 pub(crate) async fn run_action<T: Send + 'static>(
     call: TaskCall<T>,
@@ -513,6 +519,14 @@ impl Action {
         if let Some(limits) = &self.limits {
             Box::pin(limits.admit()).await;
         }
+        if self.remote == Remote::Claimed {
+            if let Err(lapsed) = self.check_lease() {
+                if let Some(slot) = &self.scope.slot {
+                    slot.release();
+                }
+                return Err(lapsed);
+            }
+        }
         // Boxed: an attempt's future is large, and keeping it out of the
         // action's own future keeps each map item's allocation small (the
         // measured effect is in BENCHMARKS.md).
@@ -529,6 +543,20 @@ impl Action {
             slot.release();
         }
         result
+    }
+
+    /// On a worker: no attempt of a claimed action begins once the
+    /// worker's lease has lapsed (it was paused, or cut off from the
+    /// database, past its lease): the fleet has given the action to
+    /// another worker, which may have run it already.
+    fn check_lease(&self) -> Result<(), TaskError> {
+        let fleet = self.scope.run.durability.fleet();
+        match fleet.and_then(|f| f.lease.as_ref()) {
+            Some(lease) if !lease.is_fresh() => {
+                Err(TaskError::new(ErrorKind::WorkerLost, LEASE_LAPSED).into_non_retryable())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The wait before retry number `attempt`. Jitter is drawn from the

@@ -280,12 +280,26 @@ where
     /// once, as rayon's threads do, instead of waiting for this fan-out's
     /// task to be woken on a tokio worker to hand it out; and so that the
     /// lane can wake this task once per batch of results (see `lane.rs`).
+    ///
+    /// Never when the items go to a fleet's queue: an item started ahead
+    /// there is claimed and run by whichever worker has a free slot, so
+    /// `concurrency(n)` would let `(1 + LANE_LOOKAHEAD) × n` run at once.
     fn lane_fits(&self, call: &TaskCall<T>) -> bool {
         self.kind == FanOutKind::Map
             && self.limit != usize::MAX
             && self.stagger.is_none()
             && !call.def.is_async()
             && call.def.env().rate_limit_setting().is_none()
+            && !self.dispatched()
+    }
+
+    /// Whether this fan-out's items are queued for a fleet's workers
+    /// rather than run in this process (every call but the root of a
+    /// fleet run is).
+    fn dispatched(&self) -> bool {
+        self.started
+            .as_ref()
+            .is_some_and(|(scope, _)| scope.run.durability.fleet().is_some())
     }
 
     fn launch(&mut self, item: Src::Item) {

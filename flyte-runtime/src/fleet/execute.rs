@@ -6,7 +6,7 @@ use crate::durability::record::Durability;
 use crate::execution::action::{Action, Place};
 use crate::registry::registry;
 use crate::state::context::RunShared;
-use flyte_core::queue::{Claimed, Completion};
+use flyte_core::queue::{Claimed, Completion, LeaseClock};
 use flyte_core::record::{ActionStatus, Origin};
 use flyte_core::store::{RunKey, RunStore};
 use flyte_core::{ErrorKind, TaskError};
@@ -24,31 +24,51 @@ pub(crate) struct Runs {
 }
 
 impl Runs {
-    /// The worker's view of the run of `claimed`.
-    pub(crate) fn get(&mut self, store: &Arc<dyn RunStore>, claimed: &Claimed) -> Arc<RunShared> {
+    /// The worker's view of the run of `claimed`, claimed under `lease`.
+    /// (After a rejoin the worker starts a new `Runs`: a run's view holds
+    /// the lease its actions were claimed under.)
+    pub(crate) fn get(
+        &mut self,
+        store: &Arc<dyn RunStore>,
+        claimed: &Claimed,
+        lease: &Arc<LeaseClock>,
+    ) -> Arc<RunShared> {
         let key = (claimed.run, claimed.execution);
         if let Some(run) = self.by_key.get(&key).and_then(Weak::upgrade) {
             return run;
         }
         self.by_key.retain(|_, run| run.strong_count() > 0);
-        let durability = Durability::attached(Arc::clone(store), claimed.run)
-            .in_fleet(claimed.execution, claimed.no_worker_after);
+        let durability = Durability::attached(Arc::clone(store), claimed.run).in_fleet(
+            claimed.execution,
+            claimed.no_worker_after,
+            Some(Arc::clone(lease)),
+        );
         let run = RunShared::with(claimed.run_id.clone(), claimed.run_name.clone(), durability);
         self.by_key.insert(key, Arc::downgrade(&run));
         run
     }
 }
 
-/// Runs `claimed` in `run` and says how it ended.
-pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Completion {
+/// Runs `claimed` in `run` and says how it ended; `None` when it did not
+/// begin because the worker's lease had lapsed (it is not this worker's
+/// to complete: the worker gives it back).
+pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Completion> {
     let started_at = SystemTime::now();
+    let lease = run.durability.fleet().and_then(|fleet| fleet.lease.clone());
     let (result, attempts, origin) = run_claimed(&claimed, run).await;
+    if let Err(e) = &result {
+        // A lapsed lease stays lapsed: this is the refusal of `Action`'s
+        // lease check (or a failure while the claim was void anyway).
+        if e.kind() == ErrorKind::WorkerLost && lease.is_some_and(|l| !l.is_fresh()) {
+            return None;
+        }
+    }
     let (status, output, error) = match result {
         Ok(bytes) => (ActionStatus::Succeeded, Some(bytes), None),
         Err(e) if e.kind() == ErrorKind::Cancelled => (ActionStatus::Cancelled, None, Some(e)),
         Err(e) => (ActionStatus::Failed, None, Some(e)),
     };
-    Completion {
+    Some(Completion {
         run: claimed.run,
         id: claimed.id,
         claim: claimed.claim,
@@ -59,7 +79,7 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Completion
         origin,
         started_at,
         ended_at: SystemTime::now(),
-    }
+    })
 }
 
 async fn run_claimed(

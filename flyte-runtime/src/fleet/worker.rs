@@ -5,7 +5,7 @@ use super::execute::{execute, Runs};
 use crate::durability::record::{open_postgres, POSTGRES_URL_VAR};
 use crate::execution::wait;
 use crate::registry::registry;
-use flyte_core::queue::{WorkQueue, WorkerInfo, WorkerKey, HEARTBEAT, LEASE};
+use flyte_core::queue::{LeaseClock, WorkQueue, WorkerInfo, WorkerKey, HEARTBEAT, LEASE};
 use flyte_core::store::{RunKey, RunStore, StoreError};
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, ErrorKind, TaskError};
@@ -209,7 +209,8 @@ impl Serving {
     }
 
     async fn serve(mut self, stop: impl Future<Output = ()>) -> Result<(), TaskError> {
-        let mut me = self.queue.register(self.info.clone()).await?;
+        let mut lease = Lease::register(&self.queue, &self.info).await?;
+        let mut me = lease.key;
         tracing::info!(
             "flyte worker {} serves {} tasks from {} ({} at once)",
             me.0,
@@ -217,13 +218,24 @@ impl Serving {
             self.store.location(),
             self.concurrency
         );
-        let mut lease = Lease::keep(&self.queue, me);
         let mut cancel_check = tokio::time::interval(CANCEL_CHECK);
         tokio::pin!(stop);
         loop {
+            // A lease that lapsed (the worker was paused, or cut off from
+            // the database, past its length) or was lost: nothing claimed
+            // under it may start or stay; give it all back and register
+            // again, before anything else.
+            if !lease.clock.is_fresh() {
+                lease = tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    rejoined = self.rejoin(me) => rejoined,
+                };
+                me = lease.key;
+            }
             // One claim per turn, then the lease and cancellations before
             // anything else.
-            let more_queued = self.claim(me).await;
+            let more_queued = self.claim(&lease).await;
             let room = self.room();
             let busy = !lock(&self.running).is_empty();
             let ended = Arc::clone(&self.ended);
@@ -231,10 +243,7 @@ impl Serving {
             tokio::select! {
                 biased;
                 () = &mut stop => break,
-                _ = &mut lease.lost => {
-                    me = self.rejoin(me).await?;
-                    lease = Lease::keep(&self.queue, me);
-                }
+                _ = &mut lease.lost => {}
                 _ = cancel_check.tick(), if busy => self.stop_cancelled(me).await,
                 () = std::future::ready(()), if room > 0 && more_queued => {}
                 () = queue.work_hint(IDLE_POLL), if room > 0 => {}
@@ -266,13 +275,13 @@ impl Serving {
 
     /// Claims what there is room for, and starts it; `true` when it got
     /// all it asked for (more is likely queued).
-    async fn claim(&mut self, me: WorkerKey) -> bool {
+    async fn claim(&mut self, lease: &Lease) -> bool {
         let room = self.room();
         if room == 0 || self.claim_paused_until.is_some_and(|t| Instant::now() < t) {
             return false;
         }
         let wanted = room.min(CLAIM_BATCH);
-        let claimed = match self.queue.claim(me, wanted).await {
+        let claimed = match self.queue.claim(lease.key, wanted).await {
             Ok(claimed) => {
                 self.failed_claims = 0;
                 self.claim_paused_until = None;
@@ -290,15 +299,15 @@ impl Serving {
         };
         let full = claimed.len() == wanted;
         for action in claimed {
-            self.start(action);
+            self.start(action, &lease.clock);
         }
         full
     }
 
-    fn start(&mut self, claimed: flyte_core::queue::Claimed) {
+    fn start(&mut self, claimed: flyte_core::queue::Claimed, lease: &Arc<LeaseClock>) {
         let key = (claimed.run, claimed.id);
         let claim = claimed.claim;
-        let run = self.runs.get(&self.store, &claimed);
+        let run = self.runs.get(&self.store, &claimed, lease);
         let (queue, running, ended) = (
             Arc::clone(&self.queue),
             Arc::clone(&self.running),
@@ -315,7 +324,8 @@ impl Serving {
                 matches!(running.get(&key), Some((c, _)) if *c == claim)
                     && running.remove(&key).is_some()
             };
-            if was_running {
+            // Not begun for a lapsed lease: given back by the rejoin.
+            if let (true, Some(done)) = (was_running, done) {
                 queue.complete(done);
             }
             ended.notify_one();
@@ -323,15 +333,41 @@ impl Serving {
         guard.insert(key, (claim, handle.abort_handle()));
     }
 
-    /// After its lease was lost (the fleet took it for dead and runs its
-    /// actions elsewhere): gives up what it runs, and registers again.
-    async fn rejoin(&mut self, me: WorkerKey) -> Result<WorkerKey, TaskError> {
-        let lost = self.abort_all();
+    /// After its lease lapsed or was lost (the fleet took it for dead and
+    /// runs its actions elsewhere): stops what it runs, gives back what its
+    /// old key still holds, and registers again, trying until the database
+    /// answers. The old lease is no longer renewed, so even a give-back
+    /// that never reaches the database leaves nothing stranded: the old
+    /// key's lease runs out and the reaper queues its rows again.
+    async fn rejoin(&mut self, old: WorkerKey) -> Lease {
+        let stopped = self.abort_all();
+        // The views of runs hold the old lease's clock.
+        self.runs = Runs::default();
         tracing::warn!(
-            "flyte worker {}: its lease ran out (was it paused?); {lost} actions given up, registering again",
-            me.0
+            "flyte worker {}: its lease lapsed (was it paused, or cut off from the database?); \
+             {stopped} actions stopped and given back, registering again",
+            old.0
         );
-        Ok(self.queue.register(self.info.clone()).await?)
+        if let Err(e) = self.queue.leave(old).await {
+            tracing::warn!(
+                "flyte worker {}: cannot give back what it held yet ({e}); \
+                 the fleet queues it again once the old lease ends",
+                old.0
+            );
+        }
+        let mut pause = CLAIM_RETRY;
+        loop {
+            match Lease::register(&self.queue, &self.info).await {
+                Ok(lease) => return lease,
+                Err(e) => {
+                    tracing::warn!(
+                        "flyte worker: cannot register again ({e}); trying again in {pause:?}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_CLAIM_RETRY);
+                }
+            }
+        }
     }
 
     /// Stops the actions that were cancelled in the fleet.
@@ -366,20 +402,32 @@ impl Serving {
     }
 }
 
-/// A worker's lease, renewed every [`HEARTBEAT`] by a task of its own, so
-/// that nothing the worker waits for (a slow claim, a busy runtime) can
-/// delay it; `lost` resolves when the fleet took the worker for dead.
-/// Dropping it stops the renewals.
+/// A worker's lease under one key, renewed every [`HEARTBEAT`] by a task
+/// of its own, so that nothing the worker waits for (a slow claim, a busy
+/// runtime) can delay it. `clock` says whether it still holds (bodies
+/// claimed under it begin only while it does); `lost` resolves when the
+/// fleet took the worker for dead. Dropping it stops the renewals.
 struct Lease {
+    key: WorkerKey,
+    clock: Arc<LeaseClock>,
     renewals: JoinHandle<()>,
     lost: oneshot::Receiver<()>,
 }
 
 impl Lease {
-    fn keep(queue: &Arc<dyn WorkQueue>, me: WorkerKey) -> Lease {
+    /// Enters the worker in the fleet, with a fresh lease that is kept.
+    async fn register(queue: &Arc<dyn WorkQueue>, info: &WorkerInfo) -> Result<Lease, StoreError> {
+        let sent_at = Instant::now();
+        let key = queue.register(info.clone()).await?;
+        let clock = Arc::new(LeaseClock::granted(sent_at));
         let (tell, lost) = oneshot::channel();
-        let renewals = tokio::spawn(renew(Arc::clone(queue), me, tell));
-        Lease { renewals, lost }
+        let renewals = tokio::spawn(renew(Arc::clone(queue), key, Arc::clone(&clock), tell));
+        Ok(Lease {
+            key,
+            clock,
+            renewals,
+            lost,
+        })
     }
 }
 
@@ -391,7 +439,12 @@ impl Drop for Lease {
 
 /// Renews `me`'s lease until it is found lost; warns when renewals fail or
 /// come late (an overloaded machine or database is about to lose it).
-async fn renew(queue: Arc<dyn WorkQueue>, me: WorkerKey, lost: oneshot::Sender<()>) {
+async fn renew(
+    queue: Arc<dyn WorkQueue>,
+    me: WorkerKey,
+    clock: Arc<LeaseClock>,
+    lost: oneshot::Sender<()>,
+) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut renewed = Instant::now();
@@ -405,9 +458,14 @@ async fn renew(queue: Arc<dyn WorkQueue>, me: WorkerKey, lost: oneshot::Sender<(
                 me.0
             );
         }
+        let sent_at = Instant::now();
         match queue.heartbeat(me).await {
-            Ok(true) => renewed = Instant::now(),
+            Ok(true) => {
+                renewed = sent_at;
+                clock.renewed(sent_at);
+            }
             Ok(false) => {
+                clock.lost();
                 let _ = lost.send(());
                 return;
             }
