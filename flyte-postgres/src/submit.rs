@@ -16,6 +16,7 @@ use flyte_core::store::{StoreError, StoreFuture};
 use flyte_core::sync::lock;
 use flyte_core::{ErrorKind, TaskError};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -160,8 +161,9 @@ async fn dispatch(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Request>
             };
             let what = format!("{} submissions", submits.len());
             let write = || write_submits(&shared, me, &submits);
-            if let Err(e) = retry_while_away(&shared.location, &what, write).await {
-                fail_all(&shared, &submits, &e);
+            match retry_while_away(&shared.location, &what, write).await {
+                Ok(()) => analyze_on_growth(&shared, submits.len()),
+                Err(e) => fail_all(&shared, &submits, &e),
             }
         }
         if !cancels.is_empty() {
@@ -170,6 +172,54 @@ async fn dispatch(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Request>
             let _ = retry_while_away(&shared.location, &what, write).await;
         }
     }
+}
+
+/// How many actions this process submits before it first asks
+/// PostgreSQL to analyze the actions table; then after four times as
+/// many, and so on.
+const ANALYZE_FIRST: u64 = 2000;
+
+/// Counts `n` more submitted actions, and has the actions table analyzed
+/// (on the store's runtime, off the submitting path) each time the count
+/// passes the next threshold: 2,000, 8,000, 32,000, ... A new database's
+/// tables have no statistics until autovacuum first looks at them (up to
+/// a minute), and meanwhile the planner takes a table of 40,000 actions
+/// for one of a few: a claim then sorted every queued row and a
+/// collection walked the whole table once per row of its batch, so that a
+/// fleet's first run was up to 8 times slower than the next.
+fn analyze_on_growth(shared: &Arc<Shared>, n: usize) {
+    let before = shared.submitted.fetch_add(n as u64, Ordering::Relaxed);
+    let after = before + n as u64;
+    let mut threshold = ANALYZE_FIRST;
+    while threshold <= before {
+        threshold = threshold.saturating_mul(4);
+    }
+    if after < threshold {
+        return;
+    }
+    let store = Arc::clone(shared);
+    shared.bridge.spawn(async move {
+        let analyzed = async {
+            let client = store.pool.get().await.map_err(PgFailure::from)?;
+            // Only when the statistics know fewer than half the actions this
+            // process alone submitted: a fleet's later runs find them right.
+            let known: f32 = client
+                .query_one(
+                    "SELECT reltuples FROM pg_class WHERE oid = 'flyte_actions'::regclass",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if (known as f64) < after as f64 / 2.0 {
+                client.batch_execute("ANALYZE flyte_actions").await?;
+            }
+            Ok::<(), PgFailure>(())
+        };
+        if let Err(e) = analyzed.await {
+            let e = store.error(e);
+            tracing::debug!("flyte: cannot analyze the actions table ({e})");
+        }
+    });
 }
 
 /// Answers every submission of `submits` with `e`.
@@ -182,35 +232,37 @@ fn fail_all(shared: &Shared, submits: &[Box<Submit>], e: &StoreError) {
     }
 }
 
+/// Queues each action of the batch; one that is there already is queued
+/// again only if it was cancelled, or failed in an earlier execution of
+/// the run. No join: its plan cannot go wrong.
 const SUBMIT: &str = "
-    WITH v AS (
-        SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bigint[],
-                             $6::text[], $7::text[], $8::text[], $9::integer[], $10::text[],
-                             $11::integer[], $12::bytea[], $13::bigint[], $14::integer[],
-                             $15::bigint[], $17::integer[], $18::bigint[])
-            AS v(run, id, parent, fan_out, idx, task, version, grp, execution, env, env_limit,
-                 input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms)
-    ), queued AS (
-        INSERT INTO flyte_actions AS a (run, id, parent, fan_out, idx, task, version, grp, state,
-            execution, env, env_limit, input, no_worker_ms, retries, timeout_ms, rate_count,
-            rate_per_ms, waiter, queued_at)
-        SELECT run, id, parent, fan_out, idx, task, version, grp, 'queued', execution, env,
-            env_limit, input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms, $16,
-            now()
-        FROM v
-        ON CONFLICT (run, id) DO UPDATE SET
-            state = 'queued', execution = EXCLUDED.execution, version = EXCLUDED.version,
-            attempts = 0, deaths = 0, input = EXCLUDED.input, output = NULL, error = NULL,
-            origin = 0, worker = NULL, waiter = EXCLUDED.waiter, queued_at = now(),
-            started_at = NULL, ended_at = NULL, no_worker_ms = EXCLUDED.no_worker_ms,
-            retries = EXCLUDED.retries, timeout_ms = EXCLUDED.timeout_ms
-        WHERE a.state = 'cancelled' OR (a.state = 'failed' AND a.execution < EXCLUDED.execution)
-        RETURNING a.run, a.id
-    )
-    UPDATE flyte_actions a SET waiter = $16
-    FROM v
-    WHERE a.run = v.run AND a.id = v.id
-      AND NOT EXISTS (SELECT 1 FROM queued q WHERE q.run = v.run AND q.id = v.id)";
+    INSERT INTO flyte_actions AS a (run, id, parent, fan_out, idx, task, version, grp, state,
+        execution, env, env_limit, input, no_worker_ms, retries, timeout_ms, rate_count,
+        rate_per_ms, waiter, queued_at)
+    SELECT run, id, parent, fan_out, idx, task, version, grp, 'queued', execution, env,
+        env_limit, input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms, $16, now()
+    FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bigint[],
+                $6::text[], $7::text[], $8::text[], $9::integer[], $10::text[],
+                $11::integer[], $12::bytea[], $13::bigint[], $14::integer[],
+                $15::bigint[], $17::integer[], $18::bigint[])
+        AS v(run, id, parent, fan_out, idx, task, version, grp, execution, env, env_limit,
+             input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms)
+    ON CONFLICT (run, id) DO UPDATE SET
+        state = 'queued', execution = EXCLUDED.execution, version = EXCLUDED.version,
+        attempts = 0, deaths = 0, input = EXCLUDED.input, output = NULL, error = NULL,
+        origin = 0, worker = NULL, waiter = EXCLUDED.waiter, queued_at = now(),
+        started_at = NULL, ended_at = NULL, no_worker_ms = EXCLUDED.no_worker_ms,
+        retries = EXCLUDED.retries, timeout_ms = EXCLUDED.timeout_ms
+    WHERE a.state = 'cancelled' OR (a.state = 'failed' AND a.execution < EXCLUDED.execution)";
+
+/// After [`SUBMIT`], in its own statement (so that it sees what that one
+/// wrote): an action that was there already, and was not queued again,
+/// is joined: waiter `$3` waits for it too. Rows that already name the
+/// waiter (every new one) are read, not written.
+const JOIN: &str = "
+    UPDATE flyte_actions a SET waiter = $3
+    FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
+    WHERE a.run = v.run AND a.id = v.id AND a.waiter IS DISTINCT FROM $3";
 
 /// Queues (or joins) `submits`, addressed to waiter `me`, and wakes the
 /// workers once.
@@ -221,35 +273,35 @@ async fn write_submits(shared: &Shared, me: i64, submits: &[Box<Submit>]) -> Res
     for s in submits {
         cols.push(s);
     }
-    let statement = client.prepare_cached(SUBMIT).await?;
-    client
-        .execute(
-            &statement,
-            &[
-                &cols.run,
-                &cols.id,
-                &cols.parent,
-                &cols.fan_out,
-                &cols.idx,
-                &cols.task,
-                &cols.version,
-                &cols.group,
-                &cols.execution,
-                &cols.env,
-                &cols.env_limit,
-                &cols.input,
-                &cols.no_worker_ms,
-                &cols.retries,
-                &cols.timeout_ms,
-                &me,
-                &cols.rate_count,
-                &cols.rate_per_ms,
-            ],
-        )
-        .await?;
-    client
-        .execute("SELECT pg_notify($1, '')", &[&QUEUED])
-        .await?;
+    let (submit, join) =
+        tokio::try_join!(client.prepare_cached(SUBMIT), client.prepare_cached(JOIN))?;
+    let queue_params: [&(dyn tokio_postgres::types::ToSql + Sync); 18] = [
+        &cols.run,
+        &cols.id,
+        &cols.parent,
+        &cols.fan_out,
+        &cols.idx,
+        &cols.task,
+        &cols.version,
+        &cols.group,
+        &cols.execution,
+        &cols.env,
+        &cols.env_limit,
+        &cols.input,
+        &cols.no_worker_ms,
+        &cols.retries,
+        &cols.timeout_ms,
+        &me,
+        &cols.rate_count,
+        &cols.rate_per_ms,
+    ];
+    let join_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&cols.run, &cols.id, &me];
+    let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&QUEUED];
+    // Sent together (one round trip), run in this order.
+    let queued = client.execute(&submit, &queue_params);
+    let joined = client.execute(&join, &join_params);
+    let woken = client.execute("SELECT pg_notify($1, '')", &notify_params);
+    tokio::try_join!(queued, joined, woken)?;
     Ok(())
 }
 
