@@ -104,6 +104,10 @@ impl WorkQueue for Bottomless {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    fn release(&self, _: WorkerKey, _: Vec<ClaimOf>) -> StoreFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn leave(&self, _: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
     }
@@ -305,6 +309,10 @@ impl WorkQueue for PausedPastItsLease {
 
     fn cancelled(&self, _: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn release(&self, _: WorkerKey, _: Vec<ClaimOf>) -> StoreFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
     }
 
     fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {

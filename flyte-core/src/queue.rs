@@ -270,6 +270,16 @@ pub trait WorkQueue: std::fmt::Debug + Send + Sync + 'static {
     /// asked several times a second while it runs actions).
     fn cancelled(&self, worker: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>>;
 
+    /// Queues again actions `worker` claimed and did not start (it claims
+    /// ahead of its free slots, and gives back what waited too long). A
+    /// claim that is no longer current (the action ended, or was taken
+    /// from the worker) is left as it is.
+    fn release(
+        &self,
+        worker: WorkerKey,
+        claims: Vec<ClaimOf>,
+    ) -> StoreFuture<'_, Result<(), StoreError>>;
+
     /// Takes `worker` out of the fleet after its completions are written;
     /// what it still held is queued again.
     fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>>;

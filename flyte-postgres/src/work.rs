@@ -4,7 +4,7 @@
 
 use crate::listen::QUEUED;
 use crate::process::{heartbeat, hostname, register};
-use crate::rows::id_from_sql;
+use crate::rows::{id_from_sql, id_to_sql};
 use crate::writer::Write;
 use crate::{PgFailure, PgStore, RunName, Shared, GIVE_UP_AFTER};
 use flyte_core::queue::{
@@ -140,6 +140,14 @@ impl WorkQueue for PgStore {
 
     fn cancelled(&self, worker: WorkerKey) -> StoreFuture<'_, Result<Vec<ClaimOf>, StoreError>> {
         self.on_bridge(move |shared| async move { cancelled(&shared, worker.0).await })
+    }
+
+    fn release(
+        &self,
+        worker: WorkerKey,
+        claims: Vec<ClaimOf>,
+    ) -> StoreFuture<'_, Result<(), StoreError>> {
+        self.on_bridge(move |shared| async move { release(&shared, worker.0, &claims).await })
     }
 
     fn leave(&self, worker: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
@@ -417,6 +425,35 @@ async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, PgFailu
             )
         })
         .collect())
+}
+
+/// Queues again the actions of `claims` that worker `worker` still holds
+/// under those claims, and wakes the workers.
+async fn release(shared: &Shared, worker: i64, claims: &[ClaimOf]) -> Result<(), PgFailure> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let runs: Vec<i64> = claims.iter().map(|c| c.0 .0).collect();
+    let ids: Vec<Vec<u8>> = claims.iter().map(|c| id_to_sql(c.1)).collect();
+    let numbers: Vec<i32> = claims.iter().map(|c| c.2 as i32).collect();
+    let client = shared.pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "WITH given AS (
+                 UPDATE flyte_actions a SET state = 'queued', worker = NULL, queued_at = now(),
+                     started_at = NULL
+                 FROM unnest($1::bigint[], $2::bytea[], $3::integer[]) AS v(run, id, claims)
+                 WHERE a.run = v.run AND a.id = v.id AND a.claims = v.claims
+                   AND a.state = 'running' AND a.worker = $4
+                 RETURNING 1
+             )
+             SELECT pg_notify($5, '') FROM (SELECT 1 FROM given LIMIT 1) AS any_given",
+        )
+        .await?;
+    client
+        .query(&statement, &[&runs, &ids, &numbers, &worker, &QUEUED])
+        .await?;
+    Ok(())
 }
 
 /// Takes worker `worker` out: what it still runs is queued again.

@@ -24,7 +24,10 @@
 //!
 //! [`MAX_DEATHS`]: flyte_core::queue::MAX_DEATHS
 
+mod ahead;
 mod execute;
+mod lease;
+mod serving;
 mod worker;
 
 pub use worker::Worker;
