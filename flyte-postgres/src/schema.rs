@@ -161,6 +161,101 @@ const MIGRATIONS: &[&str] = &[
         ALTER COLUMN output SET STATISTICS 0,
         ALTER COLUMN error SET STATISTICS 0;
     ",
+    // 7: the batched changes of actions by primary key, as loops of
+    // one-row updates on the server. As one `UPDATE ... FROM unnest(...)`
+    // the planner may take a filter (`waiter = 7`, `state = 'running'`)
+    // for one row by statistics that predate the run, scan for it first
+    // and compare every row of the batch with every row found: 3.3 s for
+    // 4,096 outcomes, 16.7 million comparisons. An update by the whole
+    // primary key has one plan, as long as no other condition matches an
+    // index (a waiter's or worker's key is compared through `coalesce` for
+    // that: as `waiter = $3` the planner walked the waiter's index, all of
+    // its ended rows, once per row of the batch). One round trip all the
+    // same.
+    r"
+    CREATE FUNCTION flyte_complete(runs bigint[], ids bytea[], claim_nos integer[],
+            states text[], outputs bytea[], errors bytea[], attempt_counts integer[],
+            origins smallint[], starts timestamptz[], ends timestamptz[])
+        RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint := 0;
+    BEGIN
+        FOR i IN 1 .. coalesce(cardinality(runs), 0) LOOP
+            UPDATE flyte_actions SET state = states[i], output = outputs[i],
+                error = errors[i], attempts = attempt_counts[i], origin = origins[i],
+                started_at = starts[i], ended_at = ends[i], worker = NULL
+            WHERE run = runs[i] AND id = ids[i] AND claims = claim_nos[i]
+              AND state = 'running';
+            IF FOUND THEN
+                done := done + 1;
+            END IF;
+        END LOOP;
+        RETURN done;
+    END $$;
+
+    CREATE FUNCTION flyte_forget(runs bigint[], ids bytea[], waiter_key bigint)
+        RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        FOR i IN 1 .. coalesce(cardinality(runs), 0) LOOP
+            UPDATE flyte_actions SET waiter = NULL
+            WHERE run = runs[i] AND id = ids[i] AND coalesce(waiter, 0) = waiter_key
+              AND state IN ('succeeded', 'failed', 'cancelled');
+        END LOOP;
+    END $$;
+
+    CREATE FUNCTION flyte_cancel(runs bigint[], ids bytea[], cancelled bytea)
+        RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint := 0;
+    BEGIN
+        FOR i IN 1 .. coalesce(cardinality(runs), 0) LOOP
+            UPDATE flyte_actions SET state = 'cancelled', error = cancelled,
+                ended_at = now(), waiter = NULL
+            WHERE run = runs[i] AND id = ids[i] AND state IN ('queued', 'running');
+            IF FOUND THEN
+                done := done + 1;
+            END IF;
+        END LOOP;
+        RETURN done;
+    END $$;
+
+    CREATE FUNCTION flyte_release(runs bigint[], ids bytea[], claim_nos integer[],
+            worker_key bigint)
+        RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint := 0;
+    BEGIN
+        FOR i IN 1 .. coalesce(cardinality(runs), 0) LOOP
+            UPDATE flyte_actions SET state = 'queued', worker = NULL, queued_at = now(),
+                started_at = NULL
+            WHERE run = runs[i] AND id = ids[i] AND claims = claim_nos[i]
+              AND state = 'running' AND coalesce(worker, 0) = worker_key;
+            IF FOUND THEN
+                done := done + 1;
+            END IF;
+        END LOOP;
+        RETURN done;
+    END $$;
+
+    CREATE FUNCTION flyte_seen_cancelled(runs bigint[], ids bytea[], worker_key bigint)
+        RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        FOR i IN 1 .. coalesce(cardinality(runs), 0) LOOP
+            UPDATE flyte_actions SET worker = NULL
+            WHERE run = runs[i] AND id = ids[i] AND coalesce(worker, 0) = worker_key
+              AND state <> 'running';
+        END LOOP;
+    END $$;
+
+    CREATE FUNCTION flyte_join(runs bigint[], ids bytea[], waiter_key bigint)
+        RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        FOR i IN 1 .. coalesce(cardinality(runs), 0) LOOP
+            UPDATE flyte_actions SET waiter = waiter_key
+            WHERE run = runs[i] AND id = ids[i] AND waiter IS DISTINCT FROM waiter_key;
+        END LOOP;
+    END $$;
+    ",
 ];
 
 /// Creates or migrates the tables.

@@ -258,11 +258,9 @@ const SUBMIT: &str = "
 /// After [`SUBMIT`], in its own statement (so that it sees what that one
 /// wrote): an action that was there already, and was not queued again,
 /// is joined: waiter `$3` waits for it too. Rows that already name the
-/// waiter (every new one) are read, not written.
-const JOIN: &str = "
-    UPDATE flyte_actions a SET waiter = $3
-    FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
-    WHERE a.run = v.run AND a.id = v.id AND a.waiter IS DISTINCT FROM $3";
+/// waiter (every new one) are read, not written. By primary key, one row
+/// at a time on the server (migration 7).
+const JOIN: &str = "SELECT flyte_join($1::bigint[], $2::bytea[], $3)";
 
 /// Queues (or joins) `submits`, addressed to waiter `me`, and wakes the
 /// workers once.
@@ -381,14 +379,7 @@ async fn write_cancels(shared: &Shared, cancels: &[Key]) -> Result<(), PgFailure
     let error = encode_error(&TaskError::cancelled());
     let statement = client
         .prepare_cached(
-            "WITH c AS (
-                 UPDATE flyte_actions a SET state = 'cancelled', error = $3, ended_at = now(),
-                     waiter = NULL
-                 FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
-                 WHERE a.run = v.run AND a.id = v.id AND a.state IN ('queued', 'running')
-                 RETURNING 1
-             )
-             SELECT pg_notify($4, '') FROM (SELECT 1 FROM c LIMIT 1) AS any_cancelled",
+            "SELECT pg_notify($4, '') WHERE flyte_cancel($1::bigint[], $2::bytea[], $3) > 0",
         )
         .await?;
     client
@@ -484,16 +475,10 @@ async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), P
             }));
         }
     }
-    // Still ended: a row submitted again meanwhile keeps its waiter. (Not
-    // `a.waiter = $3`: the planner would walk this waiter's index entries
-    // once per row of the batch, instead of the primary key.)
+    // Still ended: a row submitted again meanwhile keeps its waiter. By
+    // primary key, one row at a time on the server (migration 7).
     let forget = client
-        .prepare_cached(
-            "UPDATE flyte_actions a SET waiter = NULL
-             FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
-             WHERE a.run = v.run AND a.id = v.id AND a.waiter IS NOT DISTINCT FROM $3
-               AND a.state IN ('succeeded', 'failed', 'cancelled')",
-        )
+        .prepare_cached("SELECT flyte_forget($1::bigint[], $2::bytea[], $3)")
         .await?;
     client.execute(&forget, &[&runs, &ids, &me]).await?;
     Ok(())

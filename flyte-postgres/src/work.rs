@@ -407,12 +407,7 @@ async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, PgFailu
     let runs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
     let ids: Vec<&[u8]> = rows.iter().map(|r| r.get(1)).collect();
     let forget = client
-        .prepare_cached(
-            "UPDATE flyte_actions a SET worker = NULL
-             FROM unnest($1::bigint[], $2::bytea[]) AS v(run, id)
-             WHERE a.run = v.run AND a.id = v.id AND a.worker IS NOT DISTINCT FROM $3
-               AND a.state <> 'running'",
-        )
+        .prepare_cached("SELECT flyte_seen_cancelled($1::bigint[], $2::bytea[], $3)")
         .await?;
     client.execute(&forget, &[&runs, &ids, &worker]).await?;
     Ok(rows
@@ -439,15 +434,8 @@ async fn release(shared: &Shared, worker: i64, claims: &[ClaimOf]) -> Result<(),
     let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
-            "WITH given AS (
-                 UPDATE flyte_actions a SET state = 'queued', worker = NULL, queued_at = now(),
-                     started_at = NULL
-                 FROM unnest($1::bigint[], $2::bytea[], $3::integer[]) AS v(run, id, claims)
-                 WHERE a.run = v.run AND a.id = v.id AND a.claims = v.claims
-                   AND a.state = 'running' AND a.worker = $4
-                 RETURNING 1
-             )
-             SELECT pg_notify($5, '') FROM (SELECT 1 FROM given LIMIT 1) AS any_given",
+            "SELECT pg_notify($5, '')
+             WHERE flyte_release($1::bigint[], $2::bytea[], $3::integer[], $4) > 0",
         )
         .await?;
     client

@@ -206,19 +206,14 @@ impl Writer {
     }
 }
 
+/// A batch of completions, each guarded by its claim number and state:
+/// by primary key, one row at a time on the server (migration 7), and one
+/// notification for the waiters when any was taken.
 const COMPLETE: &str = "
-    WITH done AS (
-        UPDATE flyte_actions a SET
-            state = v.state, output = v.output, error = v.error, attempts = v.attempts,
-            origin = v.origin, started_at = v.started_at, ended_at = v.ended_at, worker = NULL
-        FROM unnest($1::bigint[], $2::bytea[], $3::integer[], $4::text[], $5::bytea[],
-                    $6::bytea[], $7::integer[], $8::smallint[], $9::timestamptz[],
-                    $10::timestamptz[])
-            AS v(run, id, claims, state, output, error, attempts, origin, started_at, ended_at)
-        WHERE a.run = v.run AND a.id = v.id AND a.claims = v.claims AND a.state = 'running'
-        RETURNING 1
-    )
-    SELECT count(*), pg_notify($11, '') FROM done HAVING count(*) > 0";
+    SELECT pg_notify($11, '')
+    WHERE flyte_complete($1::bigint[], $2::bytea[], $3::integer[], $4::text[], $5::bytea[],
+                         $6::bytea[], $7::integer[], $8::smallint[], $9::timestamptz[],
+                         $10::timestamptz[]) > 0";
 
 async fn write_completions(pool: &Pool, done: &[Completion]) -> Result<(), PgFailure> {
     let client = pool.get().await?;
