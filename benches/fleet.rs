@@ -82,6 +82,10 @@ fn main() {
     println!("fleet bench: PostgreSQL on loopback, 2 cores");
     // First, on an idle fleet and database: after the throughput runs,
     // PostgreSQL vacuums their rows for a while. `--latency`: only it.
+    if args.iter().any(|a| a == "--million") {
+        million(&admin);
+        return;
+    }
     let db = Database::new(&admin, "latency");
     latency(&db);
     drop(db);
@@ -158,6 +162,142 @@ fn throughput(admin: &str, trials: usize) {
             warm.as_secs_f64() / recorded.as_secs_f64()
         );
     }
+}
+
+/// Items of the `--million` run.
+const MILLION: u64 = 1_000_000;
+
+/// `--million`: 1,000,000 trivial tasks on 2 workers x 256 (wide): the
+/// growth of the driver's and each worker's peak memory, the rate of the
+/// first and the last 100,000 (finished rows must not slow claims), the
+/// bytes an action takes in PostgreSQL, and what `flyte gc` gives back.
+fn million(admin: &str) {
+    let db = Database::new(admin, "million");
+    let fleet = Fleet::start(&db.url, 2, 256);
+    let driver_before = status_kib("self", "VmRSS");
+    let workers_before: Vec<u64> = fleet
+        .workers
+        .iter()
+        .map(|w| status_kib(&w.id().to_string(), "VmRSS"))
+        .collect();
+    let t = Instant::now();
+    let n = Runner::new()
+        .postgres(&db.url)
+        .progress(flyte::Progress::None)
+        .run(many(MILLION))
+        .into_output()
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(n, MILLION);
+    let driver_peak = status_kib("self", "VmHWM");
+    let workers_peak: Vec<u64> = fleet
+        .workers
+        .iter()
+        .map(|w| status_kib(&w.id().to_string(), "VmHWM"))
+        .collect();
+    fleet.stop();
+    println!(
+        "  {MILLION} trivial tasks, 2 workers x 256: {:.1} s, {:.0} tasks/s",
+        took.as_secs_f64(),
+        MILLION as f64 / took.as_secs_f64()
+    );
+    println!(
+        "  peak memory growth: driver {:.1} MiB; workers {}",
+        (driver_peak.saturating_sub(driver_before)) as f64 / 1024.0,
+        workers_before
+            .iter()
+            .zip(&workers_peak)
+            .map(|(b, p)| format!("{:.1} MiB", p.saturating_sub(*b) as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let tenth = MILLION / 10;
+    let spans = query(
+        &db.url,
+        &format!(
+            "WITH o AS (SELECT ended_at, row_number() OVER (ORDER BY ended_at) AS n
+                        FROM flyte_actions WHERE task LIKE '%.noop')
+             SELECT extract(epoch FROM max(ended_at) FILTER (WHERE n <= {tenth})
+                                    - min(ended_at) FILTER (WHERE n <= {tenth})) || ' ' ||
+                    extract(epoch FROM max(ended_at) FILTER (WHERE n > {MILLION} - {tenth})
+                                    - min(ended_at) FILTER (WHERE n > {MILLION} - {tenth}))
+             FROM o"
+        ),
+    );
+    let mut spans = spans
+        .split_whitespace()
+        .map(|s| s.parse::<f64>().unwrap_or(f64::NAN));
+    let (first, last) = (
+        spans.next().unwrap_or(f64::NAN),
+        spans.next().unwrap_or(f64::NAN),
+    );
+    println!(
+        "  first {tenth}: {:.0} tasks/s, last {tenth}: {:.0} tasks/s ({:.2}x)",
+        tenth as f64 / first,
+        tenth as f64 / last,
+        first / last
+    );
+    let size: f64 = query(&db.url, "SELECT pg_total_relation_size('flyte_actions')")
+        .parse()
+        .unwrap_or(f64::NAN);
+    let rows: f64 = query(&db.url, "SELECT count(*) FROM flyte_actions")
+        .parse()
+        .unwrap_or(f64::NAN);
+    println!(
+        "  in PostgreSQL: {:.0} MiB for {rows:.0} actions, {:.0} bytes an action (table, indexes, dead versions)",
+        size / 1048576.0,
+        size / rows
+    );
+    let store = flyte::store::open_postgres(&db.url).unwrap();
+    let runs: Vec<_> = store
+        .list_runs(&flyte::store::RunFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| {
+            store
+                .find_run(flyte::store::RunRef::Id(&r.id))
+                .ok()
+                .flatten()
+        })
+        .map(|(key, _)| key)
+        .collect();
+    let t = Instant::now();
+    let deleted = store.delete_runs(&runs).unwrap();
+    store.compact().unwrap();
+    println!(
+        "  gc (delete the run, vacuum): {deleted} run, {:.1} s; {} actions left, {:.0} MiB kept for the next runs to reuse",
+        t.elapsed().as_secs_f64(),
+        query(&db.url, "SELECT count(*) FROM flyte_actions"),
+        query(&db.url, "SELECT pg_total_relation_size('flyte_actions')")
+            .parse::<f64>()
+            .unwrap_or(f64::NAN)
+            / 1048576.0
+    );
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`: the peak).
+fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// What a query prints.
+fn query(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-qAtc", sql])
+        .output()
+        .expect("psql runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// One call at a time, on an idle fleet of one worker.

@@ -372,6 +372,19 @@ impl RunStore for PgStore {
         })
     }
 
+    /// Vacuums the tables runs are deleted from: their space is reused by
+    /// the next runs (PostgreSQL gives a table's space back to the system
+    /// only under an exclusive lock, `VACUUM FULL`, which a live fleet
+    /// cannot take).
+    fn compact(&self) -> Result<(), StoreError> {
+        self.query(move |_, client| async move {
+            client
+                .batch_execute("VACUUM flyte_actions, flyte_fan_outs, flyte_logs, flyte_runs")
+                .await?;
+            Ok(())
+        })
+    }
+
     fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
         self.query(move |_, client| async move {
             let row = client
