@@ -39,7 +39,12 @@ time_until_empty() {
         bash -c "$cmd" >/dev/null 2>&1 &
         pids+=($!)
     done
-    while [ "$(psql "$url" -qAtc "$remaining_sql")" != 0 ]; do sleep 0.05; done
+    local remaining
+    while remaining=$(psql "$url" -qAtc "$remaining_sql") && [ "$remaining" != 0 ]; do sleep 0.05; done
+    if [ "$remaining" != 0 ]; then
+        echo "cannot count what remains ($remaining_sql)" >&2
+        exit 1
+    fi
     local end
     end=$(date +%s.%N)
     for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
@@ -67,9 +72,9 @@ procrastinate() { # slots
     for _ in $(seq "$trials"); do
         fresh_db "$db"
         export PQ_URL="$base/$db"
-        (cd "$scratch" && venv/bin/procrastinate --app=pq_app.app schema --apply >/dev/null)
-        (cd "$scratch" && venv/bin/python pq_app.py "$jobs")
-        local w="cd $scratch && PQ_URL=$PQ_URL venv/bin/procrastinate --app=pq_app.app worker --concurrency $slots"
+        (cd "$scratch" && PYTHONPATH=. venv/bin/procrastinate --app=pq_tasks.app schema --apply >/dev/null)
+        (cd "$scratch" && PYTHONPATH=. venv/bin/python pq_defer.py "$jobs")
+        local w="cd $scratch && PQ_URL=$PQ_URL PYTHONPATH=. venv/bin/procrastinate --app=pq_tasks.app worker --concurrency $slots"
         times+=("$(time_until_empty "$base/$db" "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')" "$w" "$w")")
     done
     psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
