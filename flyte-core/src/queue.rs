@@ -57,14 +57,41 @@ pub const LEASE_MARGIN: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct LeaseClock {
     /// Until when the lease holds; `None`: lapsed or lost, for good.
-    fresh_until: Mutex<Option<Instant>>,
+    fresh_until: Mutex<Option<Until>>,
+}
+
+/// A moment on two clocks: the monotonic one, and the wall clock, which
+/// (unlike the monotonic clock on Linux) goes on while the machine is
+/// suspended. The lease is over when either says so: a worker woken from
+/// a suspended VM must not take its lease for fresh.
+#[derive(Debug, Clone, Copy)]
+struct Until {
+    monotonic: Instant,
+    wall: SystemTime,
+}
+
+impl Until {
+    /// The end of a lease granted or renewed by a request sent at `sent_at`.
+    fn lease_from(sent_at: Instant) -> Until {
+        let length = LEASE - LEASE_MARGIN;
+        let now = SystemTime::now();
+        let sent_wall = now.checked_sub(sent_at.elapsed()).unwrap_or(now);
+        Until {
+            monotonic: sent_at + length,
+            wall: sent_wall + length,
+        }
+    }
+
+    fn has_passed(&self) -> bool {
+        Instant::now() >= self.monotonic || SystemTime::now() >= self.wall
+    }
 }
 
 impl LeaseClock {
     /// The clock of a lease granted by a request sent at `sent_at`.
     pub fn granted(sent_at: Instant) -> LeaseClock {
         LeaseClock {
-            fresh_until: Mutex::new(Some(sent_at + (LEASE - LEASE_MARGIN))),
+            fresh_until: Mutex::new(Some(Until::lease_from(sent_at))),
         }
     }
 
@@ -72,11 +99,11 @@ impl LeaseClock {
     /// [`LEASE`] after that, less [`LEASE_MARGIN`]. A late answer to an
     /// older renewal does not shorten it, and a lapsed lease stays lapsed.
     pub fn renewed(&self, sent_at: Instant) {
-        let until = sent_at + (LEASE - LEASE_MARGIN);
+        let until = Until::lease_from(sent_at);
         let mut fresh_until = lock(&self.fresh_until);
         match *fresh_until {
-            Some(t) if Instant::now() >= t => *fresh_until = None,
-            Some(t) if t < until => *fresh_until = Some(until),
+            Some(t) if t.has_passed() => *fresh_until = None,
+            Some(t) if t.monotonic < until.monotonic => *fresh_until = Some(until),
             _ => {}
         }
     }
@@ -90,7 +117,7 @@ impl LeaseClock {
     pub fn is_fresh(&self) -> bool {
         let mut fresh_until = lock(&self.fresh_until);
         match *fresh_until {
-            Some(t) if Instant::now() < t => true,
+            Some(t) if !t.has_passed() => true,
             Some(_) => {
                 *fresh_until = None;
                 false
@@ -298,6 +325,17 @@ mod tests {
             return; // a clock younger than a lease: nothing to check
         };
         assert!(!LeaseClock::granted(long_ago).is_fresh());
+    }
+
+    #[test]
+    fn a_lease_is_over_when_the_wall_clock_says_so_too() {
+        // The monotonic clock stood still (a suspended machine) while the
+        // wall clock went past the lease.
+        let clock = LeaseClock::granted(Instant::now());
+        if let Some(t) = lock(&clock.fresh_until).as_mut() {
+            t.wall = SystemTime::now() - Duration::from_millis(1);
+        }
+        assert!(!clock.is_fresh());
     }
 
     #[test]
