@@ -64,22 +64,7 @@ impl WorkQueue for Bottomless {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(2)).await;
             Ok((first..first + max)
-                .map(|i| Claimed {
-                    run: RunKey(1),
-                    run_id: "r1".into(),
-                    run_name: None,
-                    execution: 1,
-                    id: ActionId(i as u128 + 1),
-                    parent: None,
-                    index: None,
-                    task: "lease.tick".into(),
-                    group: None,
-                    input: Vec::new(),
-                    retries: None,
-                    timeout: None,
-                    no_worker_after: Duration::from_secs(60),
-                    claim: 1,
-                })
+                .map(|i| claimed(i as u128 + 1, "lease.tick"))
                 .collect())
         })
     }
@@ -110,6 +95,26 @@ impl WorkQueue for Bottomless {
 
     fn leave(&self, _: WorkerKey) -> StoreFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// Action `id` of task `task` in run 1, claimed once.
+fn claimed(id: u128, task: &str) -> Claimed {
+    Claimed {
+        run: RunKey(1),
+        run_id: "r1".into(),
+        run_name: None,
+        execution: 1,
+        id: ActionId(id),
+        parent: None,
+        index: None,
+        task: task.into(),
+        group: None,
+        input: Vec::new(),
+        retries: None,
+        timeout: None,
+        no_worker_after: Duration::from_secs(60),
+        claim: 1,
     }
 }
 
@@ -267,24 +272,7 @@ impl WorkQueue for PausedPastItsLease {
             }
             // Answered past the lease (10 s, less its 1 s margin).
             tokio::time::sleep(Duration::from_millis(9500)).await;
-            Ok((1..=4)
-                .map(|i| Claimed {
-                    run: RunKey(1),
-                    run_id: "r1".into(),
-                    run_name: None,
-                    execution: 1,
-                    id: ActionId(i),
-                    parent: None,
-                    index: None,
-                    task: "lease.noted".into(),
-                    group: None,
-                    input: Vec::new(),
-                    retries: None,
-                    timeout: None,
-                    no_worker_after: Duration::from_secs(60),
-                    claim: 1,
-                })
-                .collect())
+            Ok((1..=4).map(|i| claimed(i, "lease.noted")).collect())
         })
     }
 
