@@ -136,8 +136,17 @@ fn throughput(admin: &str, trials: usize) {
         "  local, unrecorded (persist off): {:>7.0} tasks/s",
         ITEMS as f64 / local.as_secs_f64()
     );
+    // `--fleets 2x256,2x8`: only those.
+    let only: Option<Vec<String>> = std::env::args()
+        .skip_while(|a| a != "--fleets")
+        .nth(1)
+        .map(|list| list.split(',').map(str::to_owned).collect());
     for (workers, slots) in FLEETS {
-        let db = Database::new(admin, &format!("{workers}x{slots}"));
+        let name = format!("{workers}x{slots}");
+        if only.as_ref().is_some_and(|only| !only.contains(&name)) {
+            continue;
+        }
+        let db = Database::new(admin, &name);
         let fleet = Fleet::start(&db.url, workers, slots);
         let run = || {
             let t = Instant::now();
@@ -150,7 +159,9 @@ fn throughput(admin: &str, trials: usize) {
             t.elapsed()
         };
         let first = run();
+        let before = Costs::now(&db.url, &fleet);
         let warm = median(trials, run);
+        let costs = before.until_now(&db.url, &fleet, ITEMS * trials as u64);
         fleet.stop();
         let rate = |d: Duration| ITEMS as f64 / d.as_secs_f64();
         println!(
@@ -161,7 +172,89 @@ fn throughput(admin: &str, trials: usize) {
             rate(first) / rate(warm),
             warm.as_secs_f64() / recorded.as_secs_f64()
         );
+        println!("    per action: {costs}");
     }
+}
+
+/// What the machine spent: CPU time of PostgreSQL's processes (found in
+/// `/proc` by name, so only for a server on this machine), of this
+/// process (the driver) and of the workers, and the WAL PostgreSQL wrote.
+struct Costs {
+    postgres_cpu: f64,
+    driver_cpu: f64,
+    workers_cpu: f64,
+    wal_lsn: f64,
+}
+
+impl Costs {
+    fn now(url: &str, fleet: &Fleet) -> Costs {
+        let postgres_cpu = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+            })
+            .map(|e| cpu_seconds(&e.file_name().to_string_lossy(), true))
+            .sum();
+        Costs {
+            postgres_cpu,
+            driver_cpu: cpu_seconds("self", false),
+            workers_cpu: fleet
+                .workers
+                .iter()
+                .map(|w| cpu_seconds(&w.id().to_string(), false))
+                .sum(),
+            wal_lsn: query(url, "SELECT pg_current_wal_lsn() - '0/0'")
+                .parse()
+                .unwrap_or(f64::NAN),
+        }
+    }
+
+    /// What was spent since `self`, per action of `actions`, as a line.
+    fn until_now(self, url: &str, fleet: &Fleet, actions: u64) -> String {
+        let now = Costs::now(url, fleet);
+        let n = actions as f64;
+        // Statistics reach the view within a second or so.
+        std::thread::sleep(Duration::from_millis(1000));
+        let hot = query(
+            url,
+            "SELECT round(100 * n_tup_hot_upd::numeric / nullif(n_tup_upd, 0)) || '%'
+             FROM pg_stat_user_tables WHERE relname = 'flyte_actions'",
+        );
+        format!(
+            "PostgreSQL {:.3} ms CPU, {:.0} bytes of WAL (record updates in place: {hot}); \
+             driver {:.3} ms CPU; workers {:.3} ms CPU",
+            (now.postgres_cpu - self.postgres_cpu) * 1000.0 / n,
+            (now.wal_lsn - self.wal_lsn) / n,
+            (now.driver_cpu - self.driver_cpu) * 1000.0 / n,
+            (now.workers_cpu - self.workers_cpu) * 1000.0 / n,
+        )
+    }
+}
+
+/// User and system CPU seconds of a process from `/proc/<pid>/stat`, with
+/// those of its children that ended if `children` (PostgreSQL's postmaster
+/// holds there the backends of closed connections); 0 when it is gone.
+fn cpu_seconds(pid: &str, children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's name, which may hold spaces.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime, cutime, cstime: fields 14 to 17 of the whole line.
+    let wanted: &[usize] = if children {
+        &[11, 12, 13, 14]
+    } else {
+        &[11, 12]
+    };
+    let ticks: f64 = wanted
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    // CLK_TCK is 100 on every Linux this bench runs on.
+    ticks / 100.0
 }
 
 /// Items of the `--million` run.

@@ -148,11 +148,12 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
     // cancelled-unseen rows, so this reads what is in flight, no more.)
     let orphans = tx
         .query(
-            "SELECT run, id, task, deaths, worker FROM flyte_actions a
-             WHERE a.worker IS NOT NULL AND a.state = 'running'
-               AND (a.worker = ANY ($1) OR NOT EXISTS (
-                   SELECT 1 FROM flyte_processes p WHERE p.key = a.worker))
-             FOR UPDATE",
+            "SELECT q.run, q.id, q.task, q.deaths, q.worker, q.waiter, q.claims
+             FROM flyte_queue q
+             WHERE q.worker IS NOT NULL AND q.state = 'running'
+               AND (q.worker = ANY ($1) OR NOT EXISTS (
+                   SELECT 1 FROM flyte_processes p WHERE p.key = q.worker))
+             FOR UPDATE OF q",
             &[&dead],
         )
         .await?;
@@ -163,6 +164,12 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
     for row in &orphans {
         let (run, id, task, deaths, worker): (i64, Vec<u8>, String, i32, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        // The queue knows a task as name@version.
+        let task = task
+            .rsplit_once('@')
+            .map_or(&task[..], |(name, _)| name)
+            .to_owned();
+        let (waiter, claims): (Option<i64>, i32) = (row.get(5), row.get(6));
         // Looked at again by a statement of its own (a newer snapshot): a
         // row claimed meanwhile by a worker that registered after the
         // select began is not that worker's to lose.
@@ -186,17 +193,29 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
             )
             .with_task(task);
             tx.execute(
-                "UPDATE flyte_actions SET state = 'failed', error = $3, deaths = deaths + 1,
-                     worker = NULL, ended_at = now()
+                "WITH gone AS (DELETE FROM flyte_queue WHERE run = $1 AND id = $2),
+                      told AS (
+                          INSERT INTO flyte_outcomes (waiter, run, id, claims)
+                          SELECT $4, $1, $2, $5 WHERE $4::bigint IS NOT NULL
+                      )
+                 UPDATE flyte_actions SET state = 'failed', error = $3, deaths = $6,
+                     claims = $5, ended_at = now()
                  WHERE run = $1 AND id = $2",
-                &[&run, &id, &encode_error(&error)],
+                &[
+                    &run,
+                    &id,
+                    &encode_error(&error),
+                    &waiter,
+                    &claims,
+                    &(deaths + 1),
+                ],
             )
             .await?;
             poisoned += 1;
         } else {
             tx.execute(
-                "UPDATE flyte_actions SET state = 'queued', deaths = deaths + 1, worker = NULL,
-                     queued_at = now(), started_at = NULL
+                "UPDATE flyte_queue SET state = 'queued', deaths = deaths + 1, worker = NULL,
+                     queued_at = now(), started_at = NULL, ran_on = NULL
                  WHERE run = $1 AND id = $2",
                 &[&run, &id],
             )
@@ -204,9 +223,15 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
             requeued += 1;
         }
     }
-    // Cancellations the dead never saw.
+    // Cancellations the dead never saw, and outcomes they never collected
+    // (a run resumed elsewhere submits its calls again and is told anew).
     tx.execute(
-        "UPDATE flyte_actions SET worker = NULL WHERE worker = ANY ($1)",
+        "DELETE FROM flyte_queue WHERE worker = ANY ($1) AND state = 'cancelled'",
+        &[&dead],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM flyte_outcomes WHERE waiter = ANY ($1)",
         &[&dead],
     )
     .await?;
@@ -221,12 +246,7 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
         .map(|r| r.get(0))
         .collect();
     if !killed.is_empty() {
-        tx.execute(
-            "UPDATE flyte_actions SET state = 'cancelled', error = $2, ended_at = now()
-             WHERE run = ANY ($1) AND state IN ('queued', 'running')",
-            &[&killed, &encode_error(&TaskError::cancelled())],
-        )
-        .await?;
+        cancel_runs(&tx, &killed).await?;
         tx.execute("SELECT pg_notify($1, '')", &[&CANCELLED])
             .await?;
     }
@@ -252,4 +272,20 @@ pub(crate) fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Cancels what runs `runs` left queued or running anywhere in the fleet;
+/// how many.
+pub(crate) async fn cancel_runs(
+    client: &impl deadpool_postgres::GenericClient,
+    runs: &[i64],
+) -> Result<i64, PgFailure> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(flyte_end(array_agg(run), array_agg(id), 'cancelled', $2, false), 0)
+             FROM flyte_queue WHERE run = ANY ($1) AND state IN ('queued', 'running')",
+            &[&runs, &encode_error(&TaskError::cancelled())],
+        )
+        .await?;
+    Ok(row.get(0))
 }

@@ -9,11 +9,14 @@ use tokio_postgres::Row;
 pub(crate) const RUN_COLUMNS: &str = "key, id, name, root_task, root_action, status, error, \
      started_at, ended_at, executions, lost_actions";
 
-/// The columns [`action_record`] reads (without and with the output).
-pub(crate) const ACTION_COLUMNS: &str = "id, parent, fan_out, idx, task, grp, state, attempts, \
-     started_at, queued_at, ended_at, error, origin, NULL::bytea";
-pub(crate) const ACTION_COLUMNS_WITH_OUTPUT: &str = "id, parent, fan_out, idx, task, grp, state, \
-     attempts, started_at, queued_at, ended_at, error, origin, output";
+/// The columns [`action_record`] reads (without and with the output), of
+/// a record `a` and its queue row `q` (when it runs, its start is there).
+pub(crate) const ACTION_COLUMNS: &str = "a.id, a.parent, a.fan_out, a.idx, a.task, a.grp, \
+     a.state, a.attempts, coalesce(q.started_at, a.started_at), a.queued_at, a.ended_at, \
+     a.error, a.origin, NULL::bytea";
+pub(crate) const ACTION_COLUMNS_WITH_OUTPUT: &str = "a.id, a.parent, a.fan_out, a.idx, a.task, \
+     a.grp, a.state, a.attempts, coalesce(q.started_at, a.started_at), a.queued_at, a.ended_at, \
+     a.error, a.origin, a.output";
 
 /// An action's state as stored.
 pub(crate) fn state_word(status: ActionStatus) -> &'static str {

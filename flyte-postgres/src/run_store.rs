@@ -16,7 +16,7 @@ use flyte_core::store::{
     RunKey, RunRef, RunStore, StoreError, StoreFuture,
 };
 use flyte_core::sync::lock;
-use flyte_core::{ActionId, TaskError};
+use flyte_core::ActionId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -264,8 +264,12 @@ impl RunStore for PgStore {
                 let rows = client
                     .query(
                         &format!(
-                            "SELECT {columns}, seq FROM flyte_actions
-                             WHERE run = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                            "SELECT {columns}, a.seq
+                             FROM flyte_actions a LEFT JOIN LATERAL (
+                                 SELECT started_at FROM flyte_queue q
+                                 WHERE q.run = a.run AND q.id = a.id AND q.state = 'running'
+                                 LIMIT 1) q ON true
+                             WHERE a.run = $1 AND a.seq > $2 ORDER BY a.seq LIMIT $3"
                         ),
                         &[&run.0, &after, &PAGE],
                     )
@@ -363,12 +367,29 @@ impl RunStore for PgStore {
     fn delete_runs(&self, runs: &[RunKey]) -> Result<u64, StoreError> {
         let keys: Vec<i64> = runs.iter().map(|r| r.0).collect();
         self.query(move |_, client| async move {
-            Ok(client
-                .execute(
-                    "DELETE FROM flyte_runs WHERE key = ANY ($1) AND status <> 'running'",
+            // The queue's rows of a run that ended are cancelled ones its
+            // workers have not seen, and outcomes nobody collects: they go
+            // with it, as its records (fan-outs and logs go by their
+            // foreign key).
+            let row = client
+                .query_one(
+                    "WITH gone AS (
+                         DELETE FROM flyte_runs WHERE key = ANY ($1) AND status <> 'running'
+                         RETURNING key
+                     ), actions AS (
+                         DELETE FROM flyte_actions WHERE run IN (SELECT key FROM gone)
+                     ), queued AS (
+                         DELETE FROM flyte_queue WHERE run IN (SELECT key FROM gone)
+                     ), outcomes AS (
+                         DELETE FROM flyte_outcomes WHERE run IN (SELECT key FROM gone)
+                     ), starts AS (
+                         DELETE FROM flyte_starts WHERE run IN (SELECT key FROM gone)
+                     )
+                     SELECT count(*) FROM gone",
                     &[&keys],
                 )
-                .await?)
+                .await?;
+            Ok(row.get::<_, i64>(0) as u64)
         })
     }
 
@@ -379,7 +400,10 @@ impl RunStore for PgStore {
     fn compact(&self) -> Result<(), StoreError> {
         self.query(move |_, client| async move {
             client
-                .batch_execute("VACUUM flyte_actions, flyte_fan_outs, flyte_logs, flyte_runs")
+                .batch_execute(
+                    "VACUUM flyte_actions, flyte_queue, flyte_outcomes, flyte_starts, \
+                     flyte_fan_outs, flyte_logs, flyte_runs",
+                )
                 .await?;
             Ok(())
         })
@@ -487,14 +511,7 @@ async fn write_end(shared: &Shared, run: RunKey, end: RunEnd, lost: u64) -> Resu
             ],
         )
         .await?;
-    let left = client
-        .execute(
-            "UPDATE flyte_actions SET state = 'cancelled', error = $2, ended_at = now(), waiter = NULL
-             WHERE run = $1 AND state IN ('queued', 'running')",
-            &[&run.0, &encode_error(&TaskError::cancelled())],
-        )
-        .await
-        ?;
+    let left = crate::process::cancel_runs(&client, &[run.0]).await?;
     if left > 0 {
         client
             .execute("SELECT pg_notify($1, '')", &[&CANCELLED])

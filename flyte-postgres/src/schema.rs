@@ -256,6 +256,242 @@ const MIGRATIONS: &[&str] = &[
         END LOOP;
     END $$;
     ",
+    // 8: the queue apart from the record. An action's row in
+    // `flyte_actions` is written twice: when it is submitted and when it
+    // ends, and the second write changes no indexed column, so PostgreSQL
+    // updates it in place (a HOT update: no index entry, the old version
+    // pruned with the page), with room left on each page for it. What
+    // changes while it waits and runs (its state, its worker, who waits
+    // for it) lives in `flyte_queue`, a narrow row per unfinished action
+    // (deleted when it ends), and an ended action's outcome is addressed
+    // to its waiter by a row of `flyte_outcomes` (deleted when collected).
+    // Before: an insert and three updates of the wide row, each writing an
+    // entry into every index of it (2.7 KB of WAL an action).
+    r"
+    CREATE TABLE flyte_queue (
+        run bigint NOT NULL,
+        id bytea NOT NULL,
+        -- The action's place in the order of claims (its record's seq).
+        seq bigint NOT NULL,
+        -- name@version, as workers register their tasks.
+        task text NOT NULL,
+        -- queued, running, or cancelled (kept until its worker saw it).
+        state text NOT NULL,
+        env text NOT NULL,
+        env_limit integer NOT NULL,
+        rate_count integer NOT NULL,
+        rate_per_ms bigint NOT NULL,
+        parent bytea,
+        claims integer NOT NULL,
+        claim_token bigint,
+        deaths integer NOT NULL,
+        worker bigint,
+        ran_on text,
+        waiter bigint,
+        no_worker_ms bigint NOT NULL,
+        queued_at timestamptz NOT NULL,
+        started_at timestamptz,
+        PRIMARY KEY (run, id)
+    );
+    CREATE INDEX flyte_queue_queued ON flyte_queue (seq) WHERE state = 'queued';
+    CREATE INDEX flyte_queue_worker ON flyte_queue (worker) WHERE worker IS NOT NULL;
+    CREATE INDEX flyte_queue_limited ON flyte_queue (run, env)
+        WHERE env_limit > 0 OR rate_count > 0;
+    CREATE INDEX flyte_queue_limited_children ON flyte_queue (run, parent)
+        WHERE env_limit > 0;
+
+    -- An ended action whose waiter has not collected its outcome; `claims`
+    -- tells an outcome of an earlier claim from a later one. No unique key:
+    -- an insert that may conflict writes twice (it is confirmed), and two
+    -- rows for one action (ended, queued again, ended again before its
+    -- waiter looked) are read as one.
+    CREATE TABLE flyte_outcomes (
+        waiter bigint NOT NULL,
+        run bigint NOT NULL,
+        id bytea NOT NULL,
+        claims integer NOT NULL
+    );
+    CREATE INDEX flyte_outcomes_waiter ON flyte_outcomes (waiter, run, id);
+
+    -- When actions of rate-limited environments were claimed, for the
+    -- window of their rate (older ones are deleted as claims look).
+    CREATE TABLE flyte_starts (
+        run bigint NOT NULL,
+        env text NOT NULL,
+        at timestamptz NOT NULL
+    );
+    CREATE INDEX flyte_starts_at ON flyte_starts (run, env, at);
+
+    INSERT INTO flyte_queue (run, id, seq, task, state, env, env_limit, rate_count,
+        rate_per_ms, parent, claims, claim_token, deaths, worker, ran_on, waiter,
+        no_worker_ms, queued_at, started_at)
+    SELECT run, id, seq, task || '@' || version, state, env, env_limit, rate_count,
+        rate_per_ms, parent, claims, claim_token, deaths, worker, ran_on, waiter,
+        no_worker_ms, coalesce(queued_at, now()), started_at
+    FROM flyte_actions
+    WHERE state IN ('queued', 'running') OR (state = 'cancelled' AND worker IS NOT NULL);
+    UPDATE flyte_actions SET state = 'queued' WHERE state = 'running';
+    INSERT INTO flyte_outcomes (waiter, run, id, claims)
+    SELECT waiter, run, id, claims FROM flyte_actions
+    WHERE waiter IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled');
+    INSERT INTO flyte_starts (run, env, at)
+    SELECT run, env, started_at FROM flyte_actions
+    WHERE rate_count > 0 AND started_at IS NOT NULL;
+
+    DROP INDEX flyte_actions_queued, flyte_actions_worker, flyte_actions_waiter,
+        flyte_actions_env_started, flyte_actions_queued_limited,
+        flyte_actions_limited_children;
+    -- Room on each page for the record's update when it ends (45%: a
+    -- batch of completions updates the rows of a page in one transaction,
+    -- and each new version needs room until it commits). No foreign key
+    -- to the run: its check locked the run's row once per action (a WAL
+    -- record each time); a run's actions are deleted with it by
+    -- `delete_runs`.
+    ALTER TABLE flyte_actions
+        DROP CONSTRAINT flyte_actions_run_fkey,
+        DROP COLUMN worker, DROP COLUMN waiter, DROP COLUMN claim_token,
+        SET (fillfactor = 45);
+    DROP FUNCTION flyte_complete, flyte_forget, flyte_cancel, flyte_release,
+        flyte_seen_cancelled, flyte_join;
+
+    -- Each changes the actions of a batch by primary key, one row at a
+    -- time on the server, as migration 7 explains, walking the batch's
+    -- arrays with `unnest` (in order: `ids[i]` of an array of bytea reads
+    -- every element before the i-th, and a loop of those is quadratic).
+
+    -- Completions, each guarded by its claim: the queue row goes, the
+    -- record takes the outcome, the waiter gets an outcome row.
+    CREATE FUNCTION flyte_complete(runs bigint[], ids bytea[], claim_nos integer[],
+            states text[], outputs bytea[], errors bytea[], attempt_counts integer[],
+            origins smallint[], starts timestamptz[], ends timestamptz[])
+        RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint := 0;
+        c record;
+        q record;
+    BEGIN
+        FOR c IN SELECT * FROM unnest(runs, ids, claim_nos, states, outputs, errors,
+                attempt_counts, origins, starts, ends)
+                AS t(run, id, claim, state, output, error, attempts, origin, started, ended)
+        LOOP
+            DELETE FROM flyte_queue
+            WHERE run = c.run AND id = c.id AND claims = c.claim AND state = 'running'
+            RETURNING waiter, deaths, ran_on INTO q;
+            IF FOUND THEN
+                UPDATE flyte_actions SET state = c.state, output = c.output, error = c.error,
+                    attempts = c.attempts, origin = c.origin, started_at = c.started,
+                    ended_at = c.ended, claims = c.claim, deaths = q.deaths, ran_on = q.ran_on
+                WHERE run = c.run AND id = c.id;
+                IF q.waiter IS NOT NULL THEN
+                    INSERT INTO flyte_outcomes (waiter, run, id, claims)
+                    VALUES (q.waiter, c.run, c.id, c.claim);
+                END IF;
+                done := done + 1;
+            END IF;
+        END LOOP;
+        RETURN done;
+    END $$;
+
+    -- Ends queued actions for good with `error` as `state` (a waiter that
+    -- went away cancels; nothing can run it fails), and tells their
+    -- waiters; running ones of `state` 'cancelled' are kept for their
+    -- workers to see. Returns how many ended.
+    CREATE FUNCTION flyte_end(runs bigint[], ids bytea[], end_state text, end_error bytea,
+            tell_waiter boolean)
+        RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint := 0;
+        a record;
+        q record;
+    BEGIN
+        FOR a IN SELECT * FROM unnest(runs, ids) AS t(run, id) LOOP
+            DELETE FROM flyte_queue
+            WHERE run = a.run AND id = a.id AND state = 'queued'
+            RETURNING waiter, claims, deaths INTO q;
+            IF NOT FOUND AND end_state = 'cancelled' THEN
+                UPDATE flyte_queue SET state = 'cancelled', waiter = NULL
+                WHERE run = a.run AND id = a.id AND state = 'running'
+                RETURNING waiter, claims, deaths INTO q;
+            END IF;
+            IF FOUND THEN
+                UPDATE flyte_actions SET state = end_state, error = end_error,
+                    ended_at = now(), deaths = q.deaths
+                WHERE run = a.run AND id = a.id;
+                IF tell_waiter AND q.waiter IS NOT NULL THEN
+                    INSERT INTO flyte_outcomes (waiter, run, id, claims)
+                    VALUES (q.waiter, a.run, a.id, q.claims);
+                END IF;
+                done := done + 1;
+            END IF;
+        END LOOP;
+        RETURN done;
+    END $$;
+
+    -- The outcomes a waiter collected, of the claims it read.
+    CREATE FUNCTION flyte_forget(runs bigint[], ids bytea[], claim_nos integer[],
+            waiter_key bigint)
+        RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        o record;
+    BEGIN
+        FOR o IN SELECT * FROM unnest(runs, ids, claim_nos) AS t(run, id, claim) LOOP
+            DELETE FROM flyte_outcomes
+            WHERE waiter = waiter_key AND run = o.run AND id = o.id AND claims = o.claim;
+        END LOOP;
+    END $$;
+
+    -- Claims a worker gives back: queued again, for any worker.
+    CREATE FUNCTION flyte_release(runs bigint[], ids bytea[], claim_nos integer[],
+            worker_key bigint)
+        RETURNS bigint LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint := 0;
+        c record;
+    BEGIN
+        FOR c IN SELECT * FROM unnest(runs, ids, claim_nos) AS t(run, id, claim) LOOP
+            UPDATE flyte_queue SET state = 'queued', worker = NULL, queued_at = now(),
+                started_at = NULL, ran_on = NULL
+            WHERE run = c.run AND id = c.id AND claims = c.claim
+              AND state = 'running' AND worker = worker_key;
+            IF FOUND THEN
+                done := done + 1;
+            END IF;
+        END LOOP;
+        RETURN done;
+    END $$;
+
+    -- Cancellations a worker saw.
+    CREATE FUNCTION flyte_seen_cancelled(runs bigint[], ids bytea[], worker_key bigint)
+        RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        a record;
+    BEGIN
+        FOR a IN SELECT * FROM unnest(runs, ids) AS t(run, id) LOOP
+            DELETE FROM flyte_queue
+            WHERE run = a.run AND id = a.id AND worker = worker_key AND state = 'cancelled';
+        END LOOP;
+    END $$;
+
+    -- Submitted actions that were there already and not queued again:
+    -- waiter `waiter_key` waits for them now, and gets the outcome of
+    -- those that ended.
+    CREATE FUNCTION flyte_join(runs bigint[], ids bytea[], waiter_key bigint)
+        RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        j record;
+    BEGIN
+        FOR j IN SELECT * FROM unnest(runs, ids) AS t(run, id) LOOP
+            UPDATE flyte_queue SET waiter = waiter_key
+            WHERE run = j.run AND id = j.id AND state IN ('queued', 'running');
+            IF NOT FOUND THEN
+                INSERT INTO flyte_outcomes (waiter, run, id, claims)
+                SELECT waiter_key, a.run, a.id, a.claims FROM flyte_actions a
+                WHERE a.run = j.run AND a.id = j.id
+                  AND a.state IN ('succeeded', 'failed', 'cancelled');
+            END IF;
+        END LOOP;
+    END $$;
+    ",
 ];
 
 /// Creates or migrates the tables.
@@ -303,7 +539,9 @@ pub(crate) async fn migrate(pool: &Pool, location: &str) -> Result<(), StoreErro
         // analyzed empty is estimated by its real size. (Growth is
         // analyzed again as runs submit: `submit::analyze_on_growth`.)
         client
-            .batch_execute("ANALYZE flyte_runs, flyte_actions, flyte_processes")
+            .batch_execute(
+                "ANALYZE flyte_runs, flyte_actions, flyte_processes, flyte_queue, flyte_outcomes",
+            )
             .await
             .map_err(fail)?;
     }

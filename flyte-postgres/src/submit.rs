@@ -11,7 +11,7 @@ use crate::listen::{CANCELLED, QUEUED};
 use crate::rows::{decode_error, encode_error, id_to_sql, status_of};
 use crate::{retry_while_away, PgFailure, Shared};
 use flyte_core::queue::{Settled, Submit};
-use flyte_core::record::Origin;
+use flyte_core::record::{ActionStatus, Origin};
 use flyte_core::store::{StoreError, StoreFuture};
 use flyte_core::sync::lock;
 use flyte_core::{ErrorKind, TaskError};
@@ -38,8 +38,17 @@ enum Request {
 /// Who waits for what.
 #[derive(Default)]
 struct Pending {
-    /// By (run, action): the reply, and the execution that submitted it.
-    waiting: HashMap<Key, (Reply, u32)>,
+    /// By (run, action).
+    waiting: HashMap<Key, Waiting>,
+}
+
+/// A submitted action's waiter.
+struct Waiting {
+    reply: Reply,
+    /// The execution of the run that submitted it.
+    execution: u32,
+    /// Its task's name and version, to tell whether a live worker has it.
+    task: (&'static str, &'static str),
 }
 
 /// The submitting side; its loops start with the first submission.
@@ -89,9 +98,12 @@ impl Submitter {
         let Some(requests) = self.requests().cloned() else {
             return Box::pin(async { Err(StoreError::WriterStopped) });
         };
-        lock(&self.pending)
-            .waiting
-            .insert(key.clone(), (reply, action.execution));
+        let waiting = Waiting {
+            reply,
+            execution: action.execution,
+            task: (action.task, action.version),
+        };
+        lock(&self.pending).waiting.insert(key.clone(), waiting);
         self.wake.notify_one();
         let _ = requests.send(Request::Submit(Box::new(action)));
         let guard = CancelOnDrop {
@@ -226,40 +238,58 @@ fn analyze_on_growth(shared: &Arc<Shared>, n: usize) {
 fn fail_all(shared: &Shared, submits: &[Box<Submit>], e: &StoreError) {
     let mut pending = lock(&shared.submitter.pending);
     for s in submits {
-        if let Some((reply, _)) = pending.waiting.remove(&(s.run.0, id_to_sql(s.id))) {
-            let _ = reply.send(Err(e.clone()));
+        if let Some(waiting) = pending.waiting.remove(&(s.run.0, id_to_sql(s.id))) {
+            let _ = waiting.reply.send(Err(e.clone()));
         }
     }
 }
 
-/// Queues each action of the batch; one that is there already is queued
-/// again only if it was cancelled, or failed in an earlier execution of
-/// the run. No join: its plan cannot go wrong.
+/// Records and queues each action of the batch, addressed to waiter
+/// `$16`; one that is there already is queued again only if it was
+/// cancelled, or failed in an earlier execution of the run. Returns the
+/// actions queued: the others are joined ([`JOIN`]). The queue rows are
+/// made of what the record insert returns: no join, so no plan to go
+/// wrong.
 const SUBMIT: &str = "
-    INSERT INTO flyte_actions AS a (run, id, parent, fan_out, idx, task, version, grp, state,
-        execution, env, env_limit, input, no_worker_ms, retries, timeout_ms, rate_count,
-        rate_per_ms, waiter, queued_at)
-    SELECT run, id, parent, fan_out, idx, task, version, grp, 'queued', execution, env,
-        env_limit, input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms, $16, now()
-    FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bigint[],
-                $6::text[], $7::text[], $8::text[], $9::integer[], $10::text[],
-                $11::integer[], $12::bytea[], $13::bigint[], $14::integer[],
-                $15::bigint[], $17::integer[], $18::bigint[])
-        AS v(run, id, parent, fan_out, idx, task, version, grp, execution, env, env_limit,
-             input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms)
+    WITH recorded AS (
+        INSERT INTO flyte_actions AS a (run, id, parent, fan_out, idx, task, version, grp,
+            state, execution, env, env_limit, input, no_worker_ms, retries, timeout_ms,
+            rate_count, rate_per_ms, queued_at)
+        SELECT run, id, parent, fan_out, idx, task, version, grp, 'queued', execution, env,
+            env_limit, input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms, now()
+        FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bigint[],
+                    $6::text[], $7::text[], $8::text[], $9::integer[], $10::text[],
+                    $11::integer[], $12::bytea[], $13::bigint[], $14::integer[],
+                    $15::bigint[], $17::integer[], $18::bigint[])
+            AS v(run, id, parent, fan_out, idx, task, version, grp, execution, env, env_limit,
+                 input, no_worker_ms, retries, timeout_ms, rate_count, rate_per_ms)
+        ON CONFLICT (run, id) DO UPDATE SET
+            state = 'queued', execution = EXCLUDED.execution, version = EXCLUDED.version,
+            attempts = 0, input = EXCLUDED.input, output = NULL, error = NULL, origin = 0,
+            queued_at = now(), started_at = NULL, ended_at = NULL,
+            no_worker_ms = EXCLUDED.no_worker_ms, retries = EXCLUDED.retries,
+            timeout_ms = EXCLUDED.timeout_ms, env = EXCLUDED.env,
+            env_limit = EXCLUDED.env_limit, rate_count = EXCLUDED.rate_count,
+            rate_per_ms = EXCLUDED.rate_per_ms
+        WHERE a.state = 'cancelled' OR (a.state = 'failed' AND a.execution < EXCLUDED.execution)
+        RETURNING a.run, a.id, a.seq, a.task, a.version, a.env, a.env_limit, a.rate_count,
+            a.rate_per_ms, a.parent, a.claims, a.deaths, a.no_worker_ms
+    )
+    INSERT INTO flyte_queue AS q (run, id, seq, task, state, env, env_limit, rate_count,
+        rate_per_ms, parent, claims, deaths, waiter, no_worker_ms, queued_at)
+    SELECT run, id, seq, task || '@' || version, 'queued', env, env_limit, rate_count,
+        rate_per_ms, parent, claims, deaths, $16, no_worker_ms, now()
+    FROM recorded
     ON CONFLICT (run, id) DO UPDATE SET
-        state = 'queued', execution = EXCLUDED.execution, version = EXCLUDED.version,
-        attempts = 0, deaths = 0, input = EXCLUDED.input, output = NULL, error = NULL,
-        origin = 0, worker = NULL, waiter = EXCLUDED.waiter, queued_at = now(),
-        started_at = NULL, ended_at = NULL, no_worker_ms = EXCLUDED.no_worker_ms,
-        retries = EXCLUDED.retries, timeout_ms = EXCLUDED.timeout_ms
-    WHERE a.state = 'cancelled' OR (a.state = 'failed' AND a.execution < EXCLUDED.execution)";
+        seq = EXCLUDED.seq, task = EXCLUDED.task, state = 'queued', env = EXCLUDED.env,
+        env_limit = EXCLUDED.env_limit, rate_count = EXCLUDED.rate_count,
+        rate_per_ms = EXCLUDED.rate_per_ms, claim_token = NULL, worker = NULL, ran_on = NULL,
+        waiter = EXCLUDED.waiter, no_worker_ms = EXCLUDED.no_worker_ms, queued_at = now(),
+        started_at = NULL
+    RETURNING q.run, q.id";
 
-/// After [`SUBMIT`], in its own statement (so that it sees what that one
-/// wrote): an action that was there already, and was not queued again,
-/// is joined: waiter `$3` waits for it too. Rows that already name the
-/// waiter (every new one) are read, not written. By primary key, one row
-/// at a time on the server (migration 7).
+/// After [`SUBMIT`], for the actions it did not queue: waiter `$3` waits
+/// for them too (by primary key, one row at a time on the server).
 const JOIN: &str = "SELECT flyte_join($1::bigint[], $2::bytea[], $3)";
 
 /// Queues (or joins) `submits`, addressed to waiter `me`, and wakes the
@@ -271,8 +301,7 @@ async fn write_submits(shared: &Shared, me: i64, submits: &[Box<Submit>]) -> Res
     for s in submits {
         cols.push(s);
     }
-    let (submit, join) =
-        tokio::try_join!(client.prepare_cached(SUBMIT), client.prepare_cached(JOIN))?;
+    let submit = client.prepare_cached(SUBMIT).await?;
     let queue_params: [&(dyn tokio_postgres::types::ToSql + Sync); 18] = [
         &cols.run,
         &cols.id,
@@ -293,13 +322,28 @@ async fn write_submits(shared: &Shared, me: i64, submits: &[Box<Submit>]) -> Res
         &cols.rate_count,
         &cols.rate_per_ms,
     ];
-    let join_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&cols.run, &cols.id, &me];
     let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&QUEUED];
     // Sent together (one round trip), run in this order.
-    let queued = client.execute(&submit, &queue_params);
-    let joined = client.execute(&join, &join_params);
+    let queued = client.query(&submit, &queue_params);
     let woken = client.execute("SELECT pg_notify($1, '')", &notify_params);
-    tokio::try_join!(queued, joined, woken)?;
+    let (queued, _) = tokio::try_join!(queued, woken)?;
+    if queued.len() == n {
+        return Ok(());
+    }
+    // Some were there already (a resumed run submits its calls again).
+    let queued: std::collections::HashSet<(i64, Vec<u8>)> =
+        queued.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let (mut runs, mut ids) = (Vec::new(), Vec::new());
+    for (run, id) in cols.run.iter().zip(&cols.id) {
+        if !queued.contains(&(*run, id.clone())) {
+            runs.push(*run);
+            ids.push(id.as_slice());
+        }
+    }
+    let join = client.prepare_cached(JOIN).await?;
+    client.execute(&join, &[&runs, &ids, &me]).await?;
+    // Those that ended are this process's to collect, now.
+    shared.hints.settled.notify_waiters();
     Ok(())
 }
 
@@ -379,7 +423,8 @@ async fn write_cancels(shared: &Shared, cancels: &[Key]) -> Result<(), PgFailure
     let error = encode_error(&TaskError::cancelled());
     let statement = client
         .prepare_cached(
-            "SELECT pg_notify($4, '') WHERE flyte_cancel($1::bigint[], $2::bytea[], $3) > 0",
+            "SELECT pg_notify($4, '')
+             WHERE flyte_end($1::bigint[], $2::bytea[], 'cancelled', $3, false) > 0",
         )
         .await?;
     client
@@ -417,7 +462,10 @@ async fn collect(
         }
         if last_no_worker_check.elapsed() >= NO_WORKER_CHECK {
             last_no_worker_check = Instant::now();
-            if let Err(e) = fail_unserved(&shared).await.map_err(|e| shared.error(e)) {
+            if let Err(e) = fail_unserved(&shared, &pending)
+                .await
+                .map_err(|e| shared.error(e))
+            {
                 tracing::warn!("flyte: cannot look for tasks without workers ({e})");
             }
         }
@@ -430,25 +478,31 @@ async fn collect(
 }
 
 /// Answers the waiters of the ended actions addressed to this process,
-/// then takes them off its list. Read first, forgotten after: outcomes
+/// then takes them off its list. Each record is read by primary key
+/// (`LATERAL ... LIMIT 1` is never a join: see `work::claimed_columns`). Read first, forgotten after: outcomes
 /// lost with a dropped connection are read again on the next turn.
 async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), PgFailure> {
     let me = shared.process.key().await?;
     let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
-            "SELECT run, id, state, output, error, attempts, origin, execution
-             FROM flyte_actions
-             WHERE waiter = $1 AND state IN ('succeeded', 'failed', 'cancelled')",
+            "SELECT o.run, o.id, o.claims, a.state, a.output, a.error, a.attempts, a.origin,
+                 a.execution
+             FROM flyte_outcomes o,
+                 LATERAL (SELECT * FROM flyte_actions a
+                          WHERE a.run = o.run AND a.id = o.id LIMIT 1) a
+             WHERE o.waiter = $1",
         )
         .await?;
     let rows = client.query(&statement, &[&me]).await?;
     if rows.is_empty() {
         return Ok(());
     }
-    let (mut runs, mut ids) = (
-        Vec::with_capacity(rows.len()),
-        Vec::with_capacity(rows.len()),
+    let n = rows.len();
+    let (mut runs, mut ids, mut claims) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
     );
     {
         let mut pending = lock(pending);
@@ -456,49 +510,84 @@ async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), P
             let key: Key = (row.get(0), row.get(1));
             runs.push(key.0);
             ids.push(key.1.clone());
-            let Some((reply, execution)) = pending.waiting.remove(&key) else {
+            claims.push(row.get::<_, i32>(2));
+            let state: String = row.get(3);
+            let status = status_of(&state);
+            // Queued again since (a resumed run submitted it anew): its
+            // next outcome comes with its next ending.
+            if status == ActionStatus::Running {
+                continue;
+            }
+            let Some(waiting) = pending.waiting.remove(&key) else {
                 continue;
             };
-            let state: String = row.get(2);
-            let ended_in: i32 = row.get(7);
-            let origin = if (ended_in as u32) < execution {
+            let ended_in: i32 = row.get(8);
+            let origin = if (ended_in as u32) < waiting.execution {
                 Origin::Replayed
             } else {
-                Origin::from_code(row.get::<_, i16>(6) as u8)
+                Origin::from_code(row.get::<_, i16>(7) as u8)
             };
-            let _ = reply.send(Ok(Settled {
-                status: status_of(&state),
-                output: row.get(3),
-                error: decode_error(row.get(4)),
-                attempts: row.get::<_, i32>(5).max(0) as u32,
+            let _ = waiting.reply.send(Ok(Settled {
+                status,
+                output: row.get(4),
+                error: decode_error(row.get(5)),
+                attempts: row.get::<_, i32>(6).max(0) as u32,
                 origin,
             }));
         }
     }
-    // Still ended: a row submitted again meanwhile keeps its waiter. By
-    // primary key, one row at a time on the server (migration 7).
+    // By primary key, one row at a time on the server (migration 7); an
+    // outcome of a later claim, written meanwhile, stays.
     let forget = client
-        .prepare_cached("SELECT flyte_forget($1::bigint[], $2::bytea[], $3)")
+        .prepare_cached("SELECT flyte_forget($1::bigint[], $2::bytea[], $3::integer[], $4)")
         .await?;
-    client.execute(&forget, &[&runs, &ids, &me]).await?;
+    client
+        .execute(&forget, &[&runs, &ids, &claims, &me])
+        .await?;
     Ok(())
 }
 
 /// Fails the actions this process waits for that stayed queued past their
 /// allowed wait while no live worker has their task at their version.
-async fn fail_unserved(shared: &Shared) -> Result<(), PgFailure> {
+/// Only tasks no live worker has are looked for in the queue.
+async fn fail_unserved(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), PgFailure> {
     let me = shared.process.key().await?;
     let client = shared.pool.get().await?;
+    let served: std::collections::HashSet<String> = client
+        .query(
+            "SELECT DISTINCT unnest(tasks) FROM flyte_processes WHERE lease_until > now()",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut unserved: Vec<String> = lock(pending)
+        .waiting
+        .values()
+        .map(|w| format!("{}@{}", w.task.0, w.task.1))
+        .filter(|task| !served.contains(task))
+        .collect();
+    if unserved.is_empty() {
+        return Ok(());
+    }
+    unserved.sort_unstable();
+    unserved.dedup();
     let rows = client
         .query(
-            "SELECT a.run, a.id, a.task, a.version FROM flyte_actions a
-             WHERE a.waiter = $1 AND a.state = 'queued'
-               AND a.queued_at < now() - a.no_worker_ms::float8 * interval '1 millisecond'
+            "SELECT q.run, q.id, a.task, a.version FROM flyte_queue q,
+                 LATERAL (SELECT * FROM flyte_actions a
+                          WHERE a.run = q.run AND a.id = q.id LIMIT 1) a
+             WHERE q.state = 'queued' AND q.task = ANY ($2) AND q.waiter = $1
+               AND q.queued_at < now() - q.no_worker_ms::float8 * interval '1 millisecond'
                AND NOT EXISTS (
                    SELECT 1 FROM flyte_processes p
-                   WHERE p.lease_until > now() AND (a.task || '@' || a.version) = ANY (p.tasks))",
-            &[&me],
+                   WHERE p.lease_until > now() AND q.task = ANY (p.tasks))",
+            &[&me, &unserved],
         )
+        .await?;
+    let end = client
+        .prepare_cached("SELECT flyte_end($1::bigint[], $2::bytea[], 'failed', $3, true)")
         .await?;
     for row in rows {
         let (run, id, task, version): (i64, Vec<u8>, String, String) =
@@ -513,11 +602,7 @@ async fn fail_unserved(shared: &Shared) -> Result<(), PgFailure> {
         )
         .with_task(task.clone());
         client
-            .execute(
-                "UPDATE flyte_actions SET state = 'failed', error = $3, ended_at = now()
-                 WHERE run = $1 AND id = $2 AND state = 'queued'",
-                &[&run, &id, &encode_error(&error)],
-            )
+            .execute(&end, &[&vec![run], &vec![id], &encode_error(&error)])
             .await?;
     }
     Ok(())

@@ -19,17 +19,33 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::Row;
 
-/// What a claim returns of each action it took.
+/// What a claim returns of each action it took: its queue row `q` and
+/// its record `a`.
+///
+/// A record is read through `LATERAL (... LIMIT 1)`, which PostgreSQL
+/// cannot turn into a join: it is one lookup by primary key per row,
+/// whatever the statistics say. As a join, the planner could hash the
+/// whole actions table for a few claimed rows (a generic plan does not
+/// know the claim's size): a fleet's second run was then four times
+/// slower than its first.
 macro_rules! claimed_columns {
     () => {
-        "a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, a.claims, a.execution,
-         a.retries, a.timeout_ms, a.no_worker_ms"
+        "a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, q.claims, a.execution,
+         a.retries, a.timeout_ms, q.no_worker_ms"
+    };
+}
+
+/// The record `a` of queue row `q`, by primary key (see [`claimed_columns`]).
+macro_rules! record_of_q {
+    () => {
+        "LATERAL (SELECT * FROM flyte_actions a WHERE a.run = q.run AND a.id = q.id LIMIT 1) a"
     };
 }
 
 /// A claim of the oldest queued actions of tasks the worker has (`$2`, as
 /// `name@version`), at most `$3`, for worker `$1` on `$4` (host:pid), with
-/// token `$5`, among the rows `$filter` keeps.
+/// token `$5`, among the rows `$filter` keeps. It writes the queue rows
+/// only; the records are read (by primary key) for what the worker needs.
 ///
 /// Only a worker whose lease is live claims: one the fleet took for dead
 /// (paused past its lease, say) gets nothing under its old key, however
@@ -45,19 +61,23 @@ macro_rules! claim_sql {
                  SELECT key FROM flyte_processes WHERE key = $1 AND lease_until > now()
                  FOR SHARE
              ), picked AS (
-                 SELECT run, id FROM flyte_actions
-                 WHERE state = 'queued' AND (task || '@' || version) = ANY ($2) AND ",
+                 SELECT run, id FROM flyte_queue
+                 WHERE state = 'queued' AND task = ANY ($2) AND ",
             $filter,
             "
                    AND EXISTS (SELECT 1 FROM me)
                  ORDER BY seq LIMIT $3
                  FOR UPDATE SKIP LOCKED
+             ), q AS (
+                 UPDATE flyte_queue u SET state = 'running', worker = $1,
+                     claims = u.claims + 1, started_at = now(), ran_on = $4, claim_token = $5
+                 FROM picked WHERE u.run = picked.run AND u.id = picked.id
+                 RETURNING u.run, u.id, u.claims, u.no_worker_ms
              )
-             UPDATE flyte_actions a SET state = 'running', worker = $1, claims = a.claims + 1,
-                 started_at = now(), ran_on = $4, claim_token = $5
-             FROM picked WHERE a.run = picked.run AND a.id = picked.id
-             RETURNING ",
-            claimed_columns!()
+             SELECT ",
+            claimed_columns!(),
+            " FROM q, ",
+            record_of_q!()
         )
     };
 }
@@ -73,7 +93,9 @@ const CLAIM_LIMITED: &str = claim_sql!("run = $6 AND env = $7");
 const RECLAIM: &str = concat!(
     "SELECT ",
     claimed_columns!(),
-    " FROM flyte_actions a WHERE a.worker = $1 AND a.claim_token = $2 AND a.state = 'running'
+    " FROM flyte_queue q, ",
+    record_of_q!(),
+    " WHERE q.worker = $1 AND q.claim_token = $2 AND q.state = 'running'
        AND EXISTS (SELECT 1 FROM flyte_processes WHERE key = $1 AND lease_until > now())"
 );
 
@@ -235,9 +257,8 @@ async fn claim(
         .await?;
     let limited = client
         .query(
-            "SELECT DISTINCT run, env, env_limit, rate_count, rate_per_ms FROM flyte_actions
-             WHERE state = 'queued' AND (env_limit > 0 OR rate_count > 0)
-               AND (task || '@' || version) = ANY ($1)
+            "SELECT DISTINCT run, env, env_limit, rate_count, rate_per_ms FROM flyte_queue
+             WHERE state = 'queued' AND (env_limit > 0 OR rate_count > 0) AND task = ANY ($1)
              LIMIT 64",
             &[&tasks],
         )
@@ -261,15 +282,20 @@ async fn claim(
         // slot back while they are queued or running, as it does in one
         // process: a parent and its children in one environment of
         // concurrency 1 would otherwise wait for each other forever.
+        let window = rate_per_ms as f64;
         let counts = tx
             .query_one(
-                "SELECT count(*) FILTER (WHERE a.state = 'running' AND NOT EXISTS (
-                            SELECT 1 FROM flyte_actions c
-                            WHERE c.run = a.run AND c.parent = a.id AND c.env_limit > 0
-                              AND c.state IN ('queued', 'running'))),
-                        count(*) FILTER (WHERE a.started_at > now() - $3::float8 * interval '1 millisecond')
-                 FROM flyte_actions a WHERE a.run = $1 AND a.env = $2 AND a.state <> 'queued'",
-                &[&run, &env, &(rate_per_ms as f64)],
+                "SELECT (SELECT count(*) FROM flyte_queue a
+                         WHERE a.run = $1 AND a.env = $2 AND a.state = 'running'
+                           AND (a.env_limit > 0 OR a.rate_count > 0)
+                           AND NOT EXISTS (
+                               SELECT 1 FROM flyte_queue c
+                               WHERE c.run = a.run AND c.parent = a.id AND c.env_limit > 0
+                                 AND c.state IN ('queued', 'running'))),
+                        (SELECT count(*) FROM flyte_starts
+                         WHERE run = $1 AND env = $2
+                           AND at > now() - $3::float8 * interval '1 millisecond')",
+                &[&run, &env, &window],
             )
             .await?;
         let (running, started): (i64, i64) = (counts.get(0), counts.get(1));
@@ -288,6 +314,20 @@ async fn claim(
                     &[&worker, &tasks, &take, &ran_on, &token, &run, &env],
                 )
                 .await?;
+            if rate_count > 0 && !got.is_empty() {
+                // This claim's starts; those out of every window go.
+                tx.execute(
+                    "WITH gone AS (
+                         DELETE FROM flyte_starts
+                         WHERE run = $1 AND env = $2
+                           AND at < now() - $4::float8 * interval '1 millisecond'
+                     )
+                     INSERT INTO flyte_starts (run, env, at)
+                     SELECT $1, $2, now() FROM generate_series(1, $3::bigint)",
+                    &[&run, &env, &(got.len() as i64), &window],
+                )
+                .await?;
+            }
             rows.extend(got);
         }
         tx.commit().await?;
@@ -397,7 +437,7 @@ async fn cancelled(shared: &Shared, worker: i64) -> Result<Vec<ClaimOf>, PgFailu
     let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
-            "SELECT run, id, claims FROM flyte_actions WHERE worker = $1 AND state <> 'running'",
+            "SELECT run, id, claims FROM flyte_queue WHERE worker = $1 AND state = 'cancelled'",
         )
         .await?;
     let rows = client.query(&statement, &[&worker]).await?;
@@ -449,15 +489,15 @@ async fn leave(shared: &Shared, worker: i64) -> Result<(), PgFailure> {
     let client = shared.pool.get().await?;
     let requeued = client
         .execute(
-            "UPDATE flyte_actions SET state = 'queued', worker = NULL, queued_at = now(),
-                 started_at = NULL
+            "UPDATE flyte_queue SET state = 'queued', worker = NULL, queued_at = now(),
+                 started_at = NULL, ran_on = NULL
              WHERE worker = $1 AND state = 'running'",
             &[&worker],
         )
         .await?;
     client
         .execute(
-            "UPDATE flyte_actions SET worker = NULL WHERE worker = $1",
+            "DELETE FROM flyte_queue WHERE worker = $1 AND state = 'cancelled'",
             &[&worker],
         )
         .await?;

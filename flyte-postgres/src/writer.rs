@@ -268,8 +268,7 @@ async fn write_records(pool: &Pool, records: &[Write]) -> Result<(), PgFailure> 
              ON CONFLICT (run, id) DO UPDATE SET
                  state = EXCLUDED.state, attempts = EXCLUDED.attempts,
                  started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
-                 error = EXCLUDED.error, origin = EXCLUDED.origin, output = EXCLUDED.output,
-                 worker = NULL",
+                 error = EXCLUDED.error, origin = EXCLUDED.origin, output = EXCLUDED.output",
         )
         .await?;
     let fan_out = tx
