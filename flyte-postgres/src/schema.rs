@@ -300,18 +300,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX flyte_queue_limited_children ON flyte_queue (run, parent)
         WHERE env_limit > 0;
 
-    -- An ended action whose waiter has not collected its outcome; `claims`
-    -- tells an outcome of an earlier claim from a later one. No unique key:
-    -- an insert that may conflict writes twice (it is confirmed), and two
-    -- rows for one action (ended, queued again, ended again before its
-    -- waiter looked) are read as one.
+    -- An ended action whose waiter has not collected its outcome (its
+    -- claim, for people reading). No unique key: an insert that may
+    -- conflict writes twice (it is confirmed), and two rows for one action
+    -- (ended, queued again, ended again before its waiter looked) are
+    -- read as one.
     CREATE TABLE flyte_outcomes (
         waiter bigint NOT NULL,
         run bigint NOT NULL,
         id bytea NOT NULL,
         claims integer NOT NULL
     );
-    CREATE INDEX flyte_outcomes_waiter ON flyte_outcomes (waiter, run, id);
+    CREATE INDEX flyte_outcomes_waiter ON flyte_outcomes (waiter);
 
     -- When actions of rate-limited environments were claimed, for the
     -- window of their rate (older ones are deleted as claims look).
@@ -425,19 +425,6 @@ const MIGRATIONS: &[&str] = &[
             END IF;
         END LOOP;
         RETURN done;
-    END $$;
-
-    -- The outcomes a waiter collected, of the claims it read.
-    CREATE FUNCTION flyte_forget(runs bigint[], ids bytea[], claim_nos integer[],
-            waiter_key bigint)
-        RETURNS void LANGUAGE plpgsql AS $$
-    DECLARE
-        o record;
-    BEGIN
-        FOR o IN SELECT * FROM unnest(runs, ids, claim_nos) AS t(run, id, claim) LOOP
-            DELETE FROM flyte_outcomes
-            WHERE waiter = waiter_key AND run = o.run AND id = o.id AND claims = o.claim;
-        END LOOP;
     END $$;
 
     -- Claims a worker gives back: queued again, for any worker.

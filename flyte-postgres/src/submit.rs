@@ -477,41 +477,36 @@ async fn collect(
     }
 }
 
-/// Answers the waiters of the ended actions addressed to this process,
-/// then takes them off its list. Each record is read by primary key
-/// (`LATERAL ... LIMIT 1` is never a join: see `work::claimed_columns`). Read first, forgotten after: outcomes
-/// lost with a dropped connection are read again on the next turn.
+/// Answers the waiters of the ended actions addressed to this process.
+/// Their outcome rows are deleted as they are read, in a transaction
+/// that commits only after they were answered: an answer lost with the
+/// connection leaves the rows for the next turn (an outcome answered
+/// twice finds nobody waiting the second time). Each record is read by
+/// primary key (`LATERAL ... LIMIT 1` is never a join: see
+/// `work::claimed_columns`); the outcomes table holds only what was not
+/// collected yet, so whatever its statistics say, reading a waiter's rows
+/// of it is cheap.
 async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), PgFailure> {
     let me = shared.process.key().await?;
-    let client = shared.pool.get().await?;
+    let mut client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
-            "SELECT o.run, o.id, o.claims, a.state, a.output, a.error, a.attempts, a.origin,
-                 a.execution
-             FROM flyte_outcomes o,
-                 LATERAL (SELECT * FROM flyte_actions a
-                          WHERE a.run = o.run AND a.id = o.id LIMIT 1) a
-             WHERE o.waiter = $1",
+            "WITH o AS (DELETE FROM flyte_outcomes WHERE waiter = $1 RETURNING run, id)
+             SELECT o.run, o.id, a.state, a.output, a.error, a.attempts, a.origin, a.execution
+             FROM o, LATERAL (SELECT * FROM flyte_actions a
+                              WHERE a.run = o.run AND a.id = o.id LIMIT 1) a",
         )
         .await?;
-    let rows = client.query(&statement, &[&me]).await?;
+    let tx = client.transaction().await?;
+    let rows = tx.query(&statement, &[&me]).await?;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(tx.commit().await?);
     }
-    let n = rows.len();
-    let (mut runs, mut ids, mut claims) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
     {
         let mut pending = lock(pending);
         for row in rows {
             let key: Key = (row.get(0), row.get(1));
-            runs.push(key.0);
-            ids.push(key.1.clone());
-            claims.push(row.get::<_, i32>(2));
-            let state: String = row.get(3);
+            let state: String = row.get(2);
             let status = status_of(&state);
             // Queued again since (a resumed run submitted it anew): its
             // next outcome comes with its next ending.
@@ -521,30 +516,22 @@ async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), P
             let Some(waiting) = pending.waiting.remove(&key) else {
                 continue;
             };
-            let ended_in: i32 = row.get(8);
+            let ended_in: i32 = row.get(7);
             let origin = if (ended_in as u32) < waiting.execution {
                 Origin::Replayed
             } else {
-                Origin::from_code(row.get::<_, i16>(7) as u8)
+                Origin::from_code(row.get::<_, i16>(6) as u8)
             };
             let _ = waiting.reply.send(Ok(Settled {
                 status,
-                output: row.get(4),
-                error: decode_error(row.get(5)),
-                attempts: row.get::<_, i32>(6).max(0) as u32,
+                output: row.get(3),
+                error: decode_error(row.get(4)),
+                attempts: row.get::<_, i32>(5).max(0) as u32,
                 origin,
             }));
         }
     }
-    // By primary key, one row at a time on the server (migration 7); an
-    // outcome of a later claim, written meanwhile, stays.
-    let forget = client
-        .prepare_cached("SELECT flyte_forget($1::bigint[], $2::bytea[], $3::integer[], $4)")
-        .await?;
-    client
-        .execute(&forget, &[&runs, &ids, &claims, &me])
-        .await?;
-    Ok(())
+    Ok(tx.commit().await?)
 }
 
 /// Fails the actions this process waits for that stayed queued past their
