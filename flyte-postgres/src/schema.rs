@@ -427,6 +427,46 @@ const MIGRATIONS: &[&str] = &[
         RETURN done;
     END $$;
 
+    -- A claim of the oldest queued actions (in environments without a
+    -- fleet-wide limit) of the tasks `tasks` (as name@version), at most
+    -- `most`, for worker `worker_key` on `host_pid` with token `token`;
+    -- see `work::claim_sql` for the lease it checks. The planner must walk
+    -- the queued index in order and stop at `most`: sorting every queued
+    -- row to take the first few (what it does when it believes few rows
+    -- have the worker's tasks, as with no statistics) makes a claim cost
+    -- the length of the queue, and a run the square of its width. Bitmap
+    -- scans and sorts are off for this function's plans only.
+    CREATE FUNCTION flyte_claim(worker_key bigint, tasks text[], most bigint, host_pid text,
+            token bigint)
+        RETURNS TABLE (run bigint, id bytea, parent bytea, idx bigint, task text, grp text,
+            input bytea, claims integer, execution integer, retries integer,
+            timeout_ms bigint, no_worker_ms bigint)
+        LANGUAGE plpgsql SET enable_bitmapscan = off SET enable_sort = off AS $$
+    BEGIN
+        RETURN QUERY
+        WITH me AS MATERIALIZED (
+            SELECT p.key FROM flyte_processes p
+            WHERE p.key = worker_key AND p.lease_until > now()
+            FOR SHARE
+        ), picked AS (
+            SELECT q.run, q.id FROM flyte_queue q
+            WHERE q.state = 'queued' AND q.task = ANY (tasks) AND q.env_limit = 0
+              AND q.rate_count = 0 AND EXISTS (SELECT 1 FROM me)
+            ORDER BY q.seq LIMIT most
+            FOR UPDATE SKIP LOCKED
+        ), took AS (
+            UPDATE flyte_queue u SET state = 'running', worker = worker_key,
+                claims = u.claims + 1, started_at = now(), ran_on = host_pid,
+                claim_token = token
+            FROM picked WHERE u.run = picked.run AND u.id = picked.id
+            RETURNING u.run, u.id, u.claims, u.no_worker_ms
+        )
+        SELECT a.run, a.id, a.parent, a.idx, a.task, a.grp, a.input, took.claims,
+            a.execution, a.retries, a.timeout_ms, took.no_worker_ms
+        FROM took, LATERAL (SELECT * FROM flyte_actions r
+                            WHERE r.run = took.run AND r.id = took.id LIMIT 1) a;
+    END $$;
+
     -- Claims a worker gives back: queued again, for any worker.
     CREATE FUNCTION flyte_release(runs bigint[], ids bytea[], claim_nos integer[],
             worker_key bigint)

@@ -82,8 +82,10 @@ macro_rules! claim_sql {
     };
 }
 
-/// In environments without a fleet-wide limit.
-const CLAIM: &str = claim_sql!("env_limit = 0 AND rate_count = 0");
+/// In environments without a fleet-wide limit: the claim of
+/// [`claim_sql`] as a function of migration 8, whose plan walks the
+/// queued index in order whatever the statistics.
+const CLAIM: &str = "SELECT * FROM flyte_claim($1, $2, $3, $4, $5)";
 
 /// In environment `$7` of run `$6`, where a limit holds.
 const CLAIM_LIMITED: &str = claim_sql!("run = $6 AND env = $7");
