@@ -3,7 +3,7 @@
 //! every live process runs.
 
 use crate::listen::{CANCELLED, QUEUED, SETTLED};
-use crate::rows::encode_error;
+use crate::rows::{encode_error, task_of_key};
 use crate::{PgFailure, Shared};
 use flyte_core::queue::{HEARTBEAT, LEASE, MAX_DEATHS};
 use flyte_core::store::StoreError;
@@ -164,11 +164,7 @@ pub(crate) async fn reap(shared: &Shared) -> Result<(), PgFailure> {
     for row in &orphans {
         let (run, id, task, deaths, worker): (i64, Vec<u8>, String, i32, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        // The queue knows a task as name@version.
-        let task = task
-            .rsplit_once('@')
-            .map_or(&task[..], |(name, _)| name)
-            .to_owned();
+        let task = task_of_key(&task).0.to_owned();
         let (waiter, claims): (Option<i64>, i32) = (row.get(5), row.get(6));
         // Looked at again by a statement of its own (a newer snapshot): a
         // row claimed meanwhile by a worker that registered after the

@@ -38,6 +38,17 @@ pub(crate) fn status_of(word: &str) -> ActionStatus {
     }
 }
 
+/// A task as workers register it and the queue keeps it: `name@version`.
+pub(crate) fn task_key(name: &str, version: &str) -> String {
+    format!("{name}@{version}")
+}
+
+/// The name and version of a [`task_key`]: a version is a hex hash, so the
+/// last `@` splits them.
+pub(crate) fn task_of_key(key: &str) -> (&str, &str) {
+    key.rsplit_once('@').unwrap_or((key, ""))
+}
+
 /// An action id as the tables keep it: its 16 bytes, big-endian.
 pub(crate) fn id_to_sql(id: ActionId) -> Vec<u8> {
     id.0.to_be_bytes().to_vec()
@@ -109,4 +120,19 @@ pub(crate) fn action_record(row: &Row) -> ActionRecord {
     record.origin = Origin::from_code(row.get::<_, i16>(12) as u8);
     record.output_bytes = row.get(13);
     record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_key_splits_into_its_name_and_version() {
+        let key = task_key("etl.load", "9f86d081884c7d659a2feaa0c55ad015");
+        assert_eq!(key, "etl.load@9f86d081884c7d659a2feaa0c55ad015");
+        assert_eq!(
+            task_of_key(&key),
+            ("etl.load", "9f86d081884c7d659a2feaa0c55ad015")
+        );
+    }
 }

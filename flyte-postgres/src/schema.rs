@@ -430,7 +430,7 @@ const MIGRATIONS: &[&str] = &[
     -- A claim of the oldest queued actions (in environments without a
     -- fleet-wide limit) of the tasks `tasks` (as name@version), at most
     -- `most`, for worker `worker_key` on `host_pid` with token `token`;
-    -- see `work::claim_sql` for the lease it checks. The planner must walk
+    -- see `work::CLAIM_LIMITED` for the lease it checks. The planner must walk
     -- the queued index in order and stop at `most`: sorting every queued
     -- row to take the first few (what it does when it believes few rows
     -- have the worker's tasks, as with no statistics) makes a claim cost

@@ -8,7 +8,7 @@
 //! that no live worker can run after their allowed wait.
 
 use crate::listen::{CANCELLED, QUEUED};
-use crate::rows::{decode_error, encode_error, id_to_sql, status_of};
+use crate::rows::{decode_error, encode_error, id_to_sql, status_of, task_key, task_of_key};
 use crate::{retry_while_away, PgFailure, Shared};
 use flyte_core::queue::{Settled, Submit};
 use flyte_core::record::{ActionStatus, Origin};
@@ -549,22 +549,21 @@ async fn fail_unserved(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), 
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut unserved: Vec<String> = lock(pending)
-        .waiting
-        .values()
-        .map(|w| format!("{}@{}", w.task.0, w.task.1))
+    // The tasks waited for, each once (a wide map waits for thousands of
+    // actions of one task).
+    let waited: std::collections::HashSet<(&str, &str)> =
+        lock(pending).waiting.values().map(|w| w.task).collect();
+    let unserved: Vec<String> = waited
+        .into_iter()
+        .map(|(name, version)| task_key(name, version))
         .filter(|task| !served.contains(task))
         .collect();
     if unserved.is_empty() {
         return Ok(());
     }
-    unserved.sort_unstable();
-    unserved.dedup();
     let rows = client
         .query(
-            "SELECT q.run, q.id, a.task, a.version FROM flyte_queue q,
-                 LATERAL (SELECT * FROM flyte_actions a
-                          WHERE a.run = q.run AND a.id = q.id LIMIT 1) a
+            "SELECT q.run, q.id, q.task FROM flyte_queue q
              WHERE q.state = 'queued' AND q.task = ANY ($2) AND q.waiter = $1
                AND q.queued_at < now() - q.no_worker_ms::float8 * interval '1 millisecond'
                AND NOT EXISTS (
@@ -577,8 +576,8 @@ async fn fail_unserved(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), 
         .prepare_cached("SELECT flyte_end($1::bigint[], $2::bytea[], 'failed', $3, true)")
         .await?;
     for row in rows {
-        let (run, id, task, version): (i64, Vec<u8>, String, String) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (run, id, key): (i64, Vec<u8>, String) = (row.get(0), row.get(1), row.get(2));
+        let (task, version) = task_of_key(&key);
         let error = TaskError::new(
             ErrorKind::NoWorker,
             format!(
@@ -587,7 +586,7 @@ async fn fail_unserved(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), 
                  (flyte::fleet::Worker, or the `worker` command of your binary)"
             ),
         )
-        .with_task(task.clone());
+        .with_task(task);
         client
             .execute(&end, &[&vec![run], &vec![id], &encode_error(&error)])
             .await?;

@@ -4,7 +4,7 @@
 
 use crate::listen::QUEUED;
 use crate::process::{heartbeat, hostname, register};
-use crate::rows::{id_from_sql, id_to_sql};
+use crate::rows::{id_from_sql, id_to_sql, task_key};
 use crate::writer::Write;
 use crate::{PgFailure, PgStore, RunName, Shared, GIVE_UP_AFTER};
 use flyte_core::queue::{
@@ -42,10 +42,17 @@ macro_rules! record_of_q {
     };
 }
 
+/// In environments without a fleet-wide limit: the function
+/// `flyte_claim` of migration 8 (its plan walks the queued index in order
+/// whatever the statistics), the same claim as [`CLAIM_LIMITED`] but for
+/// its filter.
+const CLAIM: &str = "SELECT * FROM flyte_claim($1, $2, $3, $4, $5)";
+
 /// A claim of the oldest queued actions of tasks the worker has (`$2`, as
-/// `name@version`), at most `$3`, for worker `$1` on `$4` (host:pid), with
-/// token `$5`, among the rows `$filter` keeps. It writes the queue rows
-/// only; the records are read (by primary key) for what the worker needs.
+/// `name@version`) in environment `$7` of run `$6`, where a limit holds:
+/// at most `$3`, for worker `$1` on `$4` (host:pid), with token `$5`. It
+/// writes the queue rows only; the records are read (by primary key) for
+/// what the worker needs.
 ///
 /// Only a worker whose lease is live claims: one the fleet took for dead
 /// (paused past its lease, say) gets nothing under its old key, however
@@ -54,41 +61,27 @@ macro_rules! record_of_q {
 /// and then finds the claimed rows, or deletes it first and the claim
 /// takes nothing: no order of the two leaves a row running under a key
 /// that is gone.
-macro_rules! claim_sql {
-    ($filter:literal) => {
-        concat!(
-            "WITH me AS MATERIALIZED (
-                 SELECT key FROM flyte_processes WHERE key = $1 AND lease_until > now()
-                 FOR SHARE
-             ), picked AS (
-                 SELECT run, id FROM flyte_queue
-                 WHERE state = 'queued' AND task = ANY ($2) AND ",
-            $filter,
-            "
-                   AND EXISTS (SELECT 1 FROM me)
-                 ORDER BY seq LIMIT $3
-                 FOR UPDATE SKIP LOCKED
-             ), q AS (
-                 UPDATE flyte_queue u SET state = 'running', worker = $1,
-                     claims = u.claims + 1, started_at = now(), ran_on = $4, claim_token = $5
-                 FROM picked WHERE u.run = picked.run AND u.id = picked.id
-                 RETURNING u.run, u.id, u.claims, u.no_worker_ms
-             )
-             SELECT ",
-            claimed_columns!(),
-            " FROM q, ",
-            record_of_q!()
-        )
-    };
-}
-
-/// In environments without a fleet-wide limit: the claim of
-/// [`claim_sql`] as a function of migration 8, whose plan walks the
-/// queued index in order whatever the statistics.
-const CLAIM: &str = "SELECT * FROM flyte_claim($1, $2, $3, $4, $5)";
-
-/// In environment `$7` of run `$6`, where a limit holds.
-const CLAIM_LIMITED: &str = claim_sql!("run = $6 AND env = $7");
+const CLAIM_LIMITED: &str = concat!(
+    "WITH me AS MATERIALIZED (
+         SELECT key FROM flyte_processes WHERE key = $1 AND lease_until > now()
+         FOR SHARE
+     ), picked AS (
+         SELECT run, id FROM flyte_queue
+         WHERE state = 'queued' AND task = ANY ($2) AND run = $6 AND env = $7
+           AND EXISTS (SELECT 1 FROM me)
+         ORDER BY seq LIMIT $3
+         FOR UPDATE SKIP LOCKED
+     ), q AS (
+         UPDATE flyte_queue u SET state = 'running', worker = $1,
+             claims = u.claims + 1, started_at = now(), ran_on = $4, claim_token = $5
+         FROM picked WHERE u.run = picked.run AND u.id = picked.id
+         RETURNING u.run, u.id, u.claims, u.no_worker_ms
+     )
+     SELECT ",
+    claimed_columns!(),
+    " FROM q, ",
+    record_of_q!()
+);
 
 /// What worker `$1` still runs of its claim with token `$2`, while its
 /// lease is live (once it is not, the reaper queues those rows again).
@@ -131,7 +124,7 @@ impl WorkQueue for PgStore {
         let tasks: Vec<String> = worker
             .tasks
             .iter()
-            .map(|(name, version)| format!("{name}@{version}"))
+            .map(|(name, version)| task_key(name, version))
             .collect();
         self.on_bridge(move |shared| async move {
             let key = register(&shared, worker.concurrency, &tasks).await?;
