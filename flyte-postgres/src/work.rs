@@ -51,8 +51,10 @@ const CLAIM: &str = "SELECT * FROM flyte_claim($1, $2, $3, $4, $5)";
 /// A claim of the oldest queued actions of tasks the worker has (`$2`, as
 /// `name@version`) in environment `$7` of run `$6`, where a limit holds:
 /// at most `$3`, for worker `$1` on `$4` (host:pid), with token `$5`. It
-/// writes the queue rows only; the records are read (by primary key) for
-/// what the worker needs.
+/// writes the queue rows only, each at the address its lock returned
+/// (the lock follows a row updated meanwhile to its current version, and
+/// holds it there until the update); the records are read (by primary
+/// key) for what the worker needs.
 ///
 /// Only a worker whose lease is live claims: one the fleet took for dead
 /// (paused past its lease, say) gets nothing under its old key, however
@@ -66,7 +68,7 @@ const CLAIM_LIMITED: &str = concat!(
          SELECT key FROM flyte_processes WHERE key = $1 AND lease_until > now()
          FOR SHARE
      ), picked AS (
-         SELECT run, id FROM flyte_queue
+         SELECT ctid AS at FROM flyte_queue
          WHERE state = 'queued' AND task = ANY ($2) AND run = $6 AND env = $7
            AND EXISTS (SELECT 1 FROM me)
          ORDER BY seq LIMIT $3
@@ -74,7 +76,7 @@ const CLAIM_LIMITED: &str = concat!(
      ), q AS (
          UPDATE flyte_queue u SET state = 'running', worker = $1,
              claims = u.claims + 1, started_at = now(), ran_on = $4, claim_token = $5
-         FROM picked WHERE u.run = picked.run AND u.id = picked.id
+         FROM picked WHERE u.ctid = picked.at
          RETURNING u.run, u.id, u.claims, u.no_worker_ms
      )
      SELECT ",

@@ -207,8 +207,9 @@ impl Writer {
 }
 
 /// A batch of completions, each guarded by its claim number and state:
-/// by primary key, one row at a time on the server (migration 7), and one
-/// notification for the waiters when any was taken.
+/// three statements for the batch on the server, each probing the primary
+/// key once a completion (migration 9), and one notification for the
+/// waiters when any was taken.
 const COMPLETE: &str = "
     SELECT pg_notify($11, '')
     WHERE flyte_complete($1::bigint[], $2::bytea[], $3::integer[], $4::text[], $5::bytea[],
