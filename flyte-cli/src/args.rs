@@ -27,7 +27,7 @@ pub struct Cli {
 /// The flyte commands with their shared options: nest it in your own clap
 /// app (`#[command(subcommand)] Flyte(flyte::cli::Command)`) and call
 /// [`Command::run`](crate::Command::run).
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct Command {
     /// The store's directory [default: ./.flyte]
     #[arg(long, env = "FLYTE_HOME", global = true, value_name = "DIR")]
@@ -35,10 +35,31 @@ pub struct Command {
     /// A fleet's PostgreSQL database instead (`postgres://user:password@host/db`):
     /// its runs are read there, and runs started here queue their calls for
     /// its workers (needs the `postgres` feature)
-    #[arg(long, env = "FLYTE_POSTGRES_URL", global = true, value_name = "URL")]
+    // The variable's value is not shown by `--help`: it holds a password.
+    #[arg(
+        long,
+        env = "FLYTE_POSTGRES_URL",
+        hide_env_values = true,
+        global = true,
+        value_name = "URL"
+    )]
     pub(crate) postgres: Option<String>,
     #[command(subcommand)]
     pub(crate) action: Action,
+}
+
+/// Shown without the database's password.
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Command")
+            .field("home", &self.home)
+            .field(
+                "postgres",
+                &self.postgres.as_deref().map(flyte_core::redact::Redacted),
+            )
+            .field("action", &self.action)
+            .finish()
+    }
 }
 
 /// How lists and records are printed on stdout.

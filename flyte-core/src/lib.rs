@@ -12,6 +12,7 @@ mod error;
 pub mod hash;
 pub mod queue;
 pub mod record;
+pub mod redact;
 pub mod store;
 #[doc(hidden)]
 pub mod sync;

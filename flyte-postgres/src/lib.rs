@@ -30,6 +30,7 @@ mod writer;
 
 use bridge::Bridge;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use flyte_core::redact::Redacted;
 use flyte_core::store::StoreError;
 use listen::Hints;
 use std::collections::HashMap;
@@ -113,11 +114,13 @@ impl PgStore {
     /// [`StoreError::Backend`] when the server refuses (a wrong password, a
     /// missing database).
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
             StoreError::backend(
                 "postgres",
                 std::io::Error::other(format!(
-                    "{url:?} is not a PostgreSQL URL ({e}): write postgres://user:password@host/database"
+                    "{:?} is not a PostgreSQL URL ({}): write postgres://user:password@host/database",
+                    Redacted(url),
+                    flyte_core::redact::url(&e.to_string()),
                 )),
             )
         })?;
@@ -346,6 +349,22 @@ mod tests {
         let shown = describe(&config);
         assert_eq!(shown, "postgres://flyte@db.example:5433/fleet");
         assert!(!shown.contains("secret"));
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_shown_without_its_password() {
+        for url in [
+            "postgress://u:PLANTED-s3cret@localhost/db",
+            "postgres://u:PLANTED-s3cret@localhost:notaport/db",
+            "postgres://u:PLANTED-s3cret@localhost/db?sslmode=sometimes",
+            "host=localhost port=x password=PLANTED-s3cret",
+            "host=localhost password='PLANTED s3cret' port=x",
+        ] {
+            let e = PgStore::open(url).unwrap_err();
+            for shown in [e.to_string(), format!("{e:?}")] {
+                assert!(!shown.contains("s3cret"), "{url:?} shown as {shown}");
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::durability::sink::{Listener, Recorder, Sink};
 use crate::execution::body::{decode_stored, Body};
 use flyte_core::queue::{LeaseClock, WorkQueue};
+use flyte_core::redact::Redacted;
 use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore, StoreError};
 use flyte_core::sync::warn_once;
 use flyte_core::ActionId;
@@ -48,7 +49,7 @@ pub enum Recorded {
 }
 
 /// Where a run's store is.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) enum StoreAt {
     /// The SQLite store in `FLYTE_HOME` (or `./.flyte`).
     #[default]
@@ -59,6 +60,18 @@ pub(crate) enum StoreAt {
     Given(Arc<dyn RunStore>),
     /// The fleet's PostgreSQL database at this URL (`Runner::postgres`).
     Postgres(String),
+}
+
+/// Shown without the database's password.
+impl std::fmt::Debug for StoreAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAt::Default => f.write_str("Default"),
+            StoreAt::Home(dir) => f.debug_tuple("Home").field(dir).finish(),
+            StoreAt::Given(store) => f.debug_tuple("Given").field(store).finish(),
+            StoreAt::Postgres(url) => f.debug_tuple("Postgres").field(&Redacted(url)).finish(),
+        }
+    }
 }
 
 impl StoreAt {

@@ -5,6 +5,7 @@ use super::serving::Serving;
 use crate::durability::record::{open_postgres, POSTGRES_URL_VAR};
 use crate::execution::wait;
 use crate::registry::registry;
+use flyte_core::redact::Redacted;
 use flyte_core::store::{RunStore, StoreError};
 use flyte_core::{ErrorKind, TaskError};
 use std::future::Future;
@@ -39,11 +40,22 @@ pub struct Worker {
     concurrency: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum WorkerStore {
     Url(String),
     FromEnv,
     Given(Arc<dyn RunStore>),
+}
+
+/// Shown without the database's password.
+impl std::fmt::Debug for WorkerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerStore::Url(url) => f.debug_tuple("Url").field(&Redacted(url)).finish(),
+            WorkerStore::FromEnv => f.write_str("FromEnv"),
+            WorkerStore::Given(store) => f.debug_tuple("Given").field(store).finish(),
+        }
+    }
 }
 
 impl Worker {
@@ -165,5 +177,26 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Runner;
+
+    #[test]
+    fn debug_of_a_worker_or_a_runner_never_shows_the_password() {
+        let url = "postgres://flyte:PLANTED-s3cret@db.example/fleet";
+        for shown in [
+            format!("{:?}", Worker::new(url)),
+            format!("{:?}", Runner::new().postgres(url)),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(
+                shown.contains("postgres://flyte:***@db.example/fleet"),
+                "{shown}"
+            );
+        }
     }
 }
