@@ -25,6 +25,7 @@ mod rows;
 mod run_store;
 mod schema;
 mod submit;
+mod tls;
 mod work;
 mod writer;
 
@@ -114,7 +115,14 @@ impl PgStore {
     /// [`StoreError::Backend`] when the server refuses (a wrong password, a
     /// missing database).
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        let refused = |why: String| {
+            StoreError::backend(
+                "postgres",
+                std::io::Error::other(format!("{}: {why}", Redacted(url))),
+            )
+        };
+        let (driver_url, tls) = tls::split(url).map_err(refused)?;
+        let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e: tokio_postgres::Error| {
             StoreError::backend(
                 "postgres",
                 std::io::Error::other(format!(
@@ -128,11 +136,13 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("flyte");
         }
+        tls.apply(&mut config);
+        let connector = tls.connector().map_err(refused)?;
         let location = describe(&config);
         let bridge = Bridge::start()?;
         let manager = Manager::from_config(
             config.clone(),
-            tokio_postgres::NoTls,
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -158,7 +168,7 @@ impl PgStore {
             bridge.block(async move { schema::migrate(&pool, &location).await })??;
         }
         let hints = Arc::new(Hints::default());
-        bridge.spawn(listen::run(config, Arc::clone(&hints)));
+        bridge.spawn(listen::run(config, connector, Arc::clone(&hints)));
         let writer = writer::WriterHandle::start(&bridge, pool.clone(), location.clone());
         let shared = Arc::new_cyclic(|weak| Shared {
             location,
@@ -255,7 +265,11 @@ fn describe(config: &tokio_postgres::Config) -> String {
 
 /// A PostgreSQL error as a store error, naming the store and what to do.
 pub(crate) fn pg_error(location: &str, e: impl Into<PgFailure>) -> StoreError {
-    match e.into() {
+    let failure = e.into();
+    if let Some(why) = failure.tls_failure(location) {
+        return StoreError::backend("postgres", std::io::Error::other(why));
+    }
+    match failure {
         PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e)
             if !is_unreachable(&e) =>
         {
@@ -298,9 +312,24 @@ impl From<deadpool_postgres::PoolError> for PgFailure {
 }
 
 impl PgFailure {
+    /// What went wrong with TLS, for people (at `location`), when that is
+    /// why it failed.
+    fn tls_failure(&self, location: &str) -> Option<String> {
+        match self {
+            PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e) => {
+                tls::explain(e, location)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether trying again may succeed: the server was away or busy, or
-    /// the transaction lost a race. A statement it refused is not.
+    /// the transaction lost a race. A statement it refused is not, nor a
+    /// certificate it showed.
     pub(crate) fn is_transient(&self) -> bool {
+        if self.tls_failure("").is_some() {
+            return false;
+        }
         let e = match self {
             PgFailure::Pool(deadpool_postgres::PoolError::Backend(e)) | PgFailure::Query(e) => e,
             PgFailure::Pool(_) => return true,

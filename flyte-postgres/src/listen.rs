@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Work was queued (workers claim).
 pub(crate) const QUEUED: &str = "flyte_queued";
@@ -51,10 +52,10 @@ fn wake(hint: &Notify) {
 
 /// Listens for as long as the store lives, reconnecting with a growing
 /// pause when the connection drops.
-pub(crate) async fn run(config: tokio_postgres::Config, hints: Arc<Hints>) {
+pub(crate) async fn run(config: tokio_postgres::Config, tls: MakeRustlsConnect, hints: Arc<Hints>) {
     let mut pause = Duration::from_millis(100);
     loop {
-        if listen_once(&config, &hints).await.is_ok() {
+        if listen_once(&config, tls.clone(), &hints).await.is_ok() {
             pause = Duration::from_millis(100);
         }
         hints.wake_all();
@@ -66,9 +67,10 @@ pub(crate) async fn run(config: tokio_postgres::Config, hints: Arc<Hints>) {
 /// One connection's life: `LISTEN`, then forward every notification.
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     hints: &Hints,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    let (client, mut connection) = config.connect(tls).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     let statement = format!("LISTEN {QUEUED}; LISTEN {SETTLED}; LISTEN {CANCELLED};");
     let listen = client.batch_execute(&statement);
