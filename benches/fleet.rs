@@ -492,10 +492,17 @@ impl Database {
     fn new(admin: &str, what: &str) -> Database {
         let name = format!("flyte_bench_{}_{what}", std::process::id());
         psql(admin, &format!("CREATE DATABASE {name}"));
-        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        // The same server and parameters (`?sslmode=...`), another database.
+        let (path, query) = admin.split_once('?').map_or((admin, ""), |(p, q)| (p, q));
+        let base = path.rsplit_once('/').map_or(path, |(b, _)| b);
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
         Database {
             admin: admin.to_owned(),
-            url: format!("{base}/{name}"),
+            url: format!("{base}/{name}{query}"),
             name,
         }
     }
