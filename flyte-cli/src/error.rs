@@ -65,9 +65,10 @@ impl CliError {
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        // Messages can quote stored text (a task's error, a run's name).
+        write!(f, "error: {}", crate::output::printable(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", crate::output::printable(hint))?;
         }
         Ok(())
     }

@@ -79,13 +79,26 @@ pub fn main() -> ExitCode {
 /// The command line's subscriber: stderr above the progress bar, and the
 /// store for `flyte logs`, both at `FLYTE_LOG` (default `info`).
 fn install_tracing() {
+    use tracing_subscriber::field::MakeExt;
     use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::prelude::*;
     let level = std::env::var("FLYTE_LOG")
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
+    // Events' fields as text a terminal may be given (a task logs what
+    // it likes): control characters shown as escapes.
+    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = output::printable(&text);
+        match field.name() {
+            "message" => write!(writer, "{text}"),
+            name => write!(writer, "{name}={text}"),
+        }
+    })
+    .delimited(" ");
     let stderr = tracing_subscriber::fmt::layer()
+        .fmt_fields(fields)
         .with_writer(flyte_runtime::progress::stderr)
         .with_ansi(output::color_stderr())
         .with_filter(level);

@@ -38,7 +38,7 @@ pub(crate) fn cache(ctx: &Ctx, command: CacheCommand) -> Result<Exit, CliError> 
             let bytes: u64 = entries.iter().map(|e| e.size).sum();
             if args.dry_run {
                 for e in &entries {
-                    println!("{}  {}", hex(&e.key), e.task);
+                    println!("{}  {}", hex(&e.key), crate::output::printable(&e.task));
                 }
                 eprintln!(
                     "would remove {} cache entries ({bytes} bytes); nothing removed (--dry-run)",

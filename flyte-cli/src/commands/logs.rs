@@ -5,7 +5,7 @@
 
 use crate::args::{Format, LogsArgs};
 use crate::error::{CliError, Exit};
-use crate::output::rfc3339;
+use crate::output::{printable, rfc3339};
 use crate::refs::{resolve, MIN_PREFIX};
 use crate::Ctx;
 use flyte_core::record::RunStatus;
@@ -99,8 +99,8 @@ fn print_line(out: &mut dyn Write, line: &LogLine, format: Format) -> std::io::R
                 out,
                 "{} {:<5} {action}  {}",
                 rfc3339(line.at),
-                line.level,
-                line.message
+                printable(&line.level),
+                printable(&line.message)
             )
         }
         Format::Json | Format::Jsonl => {

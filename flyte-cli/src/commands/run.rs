@@ -76,7 +76,11 @@ fn finish(outcome: RunOutcome<Value>, started: Instant) -> Result<Exit, CliError
             Ok(Exit::Ok)
         }
         Err(e) => {
-            eprintln!("run {id} failed in {took}: {e}{}", see(&id, recorded));
+            eprintln!(
+                "run {id} failed in {took}: {}{}",
+                output::printable(&e.to_string()),
+                see(&id, recorded)
+            );
             // A run that never started (unknown run, busy, bad store) is not a failed run.
             if id.is_empty() {
                 return Err(CliError::from(e.clone()));

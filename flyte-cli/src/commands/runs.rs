@@ -38,8 +38,10 @@ pub(crate) fn runs(ctx: &Ctx, args: &RunsArgs) -> Result<Exit, CliError> {
         for run in &runs {
             table.row(vec![
                 run.id.clone(),
-                run.name.clone().unwrap_or_else(|| "-".into()),
-                run.root_task.clone(),
+                run.name
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |n| output::printable(n).into_owned()),
+                output::printable(&run.root_task).into_owned(),
                 output::status(output::run_status(run.status), color),
                 output::when(run.started_at),
                 output::run_duration(run).map_or_else(|| "-".into(), output::duration),

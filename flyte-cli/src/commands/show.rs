@@ -59,8 +59,16 @@ pub(crate) fn show(ctx: &Ctx, args: &ShowArgs) -> Result<Exit, CliError> {
     tree(&mut text, &digest);
     failures(&mut text, &digest);
     if let Some(io) = io {
-        let _ = writeln!(text, "\ninputs  {}", io["inputs"]);
-        let _ = writeln!(text, "output  {}", io["output"]);
+        let _ = writeln!(
+            text,
+            "\ninputs  {}",
+            output::printable(&io["inputs"].to_string())
+        );
+        let _ = writeln!(
+            text,
+            "output  {}",
+            output::printable(&io["output"].to_string())
+        );
     }
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(Exit::Ok)
@@ -70,10 +78,10 @@ fn header(out: &mut String, d: &Digest, color: bool) {
     let run = &d.run;
     let _ = write!(out, "run       {}", run.id);
     if let Some(name) = &run.name {
-        let _ = write!(out, "  (name {name})");
+        let _ = write!(out, "  (name {})", output::printable(name));
     }
     let _ = writeln!(out, "  {}", output::status(run.status.as_str(), color));
-    let _ = writeln!(out, "task      {}", run.root_task);
+    let _ = writeln!(out, "task      {}", output::printable(&run.root_task));
     let took = output::run_duration(run).map_or_else(|| "-".into(), output::duration);
     let _ = writeln!(
         out,
@@ -91,7 +99,12 @@ fn header(out: &mut String, d: &Digest, color: bool) {
         );
     }
     if let Some(e) = &run.error {
-        let _ = writeln!(out, "error     [{}] {}", e.kind().as_str(), e.message());
+        let _ = writeln!(
+            out,
+            "error     [{}] {}",
+            e.kind().as_str(),
+            output::printable(e.message())
+        );
     }
 }
 
@@ -158,8 +171,8 @@ fn node_lines(
                 out,
                 "{first}{} {}  {}",
                 mark(row.status),
-                action_label(d, row),
-                action_detail(row)
+                output::printable(&action_label(d, row)),
+                output::printable(&action_detail(row))
             );
             if let Some(e) = d.error(row) {
                 if children[node].is_empty() {
@@ -183,7 +196,7 @@ fn node_lines(
             let _ = writeln!(
                 out,
                 "{first}{}  {}  ({}, concurrency {concurrency}{})",
-                fan_out_label(f),
+                output::printable(&fan_out_label(f)),
                 fan_out_counts(&f.figures),
                 output::duration(wall),
                 f.achieved_concurrency
@@ -232,8 +245,9 @@ fn mark(status: ActionStatus) -> &'static str {
     }
 }
 
+/// A message on one line, its control characters shown as escapes.
 fn one_line(message: &str) -> String {
-    message.replace('\n', " ⏎ ")
+    output::printable(&message.replace('\n', " ⏎ ")).into_owned()
 }
 
 fn failures(out: &mut String, d: &Digest) {
@@ -246,8 +260,8 @@ fn failures(out: &mut String, d: &Digest) {
             out,
             "  {:>6}×  {}  [{}] {}\n          e.g. {} (--action {})",
             g.count,
-            g.task,
-            g.kind,
+            output::printable(&g.task),
+            output::printable(g.kind),
             one_line(&g.cause),
             one_line(&g.message),
             &g.example.to_string()[..12]
@@ -324,7 +338,7 @@ fn show_failed(d: &Digest, format: Format) -> Result<Exit, CliError> {
         for r in &leaves {
             table.row(vec![
                 r.id.to_string()[..12].to_owned(),
-                d.task(r).to_owned(),
+                output::printable(d.task(r)).into_owned(),
                 r.item.map_or("-".into(), |(_, i)| i.to_string()),
                 r.attempts.to_string(),
                 d.error(r).map_or(String::new(), |e| {
@@ -406,10 +420,12 @@ fn show_action(
         match &doc[field] {
             Value::Null => {}
             Value::String(s) => {
-                let _ = writeln!(text, "{field:<12}{s}");
+                let _ = writeln!(text, "{field:<12}{}", output::printable(s));
             }
             other => {
-                let _ = writeln!(text, "{field:<12}{other}");
+                // JSON escapes C0 controls but keeps DEL, C1 and bidi
+                // characters as they are.
+                let _ = writeln!(text, "{field:<12}{}", output::printable(&other.to_string()));
             }
         }
     }
@@ -419,7 +435,7 @@ fn show_action(
             "{:<12}[{}] {}",
             "error",
             e.kind().as_str(),
-            e.message()
+            output::printable(e.message())
         );
     }
     std::io::stdout().lock().write_all(text.as_bytes())?;

@@ -58,14 +58,14 @@ pub(crate) fn watch(ctx: &Ctx, args: &RunRefArgs) -> Result<Exit, CliError> {
                 bars.push(bar);
             }
             for (bar, line) in bars.iter().zip(&lines) {
-                bar.set_message(line.clone());
+                bar.set_message(output::printable(line).into_owned());
             }
         } else if lines != last_lines
             && last_printed.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
         {
             let clock = output::when(SystemTime::now());
             for line in &lines {
-                eprintln!("{clock} {line}");
+                eprintln!("{clock} {}", output::printable(line));
             }
             last_lines = lines;
             last_printed = Some(Instant::now());
