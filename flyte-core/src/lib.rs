@@ -17,6 +17,7 @@ pub mod store;
 #[doc(hidden)]
 pub mod sync;
 mod task;
+pub mod terminal;
 
 pub use backoff::Backoff;
 pub use cache::{Cache, UnknownCache};

@@ -2,6 +2,7 @@
 //! bar shows on a terminal, and the timestamped lines written to a pipe.
 //! No terminal, no clock: snapshot-tested.
 
+use flyte_core::terminal::printable;
 use std::time::Duration;
 
 /// What the display knows at one sample.
@@ -56,7 +57,7 @@ impl SiteView {
     }
 
     fn label(&self) -> String {
-        let mut label = format!("{} → {}", self.parent, self.task);
+        let mut label = format!("{} → {}", printable(&self.parent), printable(&self.task));
         if self.fan_outs > 1 {
             label.push_str(&format!(" ({} fan-outs)", thousands(self.fan_outs)));
         }
@@ -150,7 +151,11 @@ pub(crate) fn log_lines(view: &View, clock: &str) -> Vec<String> {
 }
 
 fn header(view: &View) -> String {
-    let mut header = format!("flyte · {} · {}", view.task, short(view.elapsed));
+    let mut header = format!(
+        "flyte · {} · {}",
+        printable(&view.task),
+        short(view.elapsed)
+    );
     if view.cancelling {
         header.push_str(" · cancelling… (Ctrl-C again exits at once)");
     }
@@ -241,8 +246,10 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
+/// A stored message on one line, its control characters shown as escapes
+/// (a task's error is user data, and this goes to a terminal).
 fn one_line(text: &str) -> String {
-    text.replace('\n', " ⏎ ")
+    printable(&text.replace('\n', " ⏎ ")).into_owned()
 }
 
 #[cfg(test)]
@@ -275,6 +282,23 @@ mod tests {
     #[test]
     fn a_ten_million_item_map_midway() {
         insta::assert_snapshot!(bar_lines(&ten_million_midway(), 120).join("\n"));
+    }
+
+    #[test]
+    fn a_failure_that_would_drive_the_terminal_is_shown_escaped() {
+        let mut view = ten_million_midway();
+        view.sites[0].last_failure = Some("[user] \x1b[2J\x1b]52;c;eA==\x07\rforged\u{9b}".into());
+        for line in bar_lines(&view, 200)
+            .into_iter()
+            .chain(log_lines(&view, "12:00:00"))
+        {
+            assert!(!line.contains(['\x1b', '\x07', '\r', '\u{9b}']), "{line:?}");
+        }
+        let lines = log_lines(&view, "12:00:00").join("\n");
+        assert!(
+            lines.contains("\\e[2J\\e]52;c;eA==\\x07\\rforged\\u{9b}"),
+            "{lines}"
+        );
     }
 
     #[test]
