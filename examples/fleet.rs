@@ -7,6 +7,11 @@
 //!     cargo run --example fleet --features postgres
 //! ```
 //!
+//! Across machines, ask for TLS and check the server's certificate:
+//! `FLYTE_POSTGRES_URL=postgres://flyte:secret@db.example/flyte?sslmode=verify-full`
+//! (the system's authorities; `&sslrootcert=/path/ca.pem` for your own).
+//! CI runs this example with `?sslmode=require`.
+//!
 //! The same binary is the driver (no argument) and a worker (`worker`):
 //! workers must be built from the same code, since they claim tasks by
 //! name and code version.

@@ -26,6 +26,14 @@ fn leaves(tree: Tree) -> i64 {
     }
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+struct Tick;
+
+#[task]
+fn count_ticks(ticks: Vec<Tick>, units: Vec<()>) -> usize {
+    ticks.len() + units.len()
+}
+
 #[task(cache = "auto")]
 fn cached_text(n: u32) -> String {
     "x".repeat(n as usize)
@@ -72,6 +80,54 @@ fn a_deeply_nested_input_is_an_input_error() {
         .unwrap();
     let out: i64 = flyte::codec::decode(&call.wait().unwrap()).unwrap();
     assert_eq!(out, 1);
+}
+
+/// Regression: 9 bytes decoded as 2^64 - 1 elements that take no bytes
+/// (`show --io`, `rerun` and `resume` then aborted on a 137 GB allocation
+/// or panicked with a capacity overflow); the stored inputs do the same.
+#[test]
+fn a_sequence_of_empty_elements_longer_than_its_bytes_allow_is_an_input_error() {
+    let mut huge = vec![0xFD];
+    huge.extend_from_slice(&u64::MAX.to_le_bytes());
+    let mut both = huge.clone();
+    both.push(0);
+    let mut second = vec![0];
+    second.extend_from_slice(&huge);
+    for bytes in [both, second] {
+        let started = std::time::Instant::now();
+        let err = flyte::registry()
+            .call_bytes("default.count_ticks", &bytes)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Input, "{err}");
+        assert!(
+            err.message().contains("more elements than its bytes"),
+            "{err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+    // As a stored run's inputs: resume fails with the same error.
+    let home = TempDir::new().unwrap();
+    let runner = Runner::new().home(home.path());
+    let first = runner.run(count_ticks(vec![Tick, Tick], vec![(); 3]));
+    assert_eq!(*first.output().unwrap(), 5);
+    let db = rusqlite::Connection::open(home.path().join("flyte.db")).unwrap();
+    let mut stored = huge.clone();
+    stored.push(0);
+    db.execute("UPDATE runs SET inputs = ?1", [stored.as_slice()])
+        .unwrap();
+    let err = runner
+        .resume::<usize>(first.run_id())
+        .into_output()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Input, "{err}");
+    // Real sequences of them still work.
+    let call = flyte::registry()
+        .call_json(
+            "default.count_ticks",
+            serde_json::json!({"ticks": vec![serde_json::Value::Null; 10_000], "units": [null, null]}),
+        )
+        .unwrap();
+    assert_eq!(call.wait().unwrap(), serde_json::json!(10_002));
 }
 
 /// Regression: the same bytes stored as a cached value aborted on the hit.

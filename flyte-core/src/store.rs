@@ -616,7 +616,7 @@ pub enum StoreError {
     /// A file or directory of the store could not be made or opened.
     #[error(
         "cannot use {}: {source} (set FLYTE_HOME to a writable directory, \
-         or turn the store off with Runner::persist(false))",
+         or turn recording off: FLYTE_PERSIST=off, or Runner::persist(false) in code)",
         path.display()
     )]
     Io {
@@ -651,8 +651,8 @@ pub enum StoreError {
     /// The database or its directory cannot be written.
     #[error(
         "{} is read-only: make it and its directory writable, set FLYTE_HOME to a \
-         writable directory, or turn recording off with Runner::persist(false) \
-         (Store::open_read_only reads such a store)",
+         writable directory, or turn recording off (FLYTE_PERSIST=off, or \
+         Runner::persist(false) in code; Store::open_read_only reads such a store)",
         path.display()
     )]
     ReadOnly {

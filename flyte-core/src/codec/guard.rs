@@ -16,15 +16,65 @@
 //! - **Depth.** A recursive type (`enum Tree { Leaf(i64), Node(Vec<Tree>) }`)
 //!   recurses once per level: a few kilobytes of input overflow the stack.
 //!   Nesting deeper than [`MAX_DEPTH`] is an error (serde_json's limit).
+//! - **Elements that take no bytes.** A sequence of `()` (or of a unit
+//!   struct, an empty tuple) costs its length prefix and nothing per
+//!   element: nine bytes can claim 2^64 - 1 of them, which take forever to
+//!   count and then ask for a 137 GB JSON array. A decode makes at most one
+//!   element per byte of its input (every element of any other type takes
+//!   a byte or more, so no real value is near it) plus
+//!   [`MAX_EMPTY_ELEMENTS`].
 
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
 };
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
 /// How deeply values may nest (options, sequences, maps, structs, enums).
 pub const MAX_DEPTH: usize = 128;
+
+/// How many elements that take no bytes (`()`, a unit struct) one decode
+/// may make beyond one per byte of its input.
+pub const MAX_EMPTY_ELEMENTS: usize = 1 << 20;
+
+thread_local! {
+    /// Elements (of sequences, and entries of maps) the decode under way
+    /// on this thread may still make. A decode is synchronous, so a
+    /// thread's budget is its decode's.
+    static ELEMENTS_LEFT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Counts one element against the decode's budget, or refuses it.
+fn take_element<E: de::Error>() -> Result<(), E> {
+    ELEMENTS_LEFT.with(|left| match left.get().checked_sub(1) {
+        Some(n) => {
+            left.set(n);
+            Ok(())
+        }
+        None => Err(E::custom(format_args!(
+            "the value claims more elements than its bytes can hold (one per byte, and \
+             at most {MAX_EMPTY_ELEMENTS} of a type that takes no bytes, like `()`): \
+             the input is damaged or hostile"
+        ))),
+    })
+}
+
+/// Gives a decode its budget, and the enclosing decode's back when it ends
+/// (also by a panic).
+struct Budget(usize);
+
+impl Budget {
+    fn start(input_len: usize) -> Budget {
+        Budget(ELEMENTS_LEFT.replace(input_len.saturating_add(MAX_EMPTY_ELEMENTS)))
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        ELEMENTS_LEFT.set(self.0);
+    }
+}
 
 /// What a guarded decode may still do.
 #[derive(Clone, Copy)]
@@ -70,6 +120,7 @@ impl<T> Guarded<T> {
 impl<'de, T: de::Deserialize<'de>> DeserializeSeed<'de> for Guarded<T> {
     type Value = T;
     fn deserialize<D: Deserializer<'de>>(self, inner: D) -> Result<T, D::Error> {
+        let _budget = Budget::start(self.input_len);
         T::deserialize(Guard {
             inner,
             bounds: Bounds {
@@ -369,6 +420,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Nested<A> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, A::Error> {
+        take_element::<A::Error>()?;
         let seed = self.wrap(seed);
         self.inner.next_element_seed(seed)
     }
@@ -385,6 +437,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Nested<A> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
+        take_element::<A::Error>()?;
         let seed = self.wrap(seed);
         self.inner.next_key_seed(seed)
     }

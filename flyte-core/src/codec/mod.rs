@@ -16,7 +16,7 @@ mod guard;
 mod pack;
 
 pub use canonical::{encode_canonical, CanonicalError};
-pub use guard::MAX_DEPTH;
+pub use guard::{MAX_DEPTH, MAX_EMPTY_ELEMENTS};
 pub use pack::Packer;
 
 use crate::error::{ErrorKind, TaskError};
@@ -221,6 +221,46 @@ mod tests {
         // Values within the limit round-trip.
         let ok = nested(40);
         assert_eq!(decode::<Tree>(&encode(&ok).unwrap()).unwrap(), ok);
+    }
+
+    #[test]
+    fn elements_that_take_no_bytes_are_bounded_by_a_budget_not_by_their_size() {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Unit;
+        // A length prefix and nothing else: 2^64 - 1 and 2^32 - 1 elements.
+        let mut nine = vec![253];
+        nine.extend_from_slice(&u64::MAX.to_le_bytes());
+        let mut five = vec![252];
+        five.extend_from_slice(&u32::MAX.to_le_bytes());
+        for hostile in [&nine, &five] {
+            let started = std::time::Instant::now();
+            let err = decode::<Vec<()>>(hostile).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Input);
+            assert!(
+                err.message().contains("more elements than its bytes"),
+                "{err}"
+            );
+            assert!(decode::<Vec<Unit>>(hostile).is_err());
+            assert!(decode::<std::collections::BTreeMap<(), ()>>(hostile).is_err());
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        }
+        // Nested: a few thousand each, many times over, is the same budget.
+        let inner = encode(&vec![(); 4_000]).unwrap();
+        let mut outer = encode(&400u64).unwrap();
+        for _ in 0..400 {
+            outer.extend_from_slice(&inner);
+        }
+        assert!(decode::<Vec<Vec<()>>>(&outer).is_err());
+        // Real values are far from it.
+        let units = vec![(); 100_000];
+        assert_eq!(decode::<Vec<()>>(&encode(&units).unwrap()).unwrap(), units);
+        let bytes: Vec<u8> = (0..2_000_000u32).map(|i| i as u8).collect();
+        assert_eq!(decode::<Vec<u8>>(&encode(&bytes).unwrap()).unwrap(), bytes);
+        let strings = vec![String::new(); 3_000_000];
+        assert_eq!(
+            decode::<Vec<String>>(&encode(&strings).unwrap()).unwrap(),
+            strings
+        );
     }
 
     #[test]

@@ -128,12 +128,34 @@ impl Default for Runner {
     fn default() -> Self {
         Runner {
             name: None,
-            persist: true,
+            persist: persist_from_env(),
             store: StoreAt::Default,
             report: None,
             progress: Progress::None,
             no_worker_after: NO_WORKER_AFTER,
         }
+    }
+}
+
+/// The variable that turns recording off where no code says
+/// [`Runner::persist`].
+pub(crate) const PERSIST_VAR: &str = "FLYTE_PERSIST";
+
+/// Whether `FLYTE_PERSIST` leaves recording on (unset: on).
+fn persist_from_env() -> bool {
+    match std::env::var(PERSIST_VAR) {
+        Err(_) => true,
+        Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+            "" | "on" | "1" | "true" | "yes" => true,
+            "off" | "0" | "false" | "no" => false,
+            _ => {
+                warn_once(&format!(
+                    "{PERSIST_VAR}={value:?} is not on or off: runs are recorded \
+                     (set it to off, 0, false or no to turn recording off)"
+                ));
+                true
+            }
+        },
     }
 }
 
@@ -155,9 +177,11 @@ impl Runner {
         self
     }
 
-    /// Whether the runs are recorded in the store (default: on). Off, a run
-    /// keeps nothing on disk and cannot be resumed; cached tasks still use
-    /// the cache.
+    /// Whether the runs are recorded in the store (default: on, or what
+    /// `FLYTE_PERSIST` says: `off`, `0`, `false` or `no` turn it off, for
+    /// programs and command lines that do not call this). Off, a run keeps
+    /// nothing on disk and cannot be resumed; cached tasks still use the
+    /// cache.
     pub fn persist(mut self, on: bool) -> Self {
         self.persist = on;
         self
@@ -464,7 +488,8 @@ impl Runner {
             Err(e) if self.name.is_none() && !self.store.is_explicit() => {
                 let reason = format!(
                     "{} (this run and others like it run unrecorded: fix the store, or \
-                     say Runner::persist(false) to silence this)",
+                     turn recording off to silence this: FLYTE_PERSIST=off, or \
+                     Runner::persist(false) in code)",
                     e.message()
                 );
                 warn_once(&format!("runs are not recorded: {reason}"));
@@ -512,7 +537,8 @@ impl Runner {
                     ErrorKind::Input,
                     format!(
                         "task {root_task}: its inputs cannot be recorded, so the run could not \
-                         be resumed: {} (or turn recording off with Runner::persist(false))",
+                         be resumed: {} (or turn recording off: FLYTE_PERSIST=off, or \
+                         Runner::persist(false) in code)",
                         e.message()
                     ),
                 )
