@@ -231,3 +231,35 @@ fn a_store_error_stays_the_source_of_the_task_error() {
     );
     assert!(err.message().contains("not-a-dir"), "{err}");
 }
+
+/// Regression: one damaged row of `runs` made every list of runs fail
+/// (`flyte runs`, `flyte gc`): it is left out, with a warning naming it.
+#[test]
+fn a_damaged_run_row_is_left_out_of_lists_and_the_others_are_listed() {
+    let home = TempDir::new().unwrap();
+    let runner = Runner::new().home(home.path());
+    let ids: Vec<String> = (0..3)
+        .map(|x| runner.run(label(x)).run_id().to_owned())
+        .collect();
+    {
+        let conn = rusqlite::Connection::open(home.path().join("flyte.db")).unwrap();
+        // An id that is not text: the row cannot be read as a run.
+        let damaged = conn
+            .execute(
+                "UPDATE runs SET id = x'00ff' WHERE id = ?1",
+                [ids[1].as_str()],
+            )
+            .unwrap();
+        assert_eq!(damaged, 1);
+    }
+    let store = Store::open(home.path()).unwrap();
+    let listed: Vec<String> = store
+        .list_runs(&RunFilter::all())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![ids[2].clone(), ids[0].clone()]);
+    // The others stay readable one by one too.
+    assert!(store.run(&ids[0]).unwrap().is_some());
+}

@@ -3,6 +3,7 @@
 use super::{time, RunRecord, RunStatus, Store, StoreError};
 use flyte_core::record::{FanOutKind, FanOutRecord};
 use flyte_core::store::RunFilter;
+use flyte_core::sync::warn_once;
 use flyte_core::{ActionId, TaskError};
 use rusqlite::{OptionalExtension, Row};
 use std::collections::HashSet;
@@ -133,14 +134,19 @@ impl Store {
             false => format!("WHERE {}", clauses.join(" AND ")),
         };
         let columns = self.run_columns();
+        let db = &self.0.db;
         self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {columns} FROM runs {filter} ORDER BY seq DESC LIMIT {limit} OFFSET {offset}"
             ))?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-                run_record(r).map(|(_, run)| run)
+                Ok(readable_run(r, db))
             })?;
-            rows.collect()
+            let mut runs = Vec::new();
+            for row in rows {
+                runs.extend(row?);
+            }
+            Ok(runs)
         })
     }
 
@@ -201,6 +207,31 @@ fn error_column(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<TaskError>> 
             )
         })
     }))
+}
+
+/// A row of `runs` for a list: a damaged one is left out with a warning
+/// that names it, so that one bad row does not hide every other run (from
+/// `runs`, `gc`, a report's list).
+fn readable_run(row: &Row<'_>, db: &std::path::Path) -> Option<RunRecord> {
+    match run_record(row) {
+        Ok((_, run)) => Some(run),
+        Err(e) => {
+            let seq = row
+                .get::<_, i64>(0)
+                .map_or("?".to_owned(), |s| s.to_string());
+            let id = row
+                .get::<_, String>(1)
+                .map_or_else(|_| "unreadable".to_owned(), |id| format!("{id:?}"));
+            warn_once(&format!(
+                "run row {seq} (id {id}) of {} is damaged and left out ({e}): delete it \
+                 (`sqlite3 {} \"DELETE FROM runs WHERE seq = {seq}\"`), or restore the \
+                 store from a copy",
+                db.display(),
+                db.display()
+            ));
+            None
+        }
+    }
 }
 
 fn run_record(row: &Row<'_>) -> rusqlite::Result<(i64, RunRecord)> {
