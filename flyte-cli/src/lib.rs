@@ -175,12 +175,23 @@ impl Ctx {
             return Ok(flyte_runtime::store::open_postgres(url)?);
         }
         let db = self.home.join("flyte.db");
-        if !db.is_file() {
-            return Err(CliError::new(
-                Exit::Store,
-                format!("there is no flyte store in {}", self.home.display()),
-            )
-            .hint("run a workflow first, or point --home / FLYTE_HOME at the directory that holds flyte.db"));
+        match std::fs::metadata(&db) {
+            Ok(meta) if meta.is_file() => {}
+            // A directory that may not be read is not an empty one.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(CliError::new(
+                    Exit::Store,
+                    format!("cannot read the flyte store in {}: {e}", self.home.display()),
+                )
+                .hint("run as a user who may read that directory and flyte.db in it, or point --home / FLYTE_HOME at a copy"));
+            }
+            _ => {
+                return Err(CliError::new(
+                    Exit::Store,
+                    format!("there is no flyte store in {}", self.home.display()),
+                )
+                .hint("run a workflow first, or point --home / FLYTE_HOME at the directory that holds flyte.db"));
+            }
         }
         match flyte_sqlite::Store::open(&self.home) {
             Ok(store) => Ok(Arc::new(store)),

@@ -9,7 +9,13 @@ use flyte_core::store::{RunFilter, RunKey, RunRef};
 use std::time::SystemTime;
 
 pub(crate) fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Exit, CliError> {
-    let store = ctx.writable_store()?;
+    // A dry run only reads: a store it may not write (read-only media, a
+    // directory of another user) is listed all the same.
+    let store = if args.dry_run {
+        ctx.store()?
+    } else {
+        ctx.writable_store()?
+    };
     let cutoff = SystemTime::now()
         .checked_sub(args.older_than)
         .unwrap_or(SystemTime::UNIX_EPOCH);
