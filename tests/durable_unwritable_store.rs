@@ -160,3 +160,32 @@ fn child_runs_on_a_disk_that_fills() {
     }
     println!("CHILD-OK");
 }
+
+/// Regression: a store whose table was dropped by something else had each
+/// failed write tried 8 times (2.5 s of a run's end) and said only "no
+/// such table"; now the first failure is final and names the file.
+#[test]
+fn a_store_missing_a_table_fails_at_once_and_says_the_file_is_damaged() {
+    let dir = TempDir::new().unwrap();
+    let runner = Runner::new().home(dir.path());
+    assert_eq!(runner.run(many(10)).into_output().unwrap(), 55);
+    rusqlite::Connection::open(dir.path().join("flyte.db"))
+        .unwrap()
+        .execute_batch("DROP TABLE actions")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let outcome = runner.run(many(10));
+    let took = started.elapsed();
+    assert_eq!(outcome.output().unwrap(), &55, "the work is done");
+    match outcome.recorded() {
+        Recorded::Incomplete { reason, .. } => {
+            assert!(
+                reason.contains("flyte.db") && reason.contains("damaged"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected an incomplete record, got {other:?}"),
+    }
+    // Eight tries with their pauses took 2.5 s.
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}

@@ -507,6 +507,13 @@ pub(crate) fn classify(db: &Path, e: StoreError) -> StoreError {
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
         Some(ErrorCode::DiskFull) => StoreError::Full { path, reason },
         Some(ErrorCode::CannotOpen) => StoreError::CannotOpen { path, reason },
+        // A table or column of flyte's schema that is not there: the file
+        // was changed by something else.
+        Some(ErrorCode::Unknown)
+            if reason.contains("no such table") || reason.contains("no such column") =>
+        {
+            StoreError::Damaged { path, reason }
+        }
         // A write the system refused outright: ENOSPC mid-page, or a file
         // size limit.
         Some(ErrorCode::SystemIoFailure)

@@ -264,9 +264,11 @@ fn write_with_retries(
             Ok(()) => return Ok(()),
             Err(e) => classify(db, sqlite(e)),
         };
-        // A full disk or a read-only file does not pass in milliseconds:
-        // trying again would only hold up the runs that wait for room.
-        if tries >= TRIES || lasting(&e) {
+        // Only a busy file or a passing I/O error is tried again: a full
+        // disk, a read-only or damaged file, a missing table, a value too
+        // big fail the same way each time, and trying again would only
+        // hold up the runs that wait for room.
+        if tries >= TRIES || !passing(&e) {
             break e;
         }
         tracing::warn!("flyte store: a write failed (try {tries} of {TRIES}): {e}");
@@ -314,13 +316,13 @@ fn write_with_retries(
 }
 
 /// Whether a failure lasts until a person acts.
-fn lasting(e: &StoreError) -> bool {
+/// Whether a failed write may succeed if tried again: the file was busy
+/// or locked by another process, or an I/O error other than a full disk.
+fn passing(e: &StoreError) -> bool {
+    use rusqlite::ErrorCode;
     matches!(
-        e,
-        StoreError::Full { .. }
-            | StoreError::ReadOnly { .. }
-            | StoreError::CannotOpen { .. }
-            | StoreError::Damaged { .. }
+        super::sqlite_cause(e).and_then(rusqlite::Error::sqlite_error_code),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure)
     )
 }
 
