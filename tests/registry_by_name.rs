@@ -161,3 +161,30 @@ fn versions_follow_the_code_not_its_formatting() {
     assert_eq!(a, version("reg_env.versioned_b"));
     assert_ne!(a, version("reg_env.versioned_c"));
 }
+
+/// Regression: an ill-typed 100 MB value was quoted whole in the error.
+#[test]
+fn an_error_about_a_huge_input_is_cut_and_says_how_long_it_was() {
+    let huge = "9".repeat(10_000_000);
+    let err = flyte::registry()
+        .call_json(
+            "reg_env.total",
+            json!({"order": {"id": huge, "qty": 1}, "price": 1.0}),
+        )
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Input);
+    let message = err.message();
+    assert!(message.len() < 2_100, "{} bytes", message.len());
+    assert!(message.contains("order"), "names the parameter: {message}");
+    assert!(message.contains("bytes in all"), "{message}");
+    // A short one is kept whole.
+    let err = flyte::registry()
+        .call_json(
+            "reg_env.total",
+            json!({"order": {"id": "x", "qty": 1}, "price": 1.0}),
+        )
+        .map(|_| ())
+        .unwrap_err();
+    assert!(!err.message().contains("cut"), "{}", err.message());
+}

@@ -265,8 +265,29 @@ fn describe_clash(name: &str, entries: &[&'static TaskRegistration]) -> String {
     )
 }
 
+/// How much of an input error is kept: serde quotes the value it could
+/// not read, and a value may be 100 MB.
+const INPUT_ERROR_MAX: usize = 2_048;
+
 fn input_error(def: &TaskDef, message: String) -> TaskError {
-    TaskError::new(ErrorKind::Input, message).with_task(def.name())
+    TaskError::new(ErrorKind::Input, cut(message)).with_task(def.name())
+}
+
+/// `message`, cut to [`INPUT_ERROR_MAX`] bytes with its length said.
+fn cut(mut message: String) -> String {
+    if message.len() <= INPUT_ERROR_MAX {
+        return message;
+    }
+    let total = message.len();
+    let mut end = INPUT_ERROR_MAX / 2;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(&format!(
+        "… [cut: the message quoted the input, {total} bytes in all]"
+    ));
+    message
 }
 
 /// Reads a task's parameters from codec bytes, naming the one that fails.
