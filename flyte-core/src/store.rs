@@ -639,10 +639,13 @@ pub enum StoreError {
     },
     /// The store was written by a newer flyte.
     #[error(
-        "the store's schema is version {found}, newer than this flyte knows ({known}): \
-         upgrade flyte, or set FLYTE_HOME to another directory"
+        "{location} was written by a newer flyte (its schema is version {found}; this \
+         flyte knows up to {known}): upgrade flyte to use it, or use another store \
+         (FLYTE_HOME, or FLYTE_POSTGRES_URL for a fleet)"
     )]
     NewerSchema {
+        /// The store: its file, or its database without the password.
+        location: String,
         /// The version in the file.
         found: u32,
         /// The newest version this build knows.

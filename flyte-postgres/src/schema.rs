@@ -625,6 +625,7 @@ pub(crate) async fn migrate(pool: &Pool, location: &str) -> Result<(), StoreErro
     let known = MIGRATIONS.len();
     if found as usize > known {
         return Err(StoreError::NewerSchema {
+            location: location.to_owned(),
             found: found as u32,
             known: known as u32,
         });

@@ -195,6 +195,7 @@ impl Store {
             .map_err(|e| classify(&db, sqlite(e)))?;
         if schema > schema::VERSION {
             return Err(StoreError::NewerSchema {
+                location: db.display().to_string(),
                 found: schema,
                 known: schema::VERSION,
             });
@@ -216,7 +217,7 @@ impl Store {
         let locks = home.join("runs");
         std::fs::create_dir_all(&locks).map_err(StoreError::io(&locks))?;
         let mut conn = open_connection(&db)?;
-        when_not_busy(|| schema::migrate(&mut conn)).map_err(|e| classify(&db, e))?;
+        when_not_busy(|| schema::migrate(&mut conn, &db)).map_err(|e| classify(&db, e))?;
         let writer = Some(Writer::start(db.clone())?);
         Ok(Store(Arc::new(Inner {
             home,

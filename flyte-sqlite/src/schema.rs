@@ -95,7 +95,7 @@ pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 /// Brings the database up to [`VERSION`], in one transaction that waits
 /// for other processes (two processes opening a new store at once run the
 /// migrations once).
-pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection, db: &std::path::Path) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite)?;
@@ -104,6 +104,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .map_err(sqlite)?;
     if found > VERSION {
         return Err(StoreError::NewerSchema {
+            location: db.display().to_string(),
             found,
             known: VERSION,
         });
@@ -125,16 +126,21 @@ mod tests {
     #[test]
     fn migrates_once_and_refuses_a_newer_schema() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap(); // already current: nothing to do
+        let db = std::path::Path::new("/stores/flyte.db");
+        migrate(&mut conn, db).unwrap();
+        migrate(&mut conn, db).unwrap(); // already current: nothing to do
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, VERSION);
         conn.pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
-        let err = migrate(&mut conn).unwrap_err();
-        assert!(err.to_string().contains("newer"), "{err}");
+        let err = migrate(&mut conn, db).unwrap_err().to_string();
+        assert!(
+            err.contains("/stores/flyte.db was written by a newer flyte")
+                && err.contains("upgrade flyte"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -150,7 +156,7 @@ mod tests {
             [],
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, std::path::Path::new("flyte.db")).unwrap();
         let (runs, fan_outs): (i64, i64) = conn
             .query_row(
                 "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM fan_outs)",
