@@ -5,7 +5,6 @@ use crate::args::ReportArgs;
 use crate::error::{CliError, Exit};
 use crate::refs::resolve;
 use crate::Ctx;
-use std::io::BufWriter;
 use std::path::PathBuf;
 
 pub(crate) fn report(ctx: &Ctx, args: &ReportArgs) -> Result<Exit, CliError> {
@@ -15,17 +14,12 @@ pub(crate) fn report(ctx: &Ctx, args: &ReportArgs) -> Result<Exit, CliError> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("flyte-report-{}.html", run.id)));
-    let file = std::fs::File::create(&path).map_err(|e| {
-        CliError::usage(format!("cannot create {}: {e}", path.display()))
-            .hint("write it elsewhere with -o FILE.html")
-    })?;
-    let mut out = BufWriter::new(file);
     let digest =
-        flyte_report::write_report(store.as_ref(), key, run, &mut out).map_err(|e| match e {
+        flyte_report::write_report_file(store.as_ref(), key, run, &path).map_err(|e| match e {
             flyte_report::ReportError::Store(e) => CliError::from(e),
-            other => CliError::new(Exit::Store, other.to_string()),
+            other => CliError::new(Exit::Store, other.to_string())
+                .hint("write it elsewhere with -o FILE.html"),
         })?;
-    drop(out);
     println!("{}", path.display());
     eprintln!(
         "wrote the report of run {} ({} actions) to {}",

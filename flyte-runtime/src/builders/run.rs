@@ -842,16 +842,16 @@ impl<T> RunOutcome<T> {
                 format!("run {} is not in the store", self.run_id),
             )
         })?;
-        let cannot = |e: &dyn fmt::Display| {
-            TaskError::new(
+        match flyte_report::write_report_file(store.as_ref(), *key, run, path) {
+            Ok(_) => Ok(()),
+            Err(e @ flyte_report::ReportError::File { .. }) => {
+                Err(TaskError::new(ErrorKind::Store, e.to_string()))
+            }
+            Err(e) => Err(TaskError::new(
                 ErrorKind::Store,
                 format!("cannot write the report to {}: {e}", path.display()),
-            )
-        };
-        let file = std::fs::File::create(path).map_err(|e| cannot(&e))?;
-        let mut out = std::io::BufWriter::new(file);
-        flyte_report::write_report(store.as_ref(), *key, run, &mut out).map_err(|e| cannot(&e))?;
-        std::io::Write::flush(&mut out).map_err(|e| cannot(&e))
+            )),
+        }
     }
 
     /// The output, by reference.
