@@ -3,14 +3,14 @@
 
 use crate::durability::cache::{self, CacheKey, Claim, Flight};
 use crate::durability::record::Fleet;
-use crate::execution::attempt;
+use crate::execution::attempt::{self, lease_lapsed};
 use crate::execution::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
 use crate::execution::call::TaskCall;
 use crate::execution::spans;
 use crate::policies::limits::EnvLimits;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::state::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
-use flyte_core::queue::Submit;
+use flyte_core::queue::{LeaseClock, Submit};
 use flyte_core::store::{ActionEnd, OutputRef, RunStore};
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, Backoff, Cache, ErrorKind, TaskDef, TaskError};
@@ -87,12 +87,6 @@ struct Keep {
     /// the calls waiting for it then find it).
     _flight: Option<Flight>,
 }
-
-/// Why a claimed action's attempt did not begin: its worker's lease had
-/// lapsed. Such an outcome is not the action's: the worker gives the
-/// action back instead of completing it.
-pub(crate) const LEASE_LAPSED: &str =
-    "this worker's lease had lapsed (was it paused?): the fleet runs it elsewhere";
 
 /// Runs `call` as a new action at `place`.
 pub(crate) async fn run_action<T: Send + 'static>(
@@ -519,13 +513,12 @@ impl Action {
         if let Some(limits) = &self.limits {
             Box::pin(limits.admit()).await;
         }
-        if self.remote == Remote::Claimed {
-            if let Err(lapsed) = self.check_lease() {
-                if let Some(slot) = &self.scope.slot {
-                    slot.release();
-                }
-                return Err(lapsed);
+        let lease = self.claimed_lease();
+        if lease.as_ref().is_some_and(|lease| !lease.is_fresh()) {
+            if let Some(slot) = &self.scope.slot {
+                slot.release();
             }
+            return Err(lease_lapsed());
         }
         // Boxed: an attempt's future is large, and keeping it out of the
         // action's own future keeps each map item's allocation small (the
@@ -533,7 +526,7 @@ impl Action {
         // A map's sync items run in its lane (see `lane.rs`); not their
         // children, which must never wait behind the item that awaits them.
         let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
-        let body = attempt::run(execution, &self.scope, timeout, lane);
+        let body = attempt::run(execution, &self.scope, timeout, lane, lease);
         let number = self.scope.action.attempt.load(Ordering::Relaxed);
         let result = match spans::attempt(self.scope.action.task, number) {
             None => Box::pin(body).await,
@@ -545,18 +538,18 @@ impl Action {
         result
     }
 
-    /// On a worker: no attempt of a claimed action begins once the
-    /// worker's lease has lapsed (it was paused, or cut off from the
-    /// database, past its lease): the fleet has given the action to
-    /// another worker, which may have run it already.
-    fn check_lease(&self) -> Result<(), TaskError> {
-        let fleet = self.scope.run.durability.fleet();
-        match fleet.and_then(|f| f.lease.as_ref()) {
-            Some(lease) if !lease.is_fresh() => {
-                Err(TaskError::new(ErrorKind::WorkerLost, LEASE_LAPSED).into_non_retryable())
-            }
-            _ => Ok(()),
+    /// On a worker, the lease a claimed action runs under: no attempt of
+    /// it begins once the lease has lapsed (the worker was paused, or cut
+    /// off from the database, past its lease): the fleet has given the
+    /// action to another worker, which may have run it already. Checked
+    /// here, and again on the thread of a sync body just before it begins
+    /// (see [`attempt::run`]).
+    fn claimed_lease(&self) -> Option<Arc<LeaseClock>> {
+        if self.remote != Remote::Claimed {
+            return None;
         }
+        let fleet = self.scope.run.durability.fleet();
+        fleet.and_then(|f| f.lease.clone())
     }
 
     /// The wait before retry number `attempt`. Jitter is drawn from the

@@ -6,6 +6,7 @@ use crate::execution::body::ExecutionKind;
 use crate::execution::lane::Lane;
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::{Scope, ScopeData};
+use flyte_core::queue::LeaseClock;
 use flyte_core::{panic_message, ErrorKind, TaskError};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -27,16 +28,35 @@ fn humanize(d: Duration) -> String {
     }
 }
 
+/// Why a claimed action's attempt did not begin: its worker's lease had
+/// lapsed. Such an outcome is not the action's: the worker gives the
+/// action back instead of completing it.
+const LEASE_LAPSED: &str =
+    "this worker's lease had lapsed (was it paused?): the fleet runs it elsewhere";
+
+/// The refusal of an attempt under a lapsed lease.
+pub(crate) fn lease_lapsed() -> TaskError {
+    TaskError::new(ErrorKind::WorkerLost, LEASE_LAPSED).into_non_retryable()
+}
+
 fn panic_error(payload: &(dyn std::any::Any + Send)) -> TaskError {
     TaskError::new(ErrorKind::Panic, panic_message(payload))
 }
 
 /// One attempt: an async body polled here, a sync body on a blocking thread.
+///
+/// `lease`: on a worker, the lease a claimed action runs under. The caller
+/// checked it; a sync body is checked again on its thread, just before it
+/// begins, because it may wait there for a thread (the pool's or its
+/// lane's) while the worker is paused past its lease: it must not begin
+/// once another worker may have run it. An async body is polled right
+/// after the caller's check.
 pub(crate) async fn run<T: Send + 'static>(
     execution: ExecutionKind<T>,
     scope: &Scope,
     timeout: Option<Duration>,
     lane: Option<&Arc<Lane>>,
+    lease: Option<Arc<LeaseClock>>,
 ) -> Result<T, TaskError> {
     match execution {
         ExecutionKind::Async(fut) => {
@@ -59,6 +79,9 @@ pub(crate) async fn run<T: Send + 'static>(
             });
             let runtime = tokio::runtime::Handle::current();
             let work = move || {
+                if lease.is_some_and(|lease| !lease.is_fresh()) {
+                    return Ok(Err(lease_lapsed()));
+                }
                 // The task may `.wait()` on children: it needs the runtime.
                 let _runtime = runtime.enter();
                 std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)))
@@ -164,5 +187,76 @@ async fn in_lane<T: Send + 'static>(
             }
         }
         _ => Ok(handle.await.ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::lane::Lane;
+    use crate::state::context::{RunRef, RunShared};
+    use crate::state::tree::ActionCell;
+    use flyte_core::queue::{LEASE, LEASE_MARGIN};
+    use flyte_core::ActionId;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    fn scope() -> Scope {
+        Scope::new(ScopeData {
+            run: RunRef::Run(RunShared::new(None)),
+            action: Arc::new(ActionCell::new(ActionId(1), "demo.t", None)),
+            group: None,
+            slot: None,
+            attempt_cancel: None,
+        })
+    }
+
+    /// A worker paused while a claimed sync body waited for its thread:
+    /// the body must not begin once the lease has lapsed, although the
+    /// lease held when the attempt was admitted.
+    #[tokio::test]
+    async fn a_sync_body_that_waited_for_its_thread_past_the_lease_does_not_begin() {
+        let lane = Lane::new(1);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        lane.submit(Box::new(move || {
+            let _ = held.recv_timeout(Duration::from_secs(10));
+            true
+        }))
+        .unwrap();
+        // Granted long enough ago that it holds for 300 ms more.
+        let Some(sent) =
+            Instant::now().checked_sub(LEASE - LEASE_MARGIN - Duration::from_millis(300))
+        else {
+            return;
+        };
+        let lease = Arc::new(LeaseClock::granted(sent));
+        assert!(lease.is_fresh());
+        let began = Arc::new(AtomicBool::new(false));
+        let body = {
+            let began = Arc::clone(&began);
+            ExecutionKind::Blocking(Box::new(move || {
+                began.store(true, Ordering::SeqCst);
+                Ok(1)
+            }))
+        };
+        let scope = scope();
+        let attempt = run(body, &scope, None, Some(&lane), Some(Arc::clone(&lease)));
+        let freed = async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert!(!lease.is_fresh());
+            release.send(()).unwrap();
+        };
+        let (result, ()) = tokio::join!(attempt, freed);
+        let e = result.expect_err("a body under a lapsed lease ran");
+        assert_eq!(e.kind(), ErrorKind::WorkerLost);
+        assert!(!began.load(Ordering::SeqCst), "the body began");
+    }
+
+    #[tokio::test]
+    async fn a_sync_body_under_a_fresh_lease_runs() {
+        let lease = Arc::new(LeaseClock::granted(Instant::now()));
+        let body = ExecutionKind::Blocking(Box::new(|| Ok(7)));
+        let scope = scope();
+        assert_eq!(run(body, &scope, None, None, Some(lease)).await.unwrap(), 7);
     }
 }
