@@ -4,7 +4,9 @@
 //! trials, how many ran again and how long a stretch of the run that is.
 //!
 //! Run: `cargo bench --bench kill_resume` (add `-- --quick` for 5 trials
-//! instead of 20). The child processes are this binary (`--child`).
+//! instead of 20, `-- --load N` to keep N threads of this process spinning
+//! meanwhile: a machine busy with other work, where the store's writer
+//! gets the CPU late). The child processes are this binary (`--child`).
 
 use flyte::prelude::*;
 use flyte::Runner;
@@ -53,6 +55,21 @@ fn main() {
     } else {
         20
     };
+    let load: usize = args
+        .iter()
+        .position(|a| a == "--load")
+        .and_then(|at| args.get(at + 1)?.parse().ok())
+        .unwrap_or(0);
+    let spinning = std::sync::Arc::new(AtomicBool::new(true));
+    for _ in 0..load {
+        let spinning = std::sync::Arc::clone(&spinning);
+        std::thread::spawn(move || {
+            let mut x = 0_u64;
+            while spinning.load(Ordering::Relaxed) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        });
+    }
     let exe = std::env::current_exe().expect("this binary");
     let home = std::env::temp_dir().join(format!("flyte-bench-kill-{}", std::process::id()));
     // A whole run, unkilled, for its rate.
@@ -123,9 +140,12 @@ fn main() {
     };
     let (median, worst) = by(|l| l.0 as f64);
     let (median_ms, worst_ms) = by(|l| l.1);
+    spinning.store(false, Ordering::Relaxed);
     println!(
-        "kill -9 of a recorded {ITEMS}-item map ({run_time:.2?} a run), {} trials killed mid-run:",
-        lost.len()
+        "kill -9 of a recorded {ITEMS}-item map ({run_time:.2?} a run), {} trials killed mid-run, \
+         {load} spinning threads beside it, {} cores:",
+        lost.len(),
+        std::thread::available_parallelism().map_or(0, usize::from)
     );
     println!(
         "  finished items that ran again on resume: median {median} (~{median_ms:.1} ms of work), \

@@ -263,3 +263,44 @@ fn a_damaged_run_row_is_left_out_of_lists_and_the_others_are_listed() {
     // The others stay readable one by one too.
     assert!(store.run(&ids[0]).unwrap().is_some());
 }
+
+/// Regression: one damaged batch of action records made `show`, the
+/// report and a resume fail for the whole run: it is left out, with a
+/// warning naming the row, the file and the fix, and the others are read.
+#[test]
+fn a_damaged_action_batch_is_left_out_and_the_others_are_read() {
+    let home = TempDir::new().unwrap();
+    let outcome = Runner::new().home(home.path()).run(outer(4));
+    assert!(outcome.output().is_ok());
+    let store = Store::open(home.path()).unwrap();
+    let (key, _) = store
+        .find_run(RunRef::Id(outcome.run_id()))
+        .unwrap()
+        .unwrap();
+    let count = |store: &Store| {
+        let mut n = 0;
+        store
+            .actions(key, true, &mut |batch| {
+                n += batch.len();
+                ControlFlow::Continue(())
+            })
+            .map(|()| n)
+    };
+    let before = count(&store).unwrap();
+    {
+        let conn = rusqlite::Connection::open(home.path().join("flyte.db")).unwrap();
+        // A batch whose bytes do not decode, and one that is not a blob.
+        for damaged in ["x'ff00ff'", "'text'"] {
+            conn.execute(
+                &format!("INSERT INTO actions (run, count, records) VALUES (?1, 3, {damaged})"),
+                [key.0],
+            )
+            .unwrap();
+        }
+    }
+    assert_eq!(
+        count(&store).unwrap(),
+        before,
+        "the readable batches are read"
+    );
+}

@@ -721,6 +721,25 @@ pub enum StoreError {
         /// The store's location.
         store: String,
     },
+    /// A value (an output, a cached output) is larger than the store keeps
+    /// in one record: it is left out of the record, and the run goes on.
+    #[error(
+        "the output of task {task} ({}) is not kept in {location}, which keeps values \
+         of up to {}: the run goes on, but a resume runs the task again and its cache \
+         misses; pass large data by reference instead (a file path or an object key)",
+        human_bytes(*bytes),
+        human_bytes(*limit)
+    )]
+    TooLarge {
+        /// The task whose output it is.
+        task: String,
+        /// Its size, in bytes.
+        bytes: u64,
+        /// The most the store keeps in one value.
+        limit: u64,
+        /// The store (its file, or its database without the password).
+        location: String,
+    },
     /// The store's writer is gone (only at process exit).
     #[error("the flyte store's writer has stopped")]
     WriterStopped,
@@ -745,6 +764,37 @@ impl StoreError {
             source: Arc::new(source),
         }
     }
+}
+
+/// `bytes` for people: `812 B`, `64.0 KiB`, `1.2 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Values larger than this are kept, with a warning once per task (see
+/// [`warn_large_output`]).
+pub const LARGE_OUTPUT: u64 = 128 << 20;
+
+/// Warns, once per task, that `task` returned an output over
+/// [`LARGE_OUTPUT`] that `location` keeps whole: it costs the time to copy
+/// and write it and the memory to hold it while it is written.
+pub fn warn_large_output(task: &str, location: &str) {
+    crate::sync::warn_once(&format!(
+        "task {task} returned an output of over {}: each such output is kept whole in \
+         {location} and in memory until it is written, which slows the run and grows \
+         the process; pass large data by reference instead (a file path or an object key)",
+        human_bytes(LARGE_OUTPUT)
+    ));
 }
 
 /// A store error as a task error of kind [`ErrorKind::Store`]; the

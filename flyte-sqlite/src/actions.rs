@@ -24,6 +24,28 @@ use flyte_core::{ActionId, TaskError};
 use serde::Deserialize;
 use std::sync::Arc;
 
+/// The largest output a record keeps: SQLite keeps values of up to
+/// 1,000,000,000 bytes, and a batch holds the output beside other records
+/// (a batch past [`SEALED`] takes no more). A larger output is left out of
+/// its record, and the run is told (`StoreError::TooLarge`).
+pub(crate) const MAX_VALUE: usize = 900_000_000;
+
+/// A batch this large takes no more records: the next go into a new one,
+/// so that a row stays under SQLite's limit (see [`MAX_VALUE`]).
+pub(crate) const SEALED: usize = 64 << 20;
+
+/// Why an action's output was left out of its record.
+#[derive(Debug)]
+pub(crate) enum LeftOut {
+    /// It is this many bytes, over [`MAX_VALUE`].
+    TooLarge(usize),
+    /// It does not encode.
+    Unencodable(TaskError),
+}
+
+/// The room a batch starts with.
+const BATCH_CAPACITY: usize = 16 * 1024;
+
 /// Contexts a batch remembers at once; a new one takes the oldest slot.
 const SLOTS: usize = 8;
 
@@ -123,7 +145,7 @@ impl Batch {
         Batch {
             run,
             count: 0,
-            bytes: Vec::with_capacity(16 * 1024),
+            bytes: Vec::with_capacity(BATCH_CAPACITY),
             slots: Default::default(),
             next_slot: 0,
             last_slot: 0,
@@ -131,12 +153,13 @@ impl Batch {
         }
     }
 
-    /// Packs `end` after the records already in the batch.
+    /// Packs `end` after the records already in the batch. Says why, when
+    /// its output was left out (the rest of the record is packed).
     ///
     /// # Errors
     ///
     /// When the action's error does not encode (nothing is added then).
-    pub(crate) fn push(&mut self, end: &ActionEnd<'_>) -> Result<(), TaskError> {
+    pub(crate) fn push(&mut self, end: &ActionEnd<'_>) -> Result<Option<LeftOut>, TaskError> {
         let in_slot = |slot: usize| {
             self.slots[slot]
                 .as_ref()
@@ -190,7 +213,7 @@ impl Batch {
             self.bytes.truncate(mark);
             return Err(e);
         }
-        self.pack_output(end);
+        let left_out = self.pack_output(end);
         if let Some(context) = new_context {
             self.next_slot = (slot + 1) % SLOTS;
             self.slots[slot] = Some((context, index));
@@ -200,16 +223,22 @@ impl Batch {
         self.last_slot = slot;
         self.last_started = started;
         self.count += 1;
-        Ok(())
+        Ok(left_out)
     }
 }
 
 impl Batch {
     /// Packs the output field: `None`, or `Some` and the output's bytes.
-    fn pack_output(&mut self, end: &ActionEnd<'_>) {
+    /// An output over [`MAX_VALUE`], or one that does not encode, is
+    /// packed as `None`, and said why.
+    fn pack_output(&mut self, end: &ActionEnd<'_>) -> Option<LeftOut> {
         match &end.output {
             None => {
                 Packer::new(&mut self.bytes).u8(0);
+            }
+            Some(OutputRef::Bytes(bytes)) if bytes.len() > MAX_VALUE => {
+                Packer::new(&mut self.bytes).u8(0);
+                return Some(LeftOut::TooLarge(bytes.len()));
             }
             Some(OutputRef::Bytes(bytes)) => {
                 Packer::new(&mut self.bytes).u8(1).bytes(bytes);
@@ -224,14 +253,15 @@ impl Batch {
                 if let Err(e) = encode(&mut self.bytes) {
                     self.bytes.truncate(tag);
                     self.bytes.push(0);
-                    tracing::warn!(
-                        "task {}: an output was not recorded: {}",
-                        end.task,
-                        e.message()
-                    );
-                    return;
+                    return Some(LeftOut::Unencodable(e));
                 }
                 let len = self.bytes.len() - start;
+                if len > MAX_VALUE {
+                    self.bytes.truncate(tag);
+                    self.bytes.push(0);
+                    self.bytes.shrink_to(BATCH_CAPACITY.max(self.bytes.len()));
+                    return Some(LeftOut::TooLarge(len));
+                }
                 match u8::try_from(len) {
                     Ok(short) if short <= 250 => self.bytes[start - 1] = short,
                     _ => {
@@ -242,6 +272,7 @@ impl Batch {
                 }
             }
         }
+        None
     }
 }
 

@@ -268,8 +268,8 @@ impl Store {
             };
             // Its process ended it, but could not write that (a full disk):
             // the end is in the lock file.
-            let (status, error, lost) = match lock.left_end() {
-                Some(end) => (end.status, end.error, end.lost),
+            let (status, error, lost, ended_at) = match lock.left_end() {
+                Some(end) => (end.status, end.error, end.lost, end.ended_at),
                 None => {
                     let error = TaskError::new(
                         ErrorKind::Cancelled,
@@ -278,7 +278,7 @@ impl Store {
                              (resume it with Runner::resume)"
                         ),
                     );
-                    ("killed".to_owned(), Some(error), 0)
+                    ("killed".to_owned(), Some(error), 0, None)
                 }
             };
             self.read(|conn| {
@@ -292,7 +292,7 @@ impl Store {
                         seq,
                         status,
                         error.as_ref().map(error_json),
-                        millis(SystemTime::now()),
+                        ended_at.unwrap_or_else(|| millis(SystemTime::now())),
                         i64::try_from(lost).unwrap_or(i64::MAX),
                     ],
                 )
@@ -354,11 +354,16 @@ impl Store {
 
     /// The actions in batch row `row`.
     fn batch_at(&self, row: i64) -> Result<Vec<ActionRecord>, StoreError> {
-        let bytes: Vec<u8> = self.read(|conn| {
+        // A value that is not a blob is damage too, not a database failure.
+        let bytes = self.read(|conn| {
             conn.prepare_cached("SELECT records FROM actions WHERE seq = ?1")?
-                .query_row([row], |r| r.get(0))
+                .query_row([row], |r| Ok(r.get::<_, Vec<u8>>(0)))
         })?;
-        actions::decode_batch(&bytes).map_err(|e| self.undecodable(row, &e))
+        let decoded = match bytes {
+            Ok(bytes) => actions::decode_batch(&bytes),
+            Err(e) => Err(TaskError::new(ErrorKind::Store, e.to_string())),
+        };
+        decoded.map_err(|e| self.undecodable(row, &e))
     }
 
     /// Calls `f` with each batch of run `seq`'s actions, in the order
@@ -375,7 +380,23 @@ impl Store {
             rows.collect()
         })?;
         for row in rows {
-            if f(row, self.batch_at(row)?).is_break() {
+            let batch = match self.batch_at(row) {
+                Ok(batch) => batch,
+                Err(StoreError::Damaged { reason, .. }) => {
+                    // One damaged row must not hide a run's other actions
+                    // (from `show`, a report, a resume, which runs the
+                    // actions it held again).
+                    let db = self.0.db.display();
+                    warn_once(&format!(
+                        "{reason} in {db}: its actions are left out; delete the row \
+                         (`sqlite3 {db} \"DELETE FROM actions WHERE seq = {row}\"`), or \
+                         restore the store from a copy"
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if f(row, batch).is_break() {
                 break;
             }
         }

@@ -19,7 +19,18 @@ pub(crate) struct RunEndNote {
     /// Actions whose records were lost.
     pub(crate) lost: u64,
     pub(crate) error: Option<TaskError>,
+    /// When the run ended (ms since the Unix epoch), not when the note is
+    /// read: the run's duration stays its own.
+    #[serde(default)]
+    pub(crate) ended_at: Option<i64>,
 }
+
+/// Bytes a running run's lock file holds from the start, so that its end
+/// can be written over them when the disk is full: overwriting a file's
+/// own blocks needs no free space (on ext4, xfs and tmpfs; a copy-on-write
+/// filesystem such as btrfs or ZFS may still refuse). An end with an error
+/// message longer than this is cut to fit.
+const RESERVED: usize = 4096;
 
 /// The lock of one running run; released (and its file removed) on drop.
 #[derive(Debug)]
@@ -56,18 +67,29 @@ impl RunLock {
 }
 
 impl RunLock {
-    /// Writes `end` into the lock file and releases the lock, keeping the
-    /// file (best effort: on a full disk even this may fail, and the run is
-    /// then marked killed by the next open).
+    /// Fills the lock file with [`RESERVED`] bytes of blanks, the room its
+    /// run's end may need later (see [`RunLock::release_with_end`]).
+    pub(crate) fn reserve(&self) -> Result<(), StoreError> {
+        let mut file = &self.file;
+        file.rewind()
+            .and_then(|()| file.write_all(&[b' '; RESERVED]))
+            .map_err(StoreError::io(&self.path))
+    }
+
+    /// Writes `end` into the lock file, over the blanks reserved for it
+    /// (so that it fits on a full disk), and releases the lock, keeping the
+    /// file for the next open of the store. Best effort: when even this
+    /// fails, the next open marks the run killed.
     pub(crate) fn release_with_end(self, end: &RunEndNote) {
-        let written = serde_json::to_vec(end).map(|json| {
-            let mut file = &self.file;
-            file.set_len(0)
-                .and_then(|()| file.rewind())
-                .and_then(|()| file.write_all(&json))
-                .and_then(|()| file.sync_all())
-        });
-        if let Ok(Ok(())) = written {
+        let Some(json) = note_json(end) else {
+            return;
+        };
+        let mut file = &self.file;
+        let written = file
+            .rewind()
+            .and_then(|()| file.write_all(&json))
+            .and_then(|()| file.sync_data());
+        if written.is_ok() {
             let _ = self.file.unlock();
             std::mem::forget(self); // keep the file: it holds the end
         }
@@ -78,6 +100,39 @@ impl RunLock {
         let mut text = String::new();
         (&self.file).read_to_string(&mut text).ok()?;
         serde_json::from_str(&text).ok()
+    }
+}
+
+/// `end` as JSON padded with blanks to [`RESERVED`] bytes (which JSON
+/// ignores), its error message cut if it would not fit otherwise.
+fn note_json(end: &RunEndNote) -> Option<Vec<u8>> {
+    let fits = |note: &RunEndNote| {
+        serde_json::to_vec(note)
+            .ok()
+            .filter(|j| j.len() <= RESERVED)
+    };
+    let mut json = fits(end).or_else(|| {
+        [RESERVED / 16, 0]
+            .into_iter()
+            .find_map(|chars| fits(&end.with_message_cut(chars)))
+    })?;
+    json.resize(RESERVED, b' ');
+    Some(json)
+}
+
+impl RunEndNote {
+    /// This end with its error message cut to its first `chars` characters.
+    fn with_message_cut(&self, chars: usize) -> RunEndNote {
+        RunEndNote {
+            status: self.status.clone(),
+            lost: self.lost,
+            error: self.error.as_ref().map(|e| {
+                let kept: String = e.message().chars().take(chars).collect();
+                let message = format!("{kept}… (cut to fit the run's lock file on a full disk)");
+                TaskError::new(e.kind(), message)
+            }),
+            ended_at: self.ended_at,
+        }
     }
 }
 

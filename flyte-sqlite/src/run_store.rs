@@ -1,5 +1,6 @@
 //! [`Store`] as a [`RunStore`]: what runs record through and tools read.
 
+use crate::actions::MAX_VALUE;
 use crate::lock::{LockState, RunEndNote, RunLock};
 use crate::writer::Write;
 use crate::{lock, Store, StoreError};
@@ -15,10 +16,14 @@ use std::ops::ControlFlow;
 
 impl Store {
     /// Takes the liveness lock of run `id`: a file under `runs/` this
-    /// process holds while it runs the run.
+    /// process holds while it runs the run, with room reserved in it for
+    /// the run's end (see [`RunLock::release_with_end`]).
     fn take_lock(&self, id: &str) -> Result<RunLock, StoreError> {
         match RunLock::try_take(&self.0.locks, id)? {
-            LockState::Taken(lock) => Ok(lock),
+            LockState::Taken(lock) => {
+                lock.reserve()?;
+                Ok(lock)
+            }
             LockState::Held => Err(StoreError::RunBusy { id: id.to_owned() }),
         }
     }
@@ -82,6 +87,7 @@ impl RunStore for Store {
                 status: end.status.as_str().to_owned(),
                 lost: 0,
                 error: end.error.clone(),
+                ended_at: Some(crate::millis(std::time::SystemTime::now())),
             };
             self.write(Write::RunEnd(run.0, end));
             let flushed = RunStore::flush(self).await;
@@ -128,6 +134,18 @@ impl RunStore for Store {
     }
 
     fn cache_put(&self, entry: CacheEntry) {
+        if entry.value.len() > MAX_VALUE {
+            // Not cached (a row that large would fail the writer's whole
+            // commit); the run's record says why, when it records it too.
+            let error = StoreError::TooLarge {
+                task: entry.task.to_owned(),
+                bytes: entry.value.len() as u64,
+                limit: MAX_VALUE as u64,
+                location: self.0.db.display().to_string(),
+            };
+            flyte_core::sync::warn_once(&error.to_string());
+            return;
+        }
         self.write(Write::Cache(Box::new(entry)));
     }
 

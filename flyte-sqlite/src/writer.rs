@@ -9,10 +9,10 @@
 //! process loses: records wait at most [`LINGER`] before their commit starts,
 //! and at most [`MAX_BUFFERED`] bytes of them wait at all.
 
-use super::actions::Batch;
+use super::actions::{Batch, LeftOut, MAX_VALUE, SEALED};
 use super::{classify, error_json, millis, open_connection, sqlite, StoreError};
 use flyte_core::record::FanOutRecord;
-use flyte_core::store::{ActionEnd, CacheEntry, LogLine, RunEnd};
+use flyte_core::store::{warn_large_output, ActionEnd, CacheEntry, LogLine, RunEnd, LARGE_OUTPUT};
 use flyte_core::sync::{lock, wait, wait_timeout};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::collections::HashMap;
@@ -98,6 +98,8 @@ struct Shared {
     room: Condvar,
     /// By run: what could not be written.
     lost: Mutex<HashMap<i64, Lost>>,
+    /// The database file, for messages.
+    db: PathBuf,
 }
 
 #[derive(Debug, Default)]
@@ -124,7 +126,10 @@ impl Writer {
         let conn = open_connection(&db)?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
             .map_err(sqlite)?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            db: db.clone(),
+            ..Shared::default()
+        });
         let writer = Arc::clone(&shared);
         let db_path = db.clone();
         std::thread::Builder::new()
@@ -143,7 +148,11 @@ impl Writer {
             buffer = wait(&shared.room, buffer);
         }
         let was_empty = buffer.is_empty();
-        let batch = match buffer.batches.iter().position(|b| b.run == run) {
+        let open = buffer
+            .batches
+            .iter()
+            .rposition(|b| b.run == run && b.bytes.len() < SEALED);
+        let batch = match open {
             Some(i) => &mut buffer.batches[i],
             None => {
                 buffer.batches.push(Batch::new(run));
@@ -152,14 +161,19 @@ impl Writer {
             }
         };
         let before = batch.bytes.len();
-        if let Err(e) = batch.push(end) {
-            // Only a TaskError whose own encoding fails could get here.
-            tracing::error!(
-                "flyte store: an action of task {} not recorded: {e}",
-                end.task
-            );
-            return;
-        }
+        let left_out = match batch.push(end) {
+            Ok(left_out) => left_out,
+            Err(e) => {
+                // Only a TaskError whose own encoding fails could get here.
+                // Told with the buffer let go (see below).
+                drop(buffer);
+                tracing::error!(
+                    "flyte store: an action of task {} not recorded: {e}",
+                    end.task
+                );
+                return;
+            }
+        };
         let added = batch.bytes.len() - before;
         let full_before = buffer.bytes >= BATCH_BYTES;
         buffer.bytes += added;
@@ -168,6 +182,40 @@ impl Writer {
         if wake {
             shared.work.notify_one();
         }
+        // Told with the buffer let go: a warning may come back here as a
+        // log line of the run.
+        match left_out {
+            Some(LeftOut::TooLarge(bytes)) => self.output_too_large(run, end.task, bytes),
+            Some(LeftOut::Unencodable(e)) => tracing::warn!(
+                "task {}: an output was not recorded: {}",
+                end.task,
+                e.message()
+            ),
+            None if added as u64 > LARGE_OUTPUT => {
+                warn_large_output(end.task, &shared.db.display().to_string());
+            }
+            None => {}
+        }
+    }
+
+    /// Counts the output of an action of `task` (`bytes` long) as lost to
+    /// run `run`: it is over what a record keeps.
+    fn output_too_large(&self, run: i64, task: &str, bytes: usize) {
+        let error = StoreError::TooLarge {
+            task: task.to_owned(),
+            bytes: bytes as u64,
+            limit: MAX_VALUE as u64,
+            location: self.0.db.display().to_string(),
+        };
+        tracing::error!("flyte store: {error}");
+        lock(&self.0.lost)
+            .entry(run)
+            .or_insert_with(|| Lost {
+                actions: 0,
+                run_end: false,
+                error,
+            })
+            .actions += 1;
     }
 
     pub(crate) fn send(&self, write: Write) {
@@ -504,6 +552,92 @@ mod tests {
         assert_eq!(stored as u64, RECORDS, "every record is on disk");
         assert!(store.lost(run.0).is_none());
         drop(blocker);
+        std::fs::remove_dir_all(&home).ok();
+    }
+
+    /// Regression: an output over SQLite's limit on a value (1 GB) failed
+    /// the commit of its whole batch, every other record in it lost, with
+    /// an error that named neither the file nor the fix. Now it alone is
+    /// left out of its record, and the run's end says so.
+    #[test]
+    fn an_output_over_the_limit_is_left_out_and_the_run_is_told_which_and_why() {
+        use flyte_core::record::RunStatus;
+        use flyte_core::store::{CacheEntry, RunEnd, StoreError};
+        let home = std::env::temp_dir().join(format!("flyte-too-large-{}", std::process::id()));
+        let store = Store::open(&home).unwrap();
+        let run = store
+            .begin_run(&NewRun {
+                id: "r-too-large",
+                name: None,
+                root_task: "t",
+                root_action: ActionId(1),
+                inputs: None,
+            })
+            .unwrap();
+        // Zeroed by the allocator and never touched: no real memory.
+        let huge = vec![0u8; super::MAX_VALUE + 1];
+        let end = |i: u64, output: &[u8]| {
+            store.record_action(
+                run,
+                &ActionEnd {
+                    id: ActionId(u128::from(i) + 10),
+                    parent: Some(ActionId(1)),
+                    item: Some((ActionId(2), i)),
+                    task: "env.big",
+                    group: None,
+                    status: ActionStatus::Succeeded,
+                    attempts: 1,
+                    started_at: SystemTime::now(),
+                    ended_at: SystemTime::now(),
+                    error: None,
+                    origin: Origin::Executed,
+                    output: Some(OutputRef::Bytes(output)),
+                },
+            );
+        };
+        end(0, b"small");
+        end(1, &huge);
+        end(2, b"small too");
+        store.cache_put(CacheEntry {
+            key: [7; 32],
+            task: "env.big",
+            version: "1",
+            output_type: "Vec<u8>",
+            value: huge.into(),
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let closed = runtime.block_on(store.end_run(
+            run,
+            RunEnd {
+                status: RunStatus::Succeeded,
+                error: None,
+            },
+        ));
+        assert_eq!(closed.lost_actions, 1);
+        assert!(!closed.end_lost);
+        let error = closed.error.expect("the run is told why");
+        assert!(matches!(error, StoreError::TooLarge { .. }), "{error:?}");
+        let message = error.to_string();
+        for part in ["env.big", "flyte.db", "858.3 MiB", "by reference"] {
+            assert!(message.contains(part), "{part} in: {message}");
+        }
+        // The other records, and this one's status, are kept.
+        let mut actions = Vec::new();
+        store
+            .actions(run, true, &mut |batch| {
+                actions.extend(batch);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(actions.len(), 3);
+        let output = |i: usize| actions[i].output_bytes.as_deref();
+        assert_eq!(output(0), Some(&b"small"[..]));
+        assert_eq!(output(1), None);
+        assert_eq!(actions[1].status, ActionStatus::Succeeded);
+        assert_eq!(output(2), Some(&b"small too"[..]));
+        assert_eq!(store.cache_get(&[7; 32]).unwrap(), None, "not cached");
         std::fs::remove_dir_all(&home).ok();
     }
 }
