@@ -721,12 +721,12 @@ pub enum StoreError {
         /// The store's location.
         store: String,
     },
-    /// A value (an output, a cached output) is larger than the store keeps
-    /// in one record: it is left out of the record, and the run goes on.
+    /// An output is larger than the store keeps in one record. A local
+    /// run goes on without it in its record (a resume runs the task again);
+    /// on a fleet, which passes outputs through the store, the action fails.
     #[error(
-        "the output of task {task} ({}) is not kept in {location}, which keeps values \
-         of up to {}: the run goes on, but a resume runs the task again and its cache \
-         misses; pass large data by reference instead (a file path or an object key)",
+        "the output of task {task} ({}) is larger than {location} keeps in one value \
+         (up to {}): pass large data by reference instead (a file path or an object key)",
         human_bytes(*bytes),
         human_bytes(*limit)
     )]
@@ -780,6 +780,12 @@ pub fn human_bytes(bytes: u64) -> String {
     }
     format!("{value:.1} {}", UNITS[unit])
 }
+
+/// The largest output a store keeps in one record: SQLite keeps values of
+/// up to 1,000,000,000 bytes and PostgreSQL fields of up to 1 GiB, and a
+/// record holds more than the value. Larger outputs are refused with
+/// [`StoreError::TooLarge`].
+pub const MAX_STORED_VALUE: usize = 900_000_000;
 
 /// Values larger than this are kept, with a warning once per task (see
 /// [`warn_large_output`]).

@@ -19,16 +19,16 @@
 use super::{millis, time};
 use flyte_core::codec::{self, Packer};
 use flyte_core::record::{ActionRecord, ActionStatus, Origin};
-use flyte_core::store::{ActionEnd, OutputRef};
+use flyte_core::store::{ActionEnd, OutputRef, MAX_STORED_VALUE};
 use flyte_core::{ActionId, TaskError};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The largest output a record keeps: SQLite keeps values of up to
-/// 1,000,000,000 bytes, and a batch holds the output beside other records
-/// (a batch past [`SEALED`] takes no more). A larger output is left out of
-/// its record, and the run is told (`StoreError::TooLarge`).
-pub(crate) const MAX_VALUE: usize = 900_000_000;
+/// The largest output a record keeps ([`MAX_STORED_VALUE`]): a batch
+/// holds the output beside other records (a batch past [`SEALED`] takes no
+/// more). A larger output is left out of its record, and the run is told
+/// (`StoreError::TooLarge`).
+pub(crate) const MAX_VALUE: usize = MAX_STORED_VALUE;
 
 /// A batch this large takes no more records: the next go into a new one,
 /// so that a row stays under SQLite's limit (see [`MAX_VALUE`]).

@@ -8,7 +8,7 @@ use crate::registry::registry;
 use crate::state::context::RunShared;
 use flyte_core::queue::{Claimed, Completion, LeaseClock};
 use flyte_core::record::{ActionStatus, Origin};
-use flyte_core::store::{RunKey, RunStore};
+use flyte_core::store::{RunKey, RunStore, StoreError, MAX_STORED_VALUE};
 use flyte_core::{ErrorKind, TaskError};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -55,6 +55,7 @@ impl Runs {
 pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Completion> {
     let started_at = SystemTime::now();
     let lease = run.durability.fleet().and_then(|fleet| fleet.lease.clone());
+    let store = run.durability.recorded_as().map(|(store, _)| store);
     let (result, attempts, origin) = run_claimed(&claimed, run).await;
     if let Err(e) = &result {
         // A lapsed lease stays lapsed: this is the refusal of `Action`'s
@@ -64,6 +65,19 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Com
         }
     }
     let (status, output, error) = match result {
+        Ok(bytes) if bytes.len() > MAX_STORED_VALUE => {
+            // The driver gets an output only through the store: one that
+            // does not fit fails the action, clearly, rather than its
+            // write failing for as long as it is tried.
+            let refused = StoreError::TooLarge {
+                task: claimed.task.clone(),
+                bytes: bytes.len() as u64,
+                limit: MAX_STORED_VALUE as u64,
+                location: store.map_or_else(|| "the fleet's store".to_owned(), |s| s.location()),
+            };
+            let error = TaskError::from(refused).into_non_retryable();
+            (ActionStatus::Failed, None, Some(error))
+        }
         Ok(bytes) => (ActionStatus::Succeeded, Some(bytes), None),
         Err(e) if e.kind() == ErrorKind::Cancelled => (ActionStatus::Cancelled, None, Some(e)),
         Err(e) => (ActionStatus::Failed, None, Some(e)),
