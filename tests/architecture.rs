@@ -1,6 +1,7 @@
 //! The layout ARCHITECTURE.md describes holds: the modules of
 //! `flyte-runtime` import each other in no loop but the one between the run
-//! state and its live cells, inside `state/`; and the runtime never names
+//! state and its live cells, inside `state/`; its folders import each other
+//! in no loop at all (each has its place in one order); and it never names
 //! SQLite (it talks to stores through `RunStore`; `flyte-sqlite` is named
 //! only where the default store is opened).
 
@@ -131,6 +132,56 @@ fn the_only_module_loop_is_the_run_state_and_its_cells() {
             "modules import each other in a loop outside state/: {component:?}"
         );
     }
+}
+
+/// The folder of a module (`execution` for `execution::action`); a file at
+/// the root (`registry`) is a folder of its own.
+fn folder(module: &str) -> String {
+    module.split("::").next().unwrap_or(module).to_owned()
+}
+
+/// Folders, not only files, stack: no folder imports one that imports it
+/// back, however indirectly, so each has a place in one order from the
+/// user's entry points (`builders`) down to what a call is (`task`) and
+/// where sync bodies run (`threads`).
+#[test]
+fn no_folder_imports_one_above_it() {
+    let modules = modules(&runtime_src());
+    assert!(modules.contains_key("task::call"), "layout moved?");
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut why: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (name, text) in &modules {
+        let from = folder(name);
+        let deps = edges.entry(from.clone()).or_default();
+        for dep in imports(text, &modules) {
+            let to = folder(&dep);
+            if to != from {
+                deps.insert(to.clone());
+                why.entry((from.clone(), to))
+                    .or_insert(format!("{name} imports {dep}"));
+            }
+        }
+    }
+    for deps in edges.clone().into_values() {
+        for dep in deps {
+            edges.entry(dep).or_default();
+        }
+    }
+    let found = loops(&edges);
+    let explained: Vec<String> = found
+        .iter()
+        .flat_map(|component| {
+            why.iter()
+                .filter(|((a, b), _)| component.contains(a) && component.contains(b))
+                .map(|(_, how)| how.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        found.is_empty(),
+        "folders import each other in a loop: {found:?}\n{}",
+        explained.join("\n")
+    );
 }
 
 #[test]

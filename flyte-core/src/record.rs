@@ -56,6 +56,28 @@ pub enum FanOutKind {
 }
 
 impl ActionStatus {
+    /// Its word in stores, spans and reports: `running`, `succeeded`,
+    /// `failed` or `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Running => "running",
+            ActionStatus::Succeeded => "succeeded",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status named `word` by [`ActionStatus::as_str`].
+    pub fn from_word(word: &str) -> Option<ActionStatus> {
+        match word {
+            "running" => Some(ActionStatus::Running),
+            "succeeded" => Some(ActionStatus::Succeeded),
+            "failed" => Some(ActionStatus::Failed),
+            "cancelled" => Some(ActionStatus::Cancelled),
+            _ => None,
+        }
+    }
+
     /// A two-bit code for compact records: 0 running, 1 succeeded, 2 failed,
     /// 3 cancelled.
     pub fn code(self) -> u8 {

@@ -20,22 +20,12 @@ pub(crate) const ACTION_COLUMNS_WITH_OUTPUT: &str = "a.id, a.parent, a.fan_out, 
 
 /// An action's state as stored.
 pub(crate) fn state_word(status: ActionStatus) -> &'static str {
-    match status {
-        ActionStatus::Succeeded => "succeeded",
-        ActionStatus::Failed => "failed",
-        ActionStatus::Cancelled => "cancelled",
-        _ => "running",
-    }
+    status.as_str()
 }
 
 /// A stored state as a status: queued and running are both `Running`.
 pub(crate) fn status_of(word: &str) -> ActionStatus {
-    match word {
-        "succeeded" => ActionStatus::Succeeded,
-        "failed" => ActionStatus::Failed,
-        "cancelled" => ActionStatus::Cancelled,
-        _ => ActionStatus::Running,
-    }
+    ActionStatus::from_word(word).unwrap_or(ActionStatus::Running)
 }
 
 /// A task as workers register it and the queue keeps it: `name@version`.

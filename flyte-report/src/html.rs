@@ -175,12 +175,7 @@ pub fn fan_out_counts(f: &Figures) -> String {
 
 /// `succeeded`, `failed`, `cancelled` or `running`.
 pub fn status_word(s: ActionStatus) -> &'static str {
-    match s {
-        ActionStatus::Succeeded => "succeeded",
-        ActionStatus::Failed => "failed",
-        ActionStatus::Cancelled => "cancelled",
-        _ => "running",
-    }
+    s.as_str()
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Support for the code `#[task]` generates. Not public API.
 
-pub use crate::execution::body::Execution;
-pub use crate::execution::call::TaskCall;
 pub use crate::registry::{
     output_json, Io, JsonObject, JsonParams, ParamReader, TaskRegistration, TaskValue,
 };
+pub use crate::task::body::Execution;
+pub use crate::task::call::TaskCall;
 pub use flyte_core::{Backoff, TaskDef, TaskEnvironment, TaskError, DEFAULT_ENV};
 pub use inventory;
 pub use serde_json;

@@ -1,7 +1,7 @@
 //! The process-wide task registry: every `#[task]`, runnable by name from
 //! encoded input (bincode 2 bytes, or JSON keyed by parameter name).
 
-use crate::execution::call::TaskCall;
+use crate::task::call::TaskCall;
 use flyte_core::{codec, ErrorKind, TaskDef, TaskEnvironment, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -1,10 +1,10 @@
 //! `gather`: run calls of different tasks side by side, like `asyncio.gather`.
 
 use crate::builders::map::{Map, MapFuture};
-use crate::execution::call::{AnyBox, TaskCall};
 use crate::execution::fan_out::IterSource;
 use crate::execution::wait;
 use crate::state::tree::FanOutKind;
+use crate::task::call::{AnyBox, TaskCall};
 use flyte_core::TaskError;
 use std::fmt;
 use std::future::IntoFuture;

@@ -1,9 +1,9 @@
 //! `map`: one task over many inputs, with bounded concurrency.
 
-use crate::execution::call::TaskCall;
 use crate::execution::fan_out::{FanOut, IterSource, Source, StreamSource};
 use crate::execution::wait;
 use crate::state::tree::FanOutKind;
+use crate::task::call::TaskCall;
 use flyte_core::{ErrorKind, TaskError};
 use futures_core::Stream;
 use futures_util::StreamExt;

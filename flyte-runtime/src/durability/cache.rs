@@ -1,6 +1,6 @@
 //! The task cache: keys, and reading a cached output back.
 
-use crate::execution::body::{decode_stored, Body, OutputCheck};
+use crate::task::body::{decode_stored, Body, OutputCheck};
 use flyte_core::store::{CacheEntry, RunStore};
 use flyte_core::sync::{lock, warn_once};
 use flyte_core::{TaskDef, TaskError};

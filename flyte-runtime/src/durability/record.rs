@@ -3,7 +3,7 @@
 //! the outputs it replays.
 
 use crate::durability::sink::{Listener, Recorder, Sink};
-use crate::execution::body::{decode_stored, Body};
+use crate::task::body::{decode_stored, Body};
 use flyte_core::queue::{LeaseClock, WorkQueue};
 use flyte_core::redact::Redacted;
 use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore, StoreError};

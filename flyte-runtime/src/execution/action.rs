@@ -4,12 +4,12 @@
 use crate::durability::cache::{self, CacheKey, Claim, Flight};
 use crate::durability::record::Fleet;
 use crate::execution::attempt::{self, lease_lapsed};
-use crate::execution::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
-use crate::execution::call::TaskCall;
 use crate::execution::spans;
 use crate::policies::limits::EnvLimits;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::state::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
+use crate::task::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
+use crate::task::call::TaskCall;
 use flyte_core::queue::{LeaseClock, Submit};
 use flyte_core::store::{ActionEnd, OutputRef, RunStore};
 use flyte_core::sync::lock;

@@ -2,10 +2,10 @@
 //! time limit, a sync body on the pool or in its map's lane; a panic becomes
 //! an error of kind `Panic`, an expired limit one of kind `Timeout`.
 
-use crate::execution::body::ExecutionKind;
-use crate::execution::lane::Lane;
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::{Scope, ScopeData};
+use crate::task::body::ExecutionKind;
+use crate::threads::lane::Lane;
 use flyte_core::queue::LeaseClock;
 use flyte_core::{panic_message, ErrorKind, TaskError};
 use futures_util::FutureExt;
@@ -132,7 +132,7 @@ async fn on_pool<T: Send + 'static>(
             let _ = send.send(work());
         }
     });
-    if let Err(e) = crate::execution::sync_pool::submit(job) {
+    if let Err(e) = crate::threads::sync_pool::submit(job) {
         return Ok(Some(Ok(Err(no_thread(&e)))));
     }
     match timeout {
@@ -151,7 +151,7 @@ async fn in_lane<T: Send + 'static>(
     work: impl FnOnce() -> Caught<T> + Send + 'static,
     timeout: Option<Duration>,
 ) -> Result<Option<Caught<T>>, Elapsed> {
-    let (send, handle) = crate::execution::lane::handoff(lane);
+    let (send, handle) = crate::threads::lane::handoff(lane);
     let (started, start) = match timeout {
         Some(_) => {
             let (started, start) = tokio::sync::oneshot::channel();
@@ -193,9 +193,9 @@ async fn in_lane<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::lane::Lane;
     use crate::state::context::{RunRef, RunShared};
     use crate::state::tree::ActionCell;
+    use crate::threads::lane::Lane;
     use flyte_core::queue::{LEASE, LEASE_MARGIN};
     use flyte_core::ActionId;
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,8 +2,9 @@
 //! it, or outside any run as the root of an ephemeral one.
 
 use crate::execution::action::{run_action, Place};
-use crate::execution::call::TaskCall;
+use crate::execution::wait;
 use crate::state::context::{RunShared, Scope};
+use crate::task::call::TaskCall;
 use flyte_core::TaskError;
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -20,6 +21,22 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, TaskError>> + Send>>;
 /// Dropping it cancels the action and everything it started.
 #[must_use = "futures do nothing unless polled"]
 pub struct CallFuture<T>(BoxFuture<T>);
+
+/// `.wait()` is here, beside how a call runs, rather than with the call
+/// itself (`task::call`), which knows nothing of the machinery.
+impl<T: Send + 'static> TaskCall<T> {
+    /// Runs the call to its end, blocking this thread: for sync code (a
+    /// sync `#[task]`, `fn main`, a plain thread).
+    ///
+    /// # Errors
+    ///
+    /// The task's error; or [`ErrorKind::Runtime`](flyte_core::ErrorKind::Runtime)
+    /// when called on a thread that runs async tasks, where blocking could
+    /// deadlock: `.await` there instead.
+    pub fn wait(self) -> Result<T, TaskError> {
+        wait::block_on(self.into_future()).and_then(|r| r)
+    }
+}
 
 impl<T> Future for CallFuture<T> {
     type Output = Result<T, TaskError>;

@@ -3,13 +3,13 @@
 //! finishes. How each item runs is in [`crate::execution::item`].
 
 use crate::execution::action::{run_action, Place};
-use crate::execution::call::TaskCall;
 use crate::execution::item::{Item, SlowStreak};
-use crate::execution::lane::Lane;
 use crate::execution::spans;
 use crate::policies::limits::ChildWait;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
 use crate::state::tree::{ActionCell, FanOutCell, FanOutKind};
+use crate::task::call::TaskCall;
+use crate::threads::lane::Lane;
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;

@@ -118,7 +118,7 @@ pub(crate) fn ended(span: &Span, status: ActionStatus, attempts: u32, error: Opt
     if span.is_disabled() {
         return;
     }
-    span.record("flyte.status", status_word(status));
+    span.record("flyte.status", ActionStatus::as_str(status));
     span.record("flyte.attempts", attempts);
     if let Some(error) = error {
         span.record("flyte.error", error.message());
@@ -168,15 +168,6 @@ pub(crate) fn retrying(task: &str, attempt: u32, wait: std::time::Duration, erro
 /// A cached task's output came from the cache.
 pub(crate) fn cache_hit(task: &str) {
     tracing::event!(target: TARGET, Level::DEBUG, flyte.task = task, "cache hit");
-}
-
-fn status_word(status: ActionStatus) -> &'static str {
-    match status {
-        ActionStatus::Succeeded => "succeeded",
-        ActionStatus::Failed => "failed",
-        ActionStatus::Cancelled => "cancelled",
-        _ => "running",
-    }
 }
 
 /// OpenTelemetry's status code: `OK` for what succeeded, else `ERROR`.

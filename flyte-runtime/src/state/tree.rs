@@ -11,9 +11,9 @@
 //! action keeps the records of its first [`MAX_KEPT_CHILDREN`] direct
 //! children, then of failed ones only, and counts the rest.
 
-use crate::execution::lane::Lane;
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::RunShared;
+use crate::threads::lane::Lane;
 use flyte_core::record::{ActionRecord, FanOutRecord};
 pub use flyte_core::record::{ActionStatus, FanOutKind, Origin};
 use flyte_core::sync::lock;

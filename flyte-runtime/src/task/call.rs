@@ -1,12 +1,10 @@
 //! [`TaskCall`]: a task applied to its inputs, not yet run.
 
-use crate::execution::body::{Body, Execution, Inputs, Mapped};
-use crate::execution::wait;
+use crate::task::body::{Body, Execution, Inputs, Mapped};
 use flyte_core::{codec, Backoff, Cache, TaskDef, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
-use std::future::IntoFuture;
 
 use std::time::Duration;
 
@@ -109,18 +107,6 @@ impl<T: Send + 'static> TaskCall<T> {
     /// The task's name, `"<env>.<fn>"`.
     pub fn task_name(&self) -> &'static str {
         self.def.name()
-    }
-
-    /// Runs the call to its end, blocking this thread: for sync code (a
-    /// sync `#[task]`, `fn main`, a plain thread).
-    ///
-    /// # Errors
-    ///
-    /// The task's error; or [`ErrorKind::Runtime`](flyte_core::ErrorKind::Runtime)
-    /// when called on a thread that runs async tasks, where blocking could
-    /// deadlock: `.await` there instead.
-    pub fn wait(self) -> Result<T, TaskError> {
-        wait::block_on(self.into_future()).and_then(|r| r)
     }
 
     fn map_output<U: Send + 'static>(self, f: fn(T) -> Result<U, TaskError>) -> TaskCall<U> {

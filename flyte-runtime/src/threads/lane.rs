@@ -14,7 +14,7 @@
 //! when an item fails, or when it goes idle. A held-back result is already
 //! in its handoff: a time limit that expires meanwhile still finds it.
 
-use crate::execution::sync_pool::submit;
+use crate::threads::sync_pool::submit;
 use flyte_core::sync::lock;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
