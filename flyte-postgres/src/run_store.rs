@@ -152,10 +152,23 @@ impl RunStore for PgStore {
     }
 
     fn record_fan_out(&self, run: RunKey, fan_out: &FanOutRecord) {
-        self.shared.writer.send(Write::FanOut {
-            run: run.0,
-            record: Box::new(fan_out.clone()),
-        });
+        match codec::encode(fan_out) {
+            Ok(bytes) => self.shared.writer.send(Write::FanOut {
+                run: run.0,
+                id: fan_out.id,
+                bytes,
+            }),
+            // The run's end says what it lost, and why.
+            Err(e) => {
+                tracing::error!(
+                    "flyte store: the record of fan-out {:032x} not written: {e}",
+                    fan_out.id.0
+                );
+                self.shared
+                    .writer
+                    .lost_one(run.0, StoreError::backend("postgres", e));
+            }
+        }
     }
 
     fn end_run(&self, run: RunKey, end: RunEnd) -> StoreFuture<'_, RunClosed> {

@@ -7,11 +7,12 @@ use crate::listen::SETTLED;
 use crate::rows::{encode_error, id_to_sql, state_word};
 use crate::{pg_error, retry_while_away, PgFailure};
 use deadpool_postgres::Pool;
-use flyte_core::codec;
+
 use flyte_core::queue::Completion;
-use flyte_core::record::{ActionRecord, FanOutRecord};
+use flyte_core::record::ActionRecord;
 use flyte_core::store::{CacheEntry, LogLine, StoreError};
 use flyte_core::sync::lock;
+use flyte_core::ActionId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -26,9 +27,12 @@ pub(crate) enum Write {
         run: i64,
         record: Box<ActionRecord>,
     },
+    /// A fan-out's record, encoded when it was queued (so that one that
+    /// does not encode is counted lost there, not written empty).
     FanOut {
         run: i64,
-        record: Box<FanOutRecord>,
+        id: ActionId,
+        bytes: Vec<u8>,
     },
     Cache(CacheEntry),
     /// A line a task logged.
@@ -91,12 +95,17 @@ impl WriterHandle {
         };
         if self.tx.send(write).is_err() {
             if let Some(run) = run {
-                let mut lost = lock(&self.lost);
-                let entry = lost.entry(run).or_default();
-                entry.count += 1;
-                entry.error = Some(StoreError::WriterStopped);
+                self.lost_one(run, StoreError::WriterStopped);
             }
         }
+    }
+
+    /// Counts one record of run `run` lost, for `why`.
+    pub(crate) fn lost_one(&self, run: i64, why: StoreError) {
+        let mut lost = lock(&self.lost);
+        let entry = lost.entry(run).or_default();
+        entry.count += 1;
+        entry.error = Some(why);
     }
 
     /// Resolves once everything queued so far is written (or given up).
@@ -326,10 +335,8 @@ async fn write_records(pool: &Pool, records: &[Write]) -> Result<(), PgFailure> 
                 )
                 .await?;
             }
-            Write::FanOut { run, record } => {
-                let bytes = codec::encode(&**record).unwrap_or_default();
-                tx.execute(&fan_out, &[run, &id_to_sql(record.id), &bytes])
-                    .await?;
+            Write::FanOut { run, id, bytes } => {
+                tx.execute(&fan_out, &[run, &id_to_sql(*id), bytes]).await?;
             }
             Write::Cache(entry) => {
                 tx.execute(
