@@ -32,7 +32,7 @@ pub use builders::map::{
 };
 pub use builders::outcome::RunOutcome;
 pub use builders::run::{run, Runner};
-pub use durability::record::Recorded;
+pub use durability::recorded::Recorded;
 pub use durability::store;
 pub use execution::call_future::CallFuture;
 pub use execution::fan_out::{IterSource, Source, StreamSource};

@@ -1,7 +1,7 @@
 //! What a run produced: [`RunOutcome`], its output, id, action tree, how
 //! much of it was recorded, and its report.
 
-use crate::durability::record::Recorded;
+use crate::durability::recorded::Recorded;
 use crate::state::tree::{ActionNode, ActionStatus};
 use flyte_core::record::ActionRecord;
 use flyte_core::store::{RunKey, RunRef, RunStore};

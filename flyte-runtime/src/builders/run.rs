@@ -2,7 +2,8 @@
 //! `outcome.rs`).
 
 use super::outcome::{failed, RunOutcome};
-use crate::durability::record::{Durability, StoreAt, NO_WORKER_AFTER};
+use crate::durability::record::{Durability, NO_WORKER_AFTER};
+use crate::durability::store_at::StoreAt;
 use crate::execution::action::{Action, Place};
 use crate::execution::spans;
 use crate::execution::wait;

@@ -1,132 +1,24 @@
-//! What a run keeps in its store: its record (when persistence is on,
-//! through the run's sink), the store its cached tasks use, and, on resume,
-//! the outputs it replays.
+//! A run's ties to its store ([`Durability`]): its record (when
+//! persistence is on, through the run's sink), the store its cached tasks
+//! use, on resume the outputs it replays, and on a fleet its queue
+//! ([`Fleet`]). Where the store is and how it opens: `store_at.rs`; how
+//! much of a run got there: `recorded.rs`.
 
+use crate::durability::recorded::Recorded;
 use crate::durability::sink::{Listener, Recorder, Sink};
+use crate::durability::store_at::StoreAt;
 use crate::task::body::{decode_stored, Body};
 use flyte_core::queue::{LeaseClock, WorkQueue};
-use flyte_core::redact::Redacted;
-use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore, StoreError};
+use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore};
 use flyte_core::sync::warn_once;
 use flyte_core::ActionId;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How long a fleet action may wait for a worker that can run it, unless
 /// `Runner::no_worker_timeout` says otherwise.
 pub(crate) const NO_WORKER_AFTER: Duration = Duration::from_secs(60);
-
-/// How much of a run is in the store, as [`RunOutcome::recorded`] tells it.
-///
-/// [`RunOutcome::recorded`]: crate::RunOutcome::recorded
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Recorded {
-    /// The run and every action that ended are in the store.
-    Complete,
-    /// Nothing was recorded: `Runner::persist(false)`, or the default store
-    /// could not be used (`reason` says why and what to do; a warning said
-    /// so too). Only a run that did not ask for a store explicitly (no
-    /// `Runner::name`, `home` or `resume`) runs on without one.
-    Off {
-        /// Why the store could not be used, when that was the cause.
-        reason: Option<String>,
-    },
-    /// Recorded in part: some records could not be written (a full disk, a
-    /// failing device). A resume runs the actions whose records are missing
-    /// again.
-    Incomplete {
-        /// Actions whose records are not in the store.
-        lost_actions: u64,
-        /// Whether the run's own end is missing too (the store then shows the
-        /// run as running, and as killed once this process has exited).
-        end_lost: bool,
-        /// Why, with what to do.
-        reason: String,
-    },
-}
-
-/// Where a run's store is.
-#[derive(Clone, Default)]
-pub(crate) enum StoreAt {
-    /// The SQLite store in `FLYTE_HOME` (or `./.flyte`).
-    #[default]
-    Default,
-    /// The SQLite store in this directory.
-    Home(PathBuf),
-    /// A store the caller opened (`Runner::store`).
-    Given(Arc<dyn RunStore>),
-    /// The fleet's PostgreSQL database at this URL (`Runner::postgres`).
-    Postgres(String),
-}
-
-/// Shown without the database's password.
-impl std::fmt::Debug for StoreAt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreAt::Default => f.write_str("Default"),
-            StoreAt::Home(dir) => f.debug_tuple("Home").field(dir).finish(),
-            StoreAt::Given(store) => f.debug_tuple("Given").field(store).finish(),
-            StoreAt::Postgres(url) => f.debug_tuple("Postgres").field(&Redacted(url)).finish(),
-        }
-    }
-}
-
-impl StoreAt {
-    /// Opens the store.
-    pub(crate) fn open(&self) -> Result<Arc<dyn RunStore>, StoreError> {
-        Ok(match self {
-            StoreAt::Default => match std::env::var(POSTGRES_URL_VAR) {
-                Ok(url) if !url.is_empty() => open_postgres(&url)?,
-                _ => Arc::new(flyte_sqlite::Store::open_default()?),
-            },
-            StoreAt::Home(home) => Arc::new(flyte_sqlite::Store::open(home)?),
-            StoreAt::Given(store) => Arc::clone(store),
-            StoreAt::Postgres(url) => open_postgres(url)?,
-        })
-    }
-
-    /// Whether the caller asked for this store (not just the default).
-    pub(crate) fn is_explicit(&self) -> bool {
-        !matches!(self, StoreAt::Default)
-    }
-}
-
-/// The variable that sends every run with the default store to a fleet.
-pub(crate) const POSTGRES_URL_VAR: &str = "FLYTE_POSTGRES_URL";
-
-/// Opens the fleet's store in the PostgreSQL database at `url`
-/// (`postgres://user:password@host/db`), creating its tables there; the
-/// store the command line and tools read a fleet's runs from. The one
-/// place the runtime names PostgreSQL.
-///
-/// # Errors
-///
-/// When no server answers at `url` or it refuses; without the `postgres`
-/// feature, [`StoreError::Unsupported`] saying how to turn it on.
-#[cfg(feature = "postgres")]
-pub fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
-    Ok(Arc::new(flyte_postgres::PgStore::open(url)?))
-}
-
-/// Opens the fleet's store in the PostgreSQL database at `url`: this
-/// build lacks the `postgres` feature, so it says how to turn it on.
-///
-/// # Errors
-///
-/// Always [`StoreError::Unsupported`].
-#[cfg(not(feature = "postgres"))]
-pub fn open_postgres(url: &str) -> Result<Arc<dyn RunStore>, StoreError> {
-    let _ = url;
-    Err(StoreError::Unsupported {
-        operation: "fleet runs: this program was built without flyte's `postgres` feature \
-                    (add features = [\"postgres\"] to its flyte dependency, or unset \
-                    FLYTE_POSTGRES_URL)",
-        store: "PostgreSQL".to_owned(),
-    })
-}
 
 /// A run's ties to its store.
 #[derive(Debug, Default)]

@@ -59,4 +59,4 @@ pub use flyte_core::store::{
 };
 pub use flyte_sqlite::{default_home, Store, FLYTE_HOME};
 
-pub use super::record::open_postgres;
+pub use super::store_at::open_postgres;

@@ -2,7 +2,7 @@
 //! them.
 
 use super::serving::Serving;
-use crate::durability::record::{open_postgres, POSTGRES_URL_VAR};
+use crate::durability::store_at::{open_postgres, POSTGRES_URL_VAR};
 use crate::execution::wait;
 use crate::registry::registry;
 use flyte_core::redact::Redacted;
