@@ -2,8 +2,8 @@
 //! durations, colour only on a terminal without `NO_COLOR`.
 
 use crate::args::Format;
-use flyte_core::record::{RunRecord, RunStatus};
-use serde_json::{json, Value};
+use flyte_core::record::RunStatus;
+use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
@@ -11,14 +11,13 @@ use std::time::{Duration, SystemTime};
 /// [`flyte_core::terminal::printable`].
 pub(crate) use flyte_core::terminal::printable;
 
-/// RFC 3339 in UTC, to the second: the JSON form of a time.
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
+/// Times and runs in JSON: one shape, shared with the report.
+pub(crate) use flyte_report::json::{rfc3339, run_duration, run_json};
 
 /// `2026-12-03 12:45:05`, UTC: a time in a table.
 pub(crate) fn when(t: SystemTime) -> String {
-    rfc3339(t)
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
         .replace('T', " ")
         .trim_end_matches('Z')
         .to_owned()
@@ -33,27 +32,6 @@ pub(crate) fn duration(d: Duration) -> String {
         60_000..=3_599_999 => format!("{}m {:02}s", ms / 60_000, ms / 1000 % 60),
         _ => format!("{}h {:02}m", ms / 3_600_000, ms / 60_000 % 60),
     }
-}
-
-/// How long a run took (or has run so far).
-pub(crate) fn run_duration(run: &RunRecord) -> Option<Duration> {
-    run.ended_at?.duration_since(run.started_at).ok()
-}
-
-/// A run as JSON: the documented, stable shape of `runs -o json`.
-pub(crate) fn run_json(run: &RunRecord) -> Value {
-    json!({
-        "id": run.id,
-        "name": run.name,
-        "task": run.root_task,
-        "status": run.status.as_str(),
-        "error": run.error.as_ref().map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
-        "started_at": rfc3339(run.started_at),
-        "ended_at": run.ended_at.map(rfc3339),
-        "duration_ms": run_duration(run).map(|d| d.as_millis() as u64),
-        "executions": run.executions,
-        "lost_actions": run.lost_actions,
-    })
 }
 
 /// Whether to colour stdout.

@@ -44,49 +44,15 @@ pub(crate) fn escape_for_script(json: &str) -> String {
 }
 
 fn page_data(d: &Digest, store: &str) -> std::io::Result<Value> {
-    let run = &d.run;
-    Ok(json!({
-        "flyte_version": env!("CARGO_PKG_VERSION"),
-        "generated_at": millis(std::time::SystemTime::now()),
-        "store": store,
-        "run": {
-            "id": run.id,
-            "name": run.name,
-            "task": run.root_task,
-            "status": run.status.as_str(),
-            "error": run.error.as_ref().map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
-            "started_at": millis(run.started_at),
-            "ended_at": run.ended_at.map(millis),
-            "executions": run.executions,
-            "lost_actions": run.lost_actions,
-        },
-        "totals": crate::digest::Figures::to_json(&d.totals()),
-        "tasks": d.tasks.iter().map(|t| {
-            let mut v = crate::digest::Figures::to_json(&t.figures);
-            v["task"] = json!(t.task);
-            v
-        }).collect::<Vec<_>>(),
-        "fan_outs": d.fan_outs.iter().map(|f| {
-            let r = &f.record;
-            let mut v = crate::digest::Figures::to_json(&f.figures);
-            v["kind"] = json!(r.kind.as_str());
-            v["task"] = json!(r.task);
-            v["group"] = json!(r.group);
-            v["concurrency"] = json!(r.concurrency);
-            v["started"] = json!(r.started);
-            v["started_at"] = json!(millis(r.started_at));
-            v["ended_at"] = json!(millis(r.ended_at));
-            v["achieved"] = json!(f.achieved_concurrency);
-            v
-        }).collect::<Vec<_>>(),
-        "failures": d.failures.iter().map(|g| json!({
-            "task": g.task, "kind": g.kind, "cause": g.cause, "message": g.message, "count": g.count,
-            "example": g.example.to_string(),
-        })).collect::<Vec<_>>(),
-        "tree": tree_json(d),
-        "task_names": d.task_names,
-        "timeline": timeline(d)?,
-    }))
+    // The shape of `show -o json`, and what only the page needs.
+    let mut data = d.summary_json();
+    data["flyte_version"] = json!(env!("CARGO_PKG_VERSION"));
+    data["generated_at"] = json!(millis(std::time::SystemTime::now()));
+    data["store"] = json!(store);
+    data["tree"] = tree_json(d);
+    data["task_names"] = json!(d.task_names);
+    data["timeline"] = json!(timeline(d)?);
+    Ok(data)
 }
 
 /// The tree's nodes, each naming its parent node (-1: top).

@@ -22,6 +22,7 @@
 mod columns;
 pub mod digest;
 mod html;
+pub mod json;
 pub mod lanes;
 
 pub use digest::{

@@ -47,7 +47,7 @@ pub(crate) fn show(ctx: &Ctx, args: &ShowArgs) -> Result<Exit, CliError> {
         None
     };
     if format != Format::Table {
-        let mut doc = summary_json(&digest);
+        let mut doc = digest.summary_json();
         if let Some(io) = io {
             doc["io"] = io;
         }
@@ -267,37 +267,6 @@ fn failures(out: &mut String, d: &Digest) {
             &g.example.to_string()[..12]
         );
     }
-}
-
-fn summary_json(d: &Digest) -> Value {
-    json!({
-        "run": output::run_json(&d.run),
-        "totals": Figures::to_json(&d.totals()),
-        "tasks": d.tasks.iter().map(|t| {
-            let mut v = Figures::to_json(&t.figures);
-            v["task"] = json!(t.task);
-            v
-        }).collect::<Vec<_>>(),
-        "fan_outs": d.fan_outs.iter().map(|f| {
-            let r = &f.record;
-            let mut v = Figures::to_json(&f.figures);
-            v["id"] = json!(r.id.to_string());
-            v["parent"] = json!(r.parent.to_string());
-            v["kind"] = json!(r.kind.as_str());
-            v["task"] = json!(r.task);
-            v["group"] = json!(r.group);
-            v["concurrency"] = json!(r.concurrency);
-            v["started"] = json!(r.started);
-            v["started_at"] = json!(output::rfc3339(r.started_at));
-            v["ended_at"] = json!(output::rfc3339(r.ended_at));
-            v["achieved_concurrency"] = json!(f.achieved_concurrency);
-            v
-        }).collect::<Vec<_>>(),
-        "failures": d.failures.iter().map(|g| json!({
-            "task": g.task, "kind": g.kind, "cause": g.cause, "message": g.message, "count": g.count,
-            "example_action": g.example.to_string(),
-        })).collect::<Vec<_>>(),
-    })
 }
 
 /// An action as JSON: the shape of `show --failed -o json` and `--action`.
