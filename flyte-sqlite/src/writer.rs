@@ -472,27 +472,33 @@ mod tests {
     use super::MAX_BUFFERED;
     use crate::Store;
     use flyte_core::record::{ActionStatus, Origin};
-    use flyte_core::store::{ActionEnd, NewRun, OutputRef, RunStore};
+    use flyte_core::store::{ActionEnd, NewRun, OutputRef, RunKey, RunStore};
     use flyte_core::ActionId;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, SystemTime};
 
-    /// When the disk is slower than the tasks, the tasks wait for it: the
-    /// buffer stays bounded and no record is dropped.
-    #[test]
-    fn a_writer_that_falls_behind_makes_reporters_wait_and_loses_nothing() {
-        let home = std::env::temp_dir().join(format!("flyte-writer-test-{}", std::process::id()));
+    /// A store of its own in a scratch folder, with run `id` begun in it.
+    fn store_with_run(folder: &str, id: &str) -> (std::path::PathBuf, Store, RunKey) {
+        let home = std::env::temp_dir().join(format!("{folder}-{}", std::process::id()));
         let store = Store::open(&home).unwrap();
         let run = store
             .begin_run(&NewRun {
-                id: "r-backpressure",
+                id,
                 name: None,
                 root_task: "t",
                 root_action: ActionId(1),
                 inputs: None,
             })
             .unwrap();
+        (home, store, run)
+    }
+
+    /// When the disk is slower than the tasks, the tasks wait for it: the
+    /// buffer stays bounded and no record is dropped.
+    #[test]
+    fn a_writer_that_falls_behind_makes_reporters_wait_and_loses_nothing() {
+        let (home, store, run) = store_with_run("flyte-writer-test", "r-backpressure");
         // Another connection holds the write lock: the writer cannot commit.
         let blocker = rusqlite::Connection::open(home.join("flyte.db")).unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -563,17 +569,7 @@ mod tests {
     fn an_output_over_the_limit_is_left_out_and_the_run_is_told_which_and_why() {
         use flyte_core::record::RunStatus;
         use flyte_core::store::{CacheEntry, RunEnd, StoreError};
-        let home = std::env::temp_dir().join(format!("flyte-too-large-{}", std::process::id()));
-        let store = Store::open(&home).unwrap();
-        let run = store
-            .begin_run(&NewRun {
-                id: "r-too-large",
-                name: None,
-                root_task: "t",
-                root_action: ActionId(1),
-                inputs: None,
-            })
-            .unwrap();
+        let (home, store, run) = store_with_run("flyte-too-large", "r-too-large");
         // Zeroed by the allocator and never touched: no real memory.
         let huge = vec![0u8; super::MAX_VALUE + 1];
         let end = |i: u64, output: &[u8]| {
