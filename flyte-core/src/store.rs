@@ -754,6 +754,17 @@ impl StoreError {
         }
     }
 
+    /// The refusal of `task`'s output of `bytes` bytes, over
+    /// [`MAX_STORED_VALUE`], by the store at `location`.
+    pub fn too_large(task: &str, bytes: usize, location: String) -> StoreError {
+        StoreError::TooLarge {
+            task: task.to_owned(),
+            bytes: bytes as u64,
+            limit: MAX_STORED_VALUE as u64,
+            location,
+        }
+    }
+
     /// A backend's own error.
     pub fn backend(
         backend: &'static str,

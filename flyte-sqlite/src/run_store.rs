@@ -137,12 +137,11 @@ impl RunStore for Store {
         if entry.value.len() > MAX_VALUE {
             // Not cached (a row that large would fail the writer's whole
             // commit); the run's record says why, when it records it too.
-            let error = StoreError::TooLarge {
-                task: entry.task.to_owned(),
-                bytes: entry.value.len() as u64,
-                limit: MAX_VALUE as u64,
-                location: self.0.db.display().to_string(),
-            };
+            let error = StoreError::too_large(
+                entry.task,
+                entry.value.len(),
+                self.0.db.display().to_string(),
+            );
             flyte_core::sync::warn_once(&error.to_string());
             return;
         }

@@ -9,7 +9,7 @@
 //! process loses: records wait at most [`LINGER`] before their commit starts,
 //! and at most [`MAX_BUFFERED`] bytes of them wait at all.
 
-use super::actions::{Batch, LeftOut, MAX_VALUE, SEALED};
+use super::actions::{Batch, LeftOut, SEALED};
 use super::{classify, error_json, millis, open_connection, sqlite, StoreError};
 use flyte_core::record::FanOutRecord;
 use flyte_core::store::{warn_large_output, ActionEnd, CacheEntry, LogLine, RunEnd, LARGE_OUTPUT};
@@ -201,12 +201,7 @@ impl Writer {
     /// Counts the output of an action of `task` (`bytes` long) as lost to
     /// run `run`: it is over what a record keeps.
     fn output_too_large(&self, run: i64, task: &str, bytes: usize) {
-        let error = StoreError::TooLarge {
-            task: task.to_owned(),
-            bytes: bytes as u64,
-            limit: MAX_VALUE as u64,
-            location: self.0.db.display().to_string(),
-        };
+        let error = StoreError::too_large(task, bytes, self.0.db.display().to_string());
         tracing::error!("flyte store: {error}");
         lock(&self.0.lost)
             .entry(run)
@@ -494,6 +489,30 @@ mod tests {
         (home, store, run)
     }
 
+    /// Item `index` of fan-out 2 under action 1, a task that succeeded
+    /// with `output`.
+    fn succeeded_item<'a>(
+        id: ActionId,
+        index: u64,
+        task: &'static str,
+        output: &'a [u8],
+    ) -> ActionEnd<'a> {
+        ActionEnd {
+            id,
+            parent: Some(ActionId(1)),
+            item: Some((ActionId(2), index)),
+            task,
+            group: None,
+            status: ActionStatus::Succeeded,
+            attempts: 1,
+            started_at: SystemTime::now(),
+            ended_at: SystemTime::now(),
+            error: None,
+            origin: Origin::Executed,
+            output: Some(OutputRef::Bytes(output)),
+        }
+    }
+
     /// When the disk is slower than the tasks, the tasks wait for it: the
     /// buffer stays bounded and no record is dropped.
     #[test]
@@ -511,23 +530,8 @@ mod tests {
             std::thread::spawn(move || {
                 for i in 0..RECORDS {
                     let output = i.to_le_bytes();
-                    store.record_action(
-                        run,
-                        &ActionEnd {
-                            id: ActionId(u128::from(i) * 0x9E37_79B9_7F4A_7C15),
-                            parent: Some(ActionId(1)),
-                            item: Some((ActionId(2), i)),
-                            task: "t",
-                            group: None,
-                            status: ActionStatus::Succeeded,
-                            attempts: 1,
-                            started_at: SystemTime::now(),
-                            ended_at: SystemTime::now(),
-                            error: None,
-                            origin: Origin::Executed,
-                            output: Some(OutputRef::Bytes(&output)),
-                        },
-                    );
+                    let id = ActionId(u128::from(i) * 0x9E37_79B9_7F4A_7C15);
+                    store.record_action(run, &succeeded_item(id, i, "t", &output));
                     reported.fetch_add(1, Ordering::SeqCst);
                 }
             })
@@ -571,25 +575,10 @@ mod tests {
         use flyte_core::store::{CacheEntry, RunEnd, StoreError};
         let (home, store, run) = store_with_run("flyte-too-large", "r-too-large");
         // Zeroed by the allocator and never touched: no real memory.
-        let huge = vec![0u8; super::MAX_VALUE + 1];
+        let huge = vec![0u8; crate::actions::MAX_VALUE + 1];
         let end = |i: u64, output: &[u8]| {
-            store.record_action(
-                run,
-                &ActionEnd {
-                    id: ActionId(u128::from(i) + 10),
-                    parent: Some(ActionId(1)),
-                    item: Some((ActionId(2), i)),
-                    task: "env.big",
-                    group: None,
-                    status: ActionStatus::Succeeded,
-                    attempts: 1,
-                    started_at: SystemTime::now(),
-                    ended_at: SystemTime::now(),
-                    error: None,
-                    origin: Origin::Executed,
-                    output: Some(OutputRef::Bytes(output)),
-                },
-            );
+            let id = ActionId(u128::from(i) + 10);
+            store.record_action(run, &succeeded_item(id, i, "env.big", output));
         };
         end(0, b"small");
         end(1, &huge);

@@ -69,12 +69,8 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Com
             // The driver gets an output only through the store: one that
             // does not fit fails the action, clearly, rather than its
             // write failing for as long as it is tried.
-            let refused = StoreError::TooLarge {
-                task: claimed.task.clone(),
-                bytes: bytes.len() as u64,
-                limit: MAX_STORED_VALUE as u64,
-                location: store.map_or_else(|| "the fleet's store".to_owned(), |s| s.location()),
-            };
+            let location = store.map_or_else(|| "the fleet's store".to_owned(), |s| s.location());
+            let refused = StoreError::too_large(&claimed.task, bytes.len(), location);
             let error = TaskError::from(refused).into_non_retryable();
             (ActionStatus::Failed, None, Some(error))
         }
