@@ -3,7 +3,7 @@
 
 use crate::durability::cache::{self, CacheKey, Claim, Flight};
 use crate::durability::record::Fleet;
-use crate::execution::attempt::{self, lease_lapsed};
+use crate::execution::attempt::{self, lease_lapsed, InLane};
 use crate::execution::spans;
 use crate::policies::limits::EnvLimits;
 use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
@@ -525,9 +525,13 @@ impl Action {
         // measured effect is in BENCHMARKS.md).
         // A map's sync items run in its lane (see `lane.rs`); not their
         // children, which must never wait behind the item that awaits them.
-        let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
-        let body = attempt::run(execution, &self.scope, timeout, lane, lease);
         let number = self.scope.action.attempt.load(Ordering::Relaxed);
+        let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
+        let lane = lane.map(|lane| InLane {
+            lane,
+            retries_left: number < self.max_attempts,
+        });
+        let body = attempt::run(execution, &self.scope, timeout, lane, lease);
         let result = match spans::attempt(self.scope.action.task, number) {
             None => Box::pin(body).await,
             Some(span) => Box::pin(body.instrument(span)).await,

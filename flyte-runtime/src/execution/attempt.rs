@@ -43,6 +43,15 @@ fn panic_error(payload: &(dyn std::any::Any + Send)) -> TaskError {
     TaskError::new(ErrorKind::Panic, panic_message(payload))
 }
 
+/// A map item's sync attempt, run in its map's lane.
+#[derive(Clone, Copy)]
+pub(crate) struct InLane<'a> {
+    pub(crate) lane: &'a Arc<Lane>,
+    /// Whether a retryable failure of this attempt is retried: then it is
+    /// not the map's failure, and the lane's thread goes on (see `lane.rs`).
+    pub(crate) retries_left: bool,
+}
+
 /// One attempt: an async body polled here, a sync body on a blocking thread.
 ///
 /// `lease`: on a worker, the lease a claimed action runs under. The caller
@@ -55,7 +64,7 @@ pub(crate) async fn run<T: Send + 'static>(
     execution: ExecutionKind<T>,
     scope: &Scope,
     timeout: Option<Duration>,
-    lane: Option<&Arc<Lane>>,
+    lane: Option<InLane<'_>>,
     lease: Option<Arc<LeaseClock>>,
 ) -> Result<T, TaskError> {
     match execution {
@@ -147,7 +156,7 @@ async fn on_pool<T: Send + 'static>(
 /// Runs `work` in a map's lane: it may wait there before it starts, and its
 /// time limit counts from when it does.
 async fn in_lane<T: Send + 'static>(
-    lane: &Arc<Lane>,
+    InLane { lane, retries_left }: InLane<'_>,
     work: impl FnOnce() -> Caught<T> + Send + 'static,
     timeout: Option<Duration>,
 ) -> Result<Option<Caught<T>>, Elapsed> {
@@ -159,8 +168,10 @@ async fn in_lane<T: Send + 'static>(
         }
         None => (None, None),
     };
-    // Returns whether the task succeeded: a thread whose item failed leaves
-    // the next one to the map's decision.
+    // Returns whether the lane's thread goes on: a thread whose item failed
+    // for good leaves the next one to the map's decision; one whose attempt
+    // will be retried does not (the map hears of no failure, and the retry
+    // waits in the lane like any item).
     let job = Box::new(move || {
         if send.is_closed() {
             return true; // cancelled before it started
@@ -169,9 +180,13 @@ async fn in_lane<T: Send + 'static>(
             let _ = started.send(());
         }
         let out = work();
-        let succeeded = matches!(out, Ok(Ok(_)));
+        let (succeeded, item_failed) = match &out {
+            Ok(Ok(_)) => (true, false),
+            Ok(Err(e)) => (false, !(retries_left && e.is_retryable())),
+            Err(_panic) => (false, !retries_left),
+        };
         send.send(out, !succeeded);
-        succeeded
+        !item_failed
     });
     if let Err(e) = lane.submit(job) {
         return Ok(Some(Ok(Err(no_thread(&e)))));
@@ -240,7 +255,11 @@ mod tests {
             }))
         };
         let scope = scope();
-        let attempt = run(body, &scope, None, Some(&lane), Some(Arc::clone(&lease)));
+        let in_lane = InLane {
+            lane: &lane,
+            retries_left: false,
+        };
+        let attempt = run(body, &scope, None, Some(in_lane), Some(Arc::clone(&lease)));
         let freed = async {
             tokio::time::sleep(Duration::from_millis(600)).await;
             assert!(!lease.is_fresh());

@@ -5,7 +5,12 @@
 //! next waiting one itself, as rayon's threads do, with no round trip
 //! through the map's task on a tokio worker. A thread whose item failed does
 //! not: the map decides first (a fail-fast map cancels what waits), then
-//! [`Lane::resume`]s the lane.
+//! [`Lane::resume`]s the lane. The map hears of the failure before the
+//! thread has left the lane, so its resume may come first: the lane keeps
+//! it, and the thread goes on instead of stopping (a lost resume stalled
+//! the lane for good). Only the item's last failure stops a thread: a
+//! failed attempt that is retried is not the map's to decide, and its
+//! retry queues in the lane like any item.
 //!
 //! Results go back through a [`Handoff`]. Waking the map's task for each
 //! one would cost a system call and a context switch per item, taken from
@@ -38,6 +43,9 @@ struct LaneState {
     running: usize,
     waiting: VecDeque<LaneJob>,
     held_wakers: Vec<Waker>,
+    /// Resumes that came while every thread of the lane was busy, perhaps
+    /// with the failed job they answer: the next thread to stop goes on.
+    early_resumes: usize,
 }
 
 impl std::fmt::Debug for LaneState {
@@ -46,6 +54,7 @@ impl std::fmt::Debug for LaneState {
             .field("running", &self.running)
             .field("waiting", &self.waiting.len())
             .field("held_wakers", &self.held_wakers.len())
+            .field("early_resumes", &self.early_resumes)
             .finish()
     }
 }
@@ -84,6 +93,10 @@ impl Lane {
         loop {
             let mut state = lock(&self.state);
             if state.running >= self.limit {
+                // The failed job's thread may not have stopped yet: kept for
+                // it (at most one per thread; an extra one only lets a later
+                // failure go on, which the map's cancel then catches up with).
+                state.early_resumes = (state.early_resumes + 1).min(self.limit);
                 return;
             }
             let Some(job) = state.waiting.pop_front() else {
@@ -105,8 +118,12 @@ impl Lane {
 
     fn run(&self, mut job: LaneJob) {
         loop {
-            let go_on = job();
+            let mut go_on = job();
             let mut state = lock(&self.state);
+            if !go_on && state.early_resumes > 0 {
+                state.early_resumes -= 1;
+                go_on = true; // the map resumed before this thread stopped
+            }
             match state.waiting.pop_front() {
                 Some(next) if go_on => job = next,
                 other => {
@@ -298,6 +315,35 @@ mod tests {
         );
         lane.resume();
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "next");
+    }
+
+    #[test]
+    fn a_resume_that_comes_before_the_failed_job_has_stopped_is_kept() {
+        let lane = Lane::new(1);
+        let (tx, rx) = mpsc::channel();
+        let tx2 = tx.clone();
+        let (queued, wait_queued) = mpsc::channel::<()>();
+        let own = Arc::clone(&lane);
+        lane.submit(Box::new(move || {
+            wait_queued.recv().unwrap(); // the next job waits in the lane
+                                         // The map heard of the failure and resumed before this returns.
+            own.resume();
+            tx.send("failed").unwrap();
+            false
+        }))
+        .unwrap();
+        lane.submit(Box::new(move || {
+            tx2.send("next").unwrap();
+            true
+        }))
+        .unwrap();
+        queued.send(()).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "failed");
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Ok("next"),
+            "the early resume was lost: the lane stalled"
+        );
     }
 
     #[tokio::test]
