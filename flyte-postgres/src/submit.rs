@@ -9,7 +9,7 @@
 
 use crate::listen::{CANCELLED, QUEUED};
 use crate::rows::{decode_error, encode_error, id_to_sql, status_of, task_key, task_of_key};
-use crate::{retry_while_away, PgFailure, Shared};
+use crate::{retry_while_away, PgFailure, Shared, GIVE_UP_AFTER};
 use flyte_core::queue::{Settled, Submit};
 use flyte_core::record::{ActionStatus, Origin};
 use flyte_core::store::{StoreError, StoreFuture};
@@ -234,6 +234,14 @@ fn analyze_on_growth(shared: &Arc<Shared>, n: usize) {
     });
 }
 
+/// Answers every waiter with `e`.
+fn answer_all(pending: &Mutex<Pending>, e: &StoreError) {
+    let waiting = std::mem::take(&mut lock(pending).waiting);
+    for (_, waiting) in waiting {
+        let _ = waiting.reply.send(Err(e.clone()));
+    }
+}
+
 /// Answers every submission of `submits` with `e`.
 fn fail_all(shared: &Shared, submits: &[Box<Submit>], e: &StoreError) {
     let mut pending = lock(&shared.submitter.pending);
@@ -433,14 +441,25 @@ async fn write_cancels(shared: &Shared, cancels: &[Key]) -> Result<(), PgFailure
     Ok(())
 }
 
+/// How long collection may be refused (the database dropped, the role's
+/// password changed) before the waiters are answered with the refusal.
+/// Not at the first refusal: a failover may refuse a moment (a standby
+/// being promoted is read-only).
+const REFUSED_FOR: Duration = Duration::from_secs(10);
+
 /// Collects the outcomes addressed to this process while anything is
-/// pending; fails what no live worker can run.
+/// pending; fails what no live worker can run. While the database cannot
+/// answer, waiters wait (a restart, a failover) for as long as a write
+/// would ([`GIVE_UP_AFTER`]), or [`REFUSED_FOR`] when the server refuses
+/// rather than being away; then every waiter gets the failure, so that the
+/// run ends with it instead of trying for ever.
 async fn collect(
     shared: Weak<Shared>,
     pending: Arc<Mutex<Pending>>,
     wake: Arc<tokio::sync::Notify>,
 ) {
     let mut last_no_worker_check = Instant::now();
+    let mut failing_since: Option<Instant> = None;
     loop {
         if lock(&pending).waiting.is_empty() {
             wake.notified().await;
@@ -453,12 +472,28 @@ async fn collect(
         let settled = hints.settled.notified();
         tokio::pin!(settled);
         settled.as_mut().enable();
-        match collect_once(&shared, &pending)
-            .await
-            .map_err(|e| shared.error(e))
-        {
-            Ok(()) => {}
-            Err(e) => tracing::warn!("flyte: cannot collect outcomes yet ({e}); trying again"),
+        match collect_once(&shared, &pending).await {
+            Ok(()) => failing_since = None,
+            Err(failure) => {
+                let limit = if failure.is_transient() {
+                    GIVE_UP_AFTER
+                } else {
+                    REFUSED_FOR
+                };
+                let e = shared.error(failure);
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= limit {
+                    tracing::error!(
+                        "flyte: cannot collect outcomes for {:?} ({e}); the actions this process \
+                         waits for fail with it",
+                        since.elapsed()
+                    );
+                    answer_all(&pending, &e);
+                    failing_since = None;
+                } else {
+                    tracing::warn!("flyte: cannot collect outcomes yet ({e}); trying again");
+                }
+            }
         }
         if last_no_worker_check.elapsed() >= NO_WORKER_CHECK {
             last_no_worker_check = Instant::now();
