@@ -343,11 +343,14 @@ fn million(admin: &str) {
     );
     let store = flyte::store::open_postgres(&db.url).unwrap();
     let runs: Vec<_> = store
+        .reader()
+        .unwrap()
         .list_runs(&flyte::store::RunFilter::default())
         .unwrap()
         .into_iter()
         .filter_map(|r| {
             store
+                .run_log()
                 .find_run(flyte::store::RunRef::Id(&r.id))
                 .ok()
                 .flatten()
@@ -355,8 +358,9 @@ fn million(admin: &str) {
         .map(|(key, _)| key)
         .collect();
     let t = Instant::now();
-    let deleted = store.delete_runs(&runs).unwrap();
-    store.compact().unwrap();
+    let operations = store.operations().unwrap();
+    let deleted = operations.delete_runs(&runs).unwrap();
+    operations.compact().unwrap();
     println!(
         "  gc (delete the run, vacuum): {deleted} run, {:.1} s; {} actions left, {:.0} MiB kept for the next runs to reuse",
         t.elapsed().as_secs_f64(),

@@ -5,7 +5,7 @@
 
 use flyte::prelude::*;
 use flyte::record::{FanOutKind, RunStatus};
-use flyte::store::{RunFilter, RunRef, RunStore, Store, StoreError};
+use flyte::store::{RunFilter, RunLog, RunReader, RunRef, Store, StoreError};
 use flyte::Runner;
 use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime};

@@ -9,14 +9,9 @@ use flyte::fleet::queue::{
     ClaimOf, Claimed, Completion, Settled, Submit, WorkQueue, WorkerInfo, WorkerKey,
 };
 use flyte::prelude::*;
-use flyte::record::{ActionRecord, ActionStatus, FanOutRecord, RunRecord};
-use flyte::store::{
-    ActionEnd, CacheEntry, NewRun, OutputAt, RunClosed, RunEnd, RunFilter, RunKey, RunRef,
-    RunStore, StoreError, StoreFuture,
-};
+use flyte::record::ActionStatus;
+use flyte::store::{MemoryStore, RunKey, StoreError, StoreFuture};
 use flyte::ActionId;
-use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,79 +113,9 @@ fn claimed(id: u128, task: &str) -> Claimed {
     }
 }
 
-/// The SQLite store, with one of the queues above.
-#[derive(Debug)]
-struct WithQueue {
-    store: flyte::store::Store,
-    queue: Arc<dyn WorkQueue>,
-}
-
-impl RunStore for WithQueue {
-    fn location(&self) -> String {
-        self.store.location()
-    }
-    fn find_run(&self, run: RunRef<'_>) -> Result<Option<(RunKey, RunRecord)>, StoreError> {
-        self.store.find_run(run)
-    }
-    fn run_inputs(&self, run: RunKey) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.run_inputs(run)
-    }
-    fn begin_run(&self, run: &NewRun<'_>) -> Result<RunKey, StoreError> {
-        self.store.begin_run(run)
-    }
-    fn resume_run(&self, run: RunKey, id: &str) -> Result<HashMap<ActionId, OutputAt>, StoreError> {
-        self.store.resume_run(run, id)
-    }
-    fn recorded_output(&self, at: OutputAt) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.recorded_output(at)
-    }
-    fn record_action(&self, run: RunKey, end: &ActionEnd<'_>) {
-        self.store.record_action(run, end);
-    }
-    fn record_fan_out(&self, run: RunKey, fan_out: &FanOutRecord) {
-        self.store.record_fan_out(run, fan_out);
-    }
-    fn end_run(&self, run: RunKey, end: RunEnd) -> StoreFuture<'_, RunClosed> {
-        self.store.end_run(run, end)
-    }
-    fn release_run(&self, run: RunKey) {
-        self.store.release_run(run);
-    }
-    fn cache_get(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.cache_get(key)
-    }
-    fn cache_put(&self, entry: CacheEntry) {
-        self.store.cache_put(entry);
-    }
-    fn flush(&self) -> StoreFuture<'_, Result<(), StoreError>> {
-        self.store.flush()
-    }
-    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
-        self.store.list_runs(filter)
-    }
-    fn actions(
-        &self,
-        run: RunKey,
-        outputs: bool,
-        each: &mut dyn FnMut(Vec<ActionRecord>) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        self.store.actions(run, outputs, each)
-    }
-    fn fan_outs(&self, run: RunKey) -> Result<Vec<FanOutRecord>, StoreError> {
-        self.store.fan_outs(run)
-    }
-    fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
-        Some(Arc::clone(&self.queue))
-    }
-}
-
 /// Serves `queue` with 8 slots for `millis` ms.
 async fn serve_for(queue: Arc<dyn WorkQueue>, millis: u64) {
-    let home = tempfile::tempdir().unwrap();
-    let store = WithQueue {
-        store: flyte::store::Store::open(home.path()).unwrap(),
-        queue,
-    };
+    let store = MemoryStore::new().with_queue(queue);
     let worker = flyte::fleet::Worker::store(Arc::new(store)).concurrency(8);
     let served = tokio::time::timeout(
         Duration::from_secs(20),

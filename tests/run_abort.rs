@@ -1,10 +1,10 @@
-//! An abort filed in the store (`flyte abort RUN`, `RunStore::request_abort`)
+//! An abort filed in the store (`flyte abort RUN`, `RunOperations::request_abort`)
 //! stops a run going on elsewhere, also one started with `run_async` (which
 //! does not listen for signals): the run ends cancelled within a few polls
 //! and every action still going is recorded cancelled.
 
 use flyte::prelude::*;
-use flyte::store::{RunFilter, RunRef, RunStatus, RunStore, Store};
+use flyte::store::{RunFilter, RunLog, RunOperations, RunReader, RunRef, RunStatus, Store};
 use std::time::{Duration, Instant};
 
 #[task]

@@ -49,7 +49,7 @@ pub use args::{Cli, Command, Format};
 pub use error::{CliError, Exit};
 
 use clap::Parser;
-use flyte_core::store::RunStore;
+use flyte_core::backend::RunStore;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,8 +2,9 @@
 //! run name, `last`, `last-failed`.
 
 use crate::error::CliError;
+use flyte_core::backend::RunStore;
 use flyte_core::record::{RunRecord, RunStatus};
-use flyte_core::store::{RunFilter, RunKey, RunRef, RunStore};
+use flyte_core::store::{RunFilter, RunKey, RunRef};
 
 /// The shortest id prefix accepted.
 pub(crate) const MIN_PREFIX: usize = 4;
@@ -15,6 +16,7 @@ pub(crate) fn resolve(
 ) -> Result<(RunKey, RunRecord), CliError> {
     let newest = |filter: RunFilter, what: &str| -> Result<(RunKey, RunRecord), CliError> {
         let run = store
+            .reader()?
             .list_runs(&filter.page(0, 1))?
             .into_iter()
             .next()
@@ -32,10 +34,10 @@ pub(crate) fn resolve(
         "last-failed" => return newest(RunFilter::all().status(RunStatus::Failed), "failed run"),
         _ => {}
     }
-    if let Some(found) = store.find_run(RunRef::Id(reference))? {
+    if let Some(found) = store.run_log().find_run(RunRef::Id(reference))? {
         return Ok(found);
     }
-    if let Some(found) = store.find_run(RunRef::Name(reference))? {
+    if let Some(found) = store.run_log().find_run(RunRef::Name(reference))? {
         return Ok(found);
     }
     let not_found = || {
@@ -51,6 +53,7 @@ pub(crate) fn resolve(
         )));
     }
     let candidates: Vec<RunRecord> = store
+        .reader()?
         .list_runs(&RunFilter::all())?
         .into_iter()
         .filter(|r| {
@@ -82,6 +85,7 @@ pub(crate) fn resolve(
 
 fn by_id(store: &dyn RunStore, id: &str) -> Result<(RunKey, RunRecord), CliError> {
     store
+        .run_log()
         .find_run(RunRef::Id(id))?
         .ok_or_else(|| CliError::not_found(format!("run {id} vanished from the store while read")))
 }
@@ -102,6 +106,7 @@ mod tests {
             .unwrap();
         for (id, name) in ids {
             let key = store
+                .run_log()
                 .begin_run(&NewRun {
                     id,
                     name: *name,
@@ -118,7 +123,7 @@ mod tests {
                 },
                 error: None,
             };
-            let closed = runtime.block_on(store.end_run(key, end));
+            let closed = runtime.block_on(store.run_log().end_run(key, end));
             assert!(closed.error.is_none());
         }
         (dir, store)

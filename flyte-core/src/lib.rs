@@ -4,12 +4,17 @@
 //!
 //! Users depend on the `flyte` crate, which re-exports what they need.
 
+pub mod backend;
 mod backoff;
 mod cache;
 pub mod codec;
+#[cfg(feature = "store-contract")]
+pub mod contract;
 mod env;
 mod error;
 pub mod hash;
+#[cfg(feature = "memory-store")]
+pub mod memory;
 pub mod queue;
 pub mod record;
 pub mod redact;

@@ -2,7 +2,7 @@
 //! and their outcomes handed back.
 //!
 //! A store that can spread a run over many processes (`flyte-postgres`)
-//! gives a [`WorkQueue`] from [`RunStore::queue`](crate::store::RunStore::queue).
+//! gives a [`WorkQueue`] from [`RunStore::queue`](crate::backend::RunStore::queue).
 //! The runtime then **submits** every call a task makes instead of running
 //! it in-process; a worker **claims** what it can run (by task name and code
 //! version), runs it through the registry, and **completes** it. The action

@@ -2,7 +2,7 @@
 //! the work queue of many worker processes, in PostgreSQL.
 //!
 //! [`PgStore`] implements the store interface
-//! ([`RunStore`](flyte_core::store::RunStore)), so the command line and the
+//! ([`RunStore`](flyte_core::backend::RunStore)), so the command line and the
 //! report read it as they read the embedded store, and the work queue
 //! ([`WorkQueue`](flyte_core::queue::WorkQueue)): the action rows are the
 //! queue. Users reach it through the `flyte` facade
@@ -63,7 +63,7 @@ pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
 /// use flyte_postgres::PgStore;
 ///
 /// let store = PgStore::open("postgres://flyte:flyte@localhost/flyte")?;
-/// println!("{}", flyte_core::store::RunStore::location(&store));
+/// println!("{}", flyte_core::backend::RunStore::location(&store));
 /// # Ok::<(), flyte_core::store::StoreError>(())
 /// ```
 #[derive(Clone)]

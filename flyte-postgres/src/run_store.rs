@@ -1,5 +1,6 @@
-//! The store interface on PostgreSQL: runs, their actions (the queue's rows
-//! are their records), fan-outs, the task cache, and operating them.
+//! The store's capabilities on PostgreSQL: runs and their actions (the
+//! record beside the queue), fan-outs, the task cache, reading and
+//! operating runs, and the fleet's work queue.
 
 use crate::listen::CANCELLED;
 use crate::rows::{
@@ -8,12 +9,13 @@ use crate::rows::{
 };
 use crate::writer::Write;
 use crate::{pg_error, PgFailure, PgStore, Shared};
+use flyte_core::backend::RunStore;
 use flyte_core::codec;
 use flyte_core::queue::WorkQueue;
 use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord};
 use flyte_core::store::{
     ActionEnd, CacheEntry, CacheInfo, LogLine, NewRun, OutputAt, RunClosed, RunEnd, RunFilter,
-    RunKey, RunRef, RunStore, StoreError, StoreFuture,
+    RunKey, RunLog, RunOperations, RunReader, RunRef, StoreError, StoreFuture, TaskCache,
 };
 use flyte_core::sync::lock;
 use flyte_core::ActionId;
@@ -23,7 +25,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Actions read per page by [`RunStore::actions`].
+/// Actions read per page by [`RunReader::actions`].
 const PAGE: i64 = 10_000;
 
 impl PgStore {
@@ -55,6 +57,28 @@ impl RunStore for PgStore {
         self.shared.location.clone()
     }
 
+    fn run_log(&self) -> &dyn RunLog {
+        self
+    }
+
+    fn as_cache(&self) -> Option<&dyn TaskCache> {
+        Some(self)
+    }
+
+    fn as_reader(&self) -> Option<&dyn RunReader> {
+        Some(self)
+    }
+
+    fn as_operations(&self) -> Option<&dyn RunOperations> {
+        Some(self)
+    }
+
+    fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
+        Some(Arc::new(self.clone()))
+    }
+}
+
+impl RunLog for PgStore {
     fn find_run(&self, run: RunRef<'_>) -> Result<Option<(RunKey, RunRecord)>, StoreError> {
         let (column, value) = match run {
             RunRef::Id(id) => ("id", id.to_owned()),
@@ -213,7 +237,13 @@ impl RunStore for PgStore {
         });
     }
 
-    fn cache_get(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn flush(&self) -> StoreFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.shared.writer.flush())
+    }
+}
+
+impl TaskCache for PgStore {
+    fn get(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = lock(&self.shared.writer.unwritten_cache).get(key) {
             return Ok(Some(value.to_vec()));
         }
@@ -226,15 +256,48 @@ impl RunStore for PgStore {
         })
     }
 
-    fn cache_put(&self, entry: CacheEntry) {
+    fn put(&self, entry: CacheEntry) {
         lock(&self.shared.writer.unwritten_cache).insert(entry.key, Arc::clone(&entry.value));
         self.shared.writer.send(Write::Cache(entry));
     }
 
-    fn flush(&self) -> StoreFuture<'_, Result<(), StoreError>> {
-        Box::pin(self.shared.writer.flush())
+    fn entries(&self) -> Result<Vec<CacheInfo>, StoreError> {
+        self.query(move |_, client| async move {
+            let rows = client
+                .query(
+                    "SELECT key, task, version, output_type, octet_length(value), created_at
+                     FROM flyte_cache ORDER BY created_at",
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .filter_map(|r| {
+                    let key: Vec<u8> = r.get(0);
+                    Some(CacheInfo::new(
+                        key.try_into().ok()?,
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        r.get::<_, i32>(4).max(0) as u64,
+                        r.get(5),
+                    ))
+                })
+                .collect())
+        })
     }
 
+    fn remove(&self, keys: &[[u8; 32]]) -> Result<u64, StoreError> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        self.query(move |_, client| async move {
+            Ok(client
+                .execute("DELETE FROM flyte_cache WHERE key = ANY ($1)", &[&keys])
+                .await?)
+        })
+    }
+}
+
+impl RunReader for PgStore {
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         let status = filter.status.map(|s| s.as_str().to_owned());
         let task = filter.task.clone();
@@ -318,6 +381,21 @@ impl RunStore for PgStore {
         })
     }
 
+    fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
+        self.query(move |_, client| async move {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM flyte_actions
+                     WHERE run = $1 AND state IN ('succeeded', 'failed', 'cancelled')",
+                    &[&run.0],
+                )
+                .await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+}
+
+impl RunOperations for PgStore {
     fn request_abort(&self, run: RunKey) -> Result<(), StoreError> {
         self.query(move |_, client| async move {
             client
@@ -339,99 +417,6 @@ impl RunStore for PgStore {
                 )
                 .await?;
             Ok(row.is_some_and(|r| r.get(0)))
-        })
-    }
-
-    fn cache_entries(&self) -> Result<Vec<CacheInfo>, StoreError> {
-        self.query(move |_, client| async move {
-            let rows = client
-                .query(
-                    "SELECT key, task, version, output_type, octet_length(value), created_at
-                     FROM flyte_cache ORDER BY created_at",
-                    &[],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .filter_map(|r| {
-                    let key: Vec<u8> = r.get(0);
-                    Some(CacheInfo::new(
-                        key.try_into().ok()?,
-                        r.get(1),
-                        r.get(2),
-                        r.get(3),
-                        r.get::<_, i32>(4).max(0) as u64,
-                        r.get(5),
-                    ))
-                })
-                .collect())
-        })
-    }
-
-    fn cache_remove(&self, keys: &[[u8; 32]]) -> Result<u64, StoreError> {
-        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
-        self.query(move |_, client| async move {
-            Ok(client
-                .execute("DELETE FROM flyte_cache WHERE key = ANY ($1)", &[&keys])
-                .await?)
-        })
-    }
-
-    fn delete_runs(&self, runs: &[RunKey]) -> Result<u64, StoreError> {
-        let keys: Vec<i64> = runs.iter().map(|r| r.0).collect();
-        self.query(move |_, client| async move {
-            // The queue's rows of a run that ended are cancelled ones its
-            // workers have not seen, and outcomes nobody collects: they go
-            // with it, as its records (fan-outs and logs go by their
-            // foreign key).
-            let row = client
-                .query_one(
-                    "WITH gone AS (
-                         DELETE FROM flyte_runs WHERE key = ANY ($1) AND status <> 'running'
-                         RETURNING key
-                     ), actions AS (
-                         DELETE FROM flyte_actions WHERE run IN (SELECT key FROM gone)
-                     ), queued AS (
-                         DELETE FROM flyte_queue WHERE run IN (SELECT key FROM gone)
-                     ), outcomes AS (
-                         DELETE FROM flyte_outcomes WHERE run IN (SELECT key FROM gone)
-                     ), starts AS (
-                         DELETE FROM flyte_starts WHERE run IN (SELECT key FROM gone)
-                     )
-                     SELECT count(*) FROM gone",
-                    &[&keys],
-                )
-                .await?;
-            Ok(row.get::<_, i64>(0) as u64)
-        })
-    }
-
-    /// Vacuums the tables runs are deleted from: their space is reused by
-    /// the next runs (PostgreSQL gives a table's space back to the system
-    /// only under an exclusive lock, `VACUUM FULL`, which a live fleet
-    /// cannot take).
-    fn compact(&self) -> Result<(), StoreError> {
-        self.query(move |_, client| async move {
-            client
-                .batch_execute(
-                    "VACUUM flyte_actions, flyte_queue, flyte_outcomes, flyte_starts, \
-                     flyte_fan_outs, flyte_logs, flyte_runs",
-                )
-                .await?;
-            Ok(())
-        })
-    }
-
-    fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
-        self.query(move |_, client| async move {
-            let row = client
-                .query_one(
-                    "SELECT count(*) FROM flyte_actions
-                     WHERE run = $1 AND state IN ('succeeded', 'failed', 'cancelled')",
-                    &[&run.0],
-                )
-                .await?;
-            Ok(row.get::<_, i64>(0) as u64)
         })
     }
 
@@ -501,8 +486,49 @@ impl RunStore for PgStore {
         })
     }
 
-    fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
-        Some(Arc::new(self.clone()))
+    fn delete_runs(&self, runs: &[RunKey]) -> Result<u64, StoreError> {
+        let keys: Vec<i64> = runs.iter().map(|r| r.0).collect();
+        self.query(move |_, client| async move {
+            // The queue's rows of a run that ended are cancelled ones its
+            // workers have not seen, and outcomes nobody collects: they go
+            // with it, as its records (fan-outs and logs go by their
+            // foreign key).
+            let row = client
+                .query_one(
+                    "WITH gone AS (
+                         DELETE FROM flyte_runs WHERE key = ANY ($1) AND status <> 'running'
+                         RETURNING key
+                     ), actions AS (
+                         DELETE FROM flyte_actions WHERE run IN (SELECT key FROM gone)
+                     ), queued AS (
+                         DELETE FROM flyte_queue WHERE run IN (SELECT key FROM gone)
+                     ), outcomes AS (
+                         DELETE FROM flyte_outcomes WHERE run IN (SELECT key FROM gone)
+                     ), starts AS (
+                         DELETE FROM flyte_starts WHERE run IN (SELECT key FROM gone)
+                     )
+                     SELECT count(*) FROM gone",
+                    &[&keys],
+                )
+                .await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    /// Vacuums the tables runs are deleted from: their space is reused by
+    /// the next runs (PostgreSQL gives a table's space back to the system
+    /// only under an exclusive lock, `VACUUM FULL`, which a live fleet
+    /// cannot take).
+    fn compact(&self) -> Result<(), StoreError> {
+        self.query(move |_, client| async move {
+            client
+                .batch_execute(
+                    "VACUUM flyte_actions, flyte_queue, flyte_outcomes, flyte_starts, \
+                     flyte_fan_outs, flyte_logs, flyte_runs",
+                )
+                .await?;
+            Ok(())
+        })
     }
 }
 

@@ -6,8 +6,9 @@
 //! as a compact row (about 80 bytes); a resumed action that ran again has
 //! several records and its latest one counts.
 
+use flyte_core::backend::RunStore;
 use flyte_core::record::{ActionRecord, ActionStatus, FanOutRecord, Origin, RunRecord};
-use flyte_core::store::{RunKey, RunStore, StoreError};
+use flyte_core::store::{RunKey, StoreError};
 use flyte_core::{ActionId, TaskError};
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -157,8 +158,9 @@ pub struct Digest {
 ///
 /// # Errors
 ///
-/// When the store cannot be read.
+/// When the store cannot be read (or is not a store tools can read).
 pub fn digest(store: &dyn RunStore, key: RunKey, run: RunRecord) -> Result<Digest, StoreError> {
+    let store = store.reader()?;
     // A resumed run stores its fan-outs once per execution, under the same
     // (deterministic) ids: the latest execution's record is the fan-out.
     let mut records: Vec<FanOutRecord> = Vec::new();

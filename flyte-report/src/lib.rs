@@ -1,4 +1,4 @@
-//! What a recorded flyte run did, for people: [`digest`] reads a run from
+//! What a recorded flyte run did, for people: [`digest()`] reads a run from
 //! any [`RunStore`] into figures per task and fan-out, failures grouped by
 //! cause and the actions worth a tree; [`write_report`] turns it into one
 //! self-contained HTML file (inline CSS and JS, nothing fetched) with a
@@ -10,10 +10,11 @@
 //! # Examples
 //!
 //! ```no_run
-//! use flyte_core::store::{RunRef, RunStore};
+//! use flyte_core::backend::RunStore;
+//! use flyte_core::store::RunRef;
 //! # fn store() -> Box<dyn RunStore> { unimplemented!() }
 //! let store = store();
-//! let (key, run) = store.find_run(RunRef::Id("r0123456789abcdef0123"))?.expect("a run");
+//! let (key, run) = store.run_log().find_run(RunRef::Id("r0123456789abcdef0123"))?.expect("a run");
 //! let file = std::fs::File::create("report.html")?;
 //! flyte_report::write_report(store.as_ref(), key, run, &mut std::io::BufWriter::new(file))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -30,8 +31,9 @@ pub use digest::{
 };
 pub use html::{action_detail, action_label, fan_out_counts, fan_out_label, status_word};
 
+use flyte_core::backend::RunStore;
 use flyte_core::record::RunRecord;
-use flyte_core::store::{RunKey, RunStore, StoreError};
+use flyte_core::store::{RunKey, StoreError};
 use std::io::Write;
 
 /// Why a report could not be written.

@@ -55,7 +55,9 @@ impl<S: Subscriber> Layer<S> for LogCapture {
             meta.target(),
             message.text + &message.fields,
         );
-        store.record_log(key, &line);
+        if let Some(operations) = store.as_operations() {
+            operations.record_log(key, &line);
+        }
     }
 }
 

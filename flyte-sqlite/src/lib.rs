@@ -1,7 +1,9 @@
 //! The embedded run store of flyte: a SQLite database that keeps runs, their
 //! actions and fan-outs, and the task cache, under `FLYTE_HOME` (default
-//! `./.flyte/`). It implements [`RunStore`], the interface the runtime
-//! records through; users reach it as `flyte::store`.
+//! `./.flyte/`). It is a [`RunStore`] with every capability (the runtime
+//! records through [`RunLog`], caches through [`TaskCache`], tools read
+//! through [`RunReader`] and operate through [`RunOperations`]); users
+//! reach it as `flyte::store`.
 //!
 //! Runs started with `flyte::Runner` (and `flyte::run`) are recorded here
 //! unless `Runner::persist(false)` says otherwise; cached tasks keep their
@@ -12,9 +14,9 @@
 //! [`RunStatus::Killed`] the next time the store is opened.
 //!
 //! [`Store`] is the read API for tools: [`Store::runs`] lists runs,
-//! [`Store::run`] gets one with its actions; through [`RunStore`],
-//! [`RunStore::list_runs`] filters and pages, [`RunStore::actions`] reads a
-//! run batch by batch and [`RunStore::fan_outs`] gives its `map`s and
+//! [`Store::run`] gets one with its actions; through [`RunReader`],
+//! [`RunReader::list_runs`] filters and pages, [`RunReader::actions`] reads
+//! a run batch by batch and [`RunReader::fan_outs`] gives its `map`s and
 //! `gather`s.
 //!
 //! # Examples
@@ -50,8 +52,9 @@ mod writer;
 
 mod run_store;
 
+pub use flyte_core::backend::RunStore;
 pub use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord, RunStatus};
-pub use flyte_core::store::{RunFilter, RunStore, StoreError};
+pub use flyte_core::store::{RunFilter, RunLog, RunOperations, RunReader, StoreError, TaskCache};
 
 use flyte_core::record::ActionStatus;
 use flyte_core::store::{NewRun, OutputAt};

@@ -1,13 +1,15 @@
-//! [`Store`] as a [`RunStore`]: what runs record through and tools read.
+//! [`Store`] as a [`RunStore`] with every capability: what runs record
+//! through, its task cache, what tools read, and operating runs.
 
 use crate::actions::MAX_VALUE;
 use crate::lock::{LockState, RunEndNote, RunLock};
 use crate::writer::Write;
 use crate::{lock, Store, StoreError};
+use flyte_core::backend::RunStore;
 use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord};
 use flyte_core::store::{
     ActionEnd, CacheEntry, CacheInfo, LogLine, NewRun, OutputAt, RunClosed, RunEnd, RunFilter,
-    RunKey, RunRef, RunStore, StoreFuture,
+    RunKey, RunLog, RunOperations, RunReader, RunRef, StoreFuture, TaskCache,
 };
 use flyte_core::ActionId;
 use rusqlite::OptionalExtension;
@@ -34,6 +36,24 @@ impl RunStore for Store {
         self.home().display().to_string()
     }
 
+    fn run_log(&self) -> &dyn RunLog {
+        self
+    }
+
+    fn as_cache(&self) -> Option<&dyn TaskCache> {
+        Some(self)
+    }
+
+    fn as_reader(&self) -> Option<&dyn RunReader> {
+        Some(self)
+    }
+
+    fn as_operations(&self) -> Option<&dyn RunOperations> {
+        Some(self)
+    }
+}
+
+impl RunLog for Store {
     fn find_run(&self, run: RunRef<'_>) -> Result<Option<(RunKey, RunRecord)>, StoreError> {
         let found = match run {
             RunRef::Id(id) => self.run_head("id", id)?,
@@ -90,7 +110,7 @@ impl RunStore for Store {
                 ended_at: Some(crate::millis(std::time::SystemTime::now())),
             };
             self.write(Write::RunEnd(run.0, end));
-            let flushed = RunStore::flush(self).await;
+            let flushed = RunLog::flush(self).await;
             let closed = match (flushed, self.lost(run.0)) {
                 (Ok(()), None) => RunClosed::default(),
                 (_, Some(lost)) => RunClosed {
@@ -122,7 +142,13 @@ impl RunStore for Store {
         lock(&self.0.live).remove(&run.0);
     }
 
-    fn cache_get(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn flush(&self) -> StoreFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.writer()?.flush().await })
+    }
+}
+
+impl TaskCache for Store {
+    fn get(&self, key: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.0.writer.as_ref().and_then(|w| w.pending_cache(key)) {
             return Ok(Some(value.to_vec()));
         }
@@ -133,7 +159,7 @@ impl RunStore for Store {
         })
     }
 
-    fn cache_put(&self, entry: CacheEntry) {
+    fn put(&self, entry: CacheEntry) {
         if entry.value.len() > MAX_VALUE {
             // Not cached (a row that large would fail the writer's whole
             // commit); the run's record says why, when it records it too.
@@ -148,10 +174,16 @@ impl RunStore for Store {
         self.write(Write::Cache(Box::new(entry)));
     }
 
-    fn flush(&self) -> StoreFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { self.writer()?.flush().await })
+    fn entries(&self) -> Result<Vec<CacheInfo>, StoreError> {
+        self.list_cache()
     }
 
+    fn remove(&self, keys: &[[u8; 32]]) -> Result<u64, StoreError> {
+        self.remove_cache(keys)
+    }
+}
+
+impl RunReader for Store {
     fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
         self.filtered_runs(filter)
     }
@@ -176,20 +208,18 @@ impl RunStore for Store {
         self.stored_fan_outs(run.0)
     }
 
+    fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
+        self.count_ended(run)
+    }
+}
+
+impl RunOperations for Store {
     fn request_abort(&self, run: RunKey) -> Result<(), StoreError> {
         self.mark_abort_requested(run)
     }
 
     fn abort_requested(&self, run: RunKey) -> Result<bool, StoreError> {
         self.is_abort_requested(run)
-    }
-
-    fn cache_entries(&self) -> Result<Vec<CacheInfo>, StoreError> {
-        self.list_cache()
-    }
-
-    fn cache_remove(&self, keys: &[[u8; 32]]) -> Result<u64, StoreError> {
-        self.remove_cache(keys)
     }
 
     fn delete_runs(&self, runs: &[RunKey]) -> Result<u64, StoreError> {
@@ -219,9 +249,5 @@ impl RunStore for Store {
         run: RunKey,
     ) -> Result<Option<(std::time::SystemTime, Vec<String>)>, StoreError> {
         self.read_progress(run)
-    }
-
-    fn ended_actions(&self, run: RunKey) -> Result<u64, StoreError> {
-        self.count_ended(run)
     }
 }

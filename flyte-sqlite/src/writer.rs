@@ -467,7 +467,7 @@ mod tests {
     use super::MAX_BUFFERED;
     use crate::Store;
     use flyte_core::record::{ActionStatus, Origin};
-    use flyte_core::store::{ActionEnd, NewRun, OutputRef, RunKey, RunStore};
+    use flyte_core::store::{ActionEnd, NewRun, OutputRef, RunKey, RunLog, RunReader, TaskCache};
     use flyte_core::ActionId;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
@@ -551,7 +551,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        runtime.block_on(RunStore::flush(&store)).unwrap();
+        runtime.block_on(RunLog::flush(&store)).unwrap();
         let stored: i64 = blocker
             .query_row(
                 "SELECT sum(count) FROM actions WHERE run = ?1",
@@ -583,7 +583,7 @@ mod tests {
         end(0, b"small");
         end(1, &huge);
         end(2, b"small too");
-        store.cache_put(CacheEntry {
+        store.put(CacheEntry {
             key: [7; 32],
             task: "env.big",
             version: "1",
@@ -622,7 +622,7 @@ mod tests {
         assert_eq!(output(1), None);
         assert_eq!(actions[1].status, ActionStatus::Succeeded);
         assert_eq!(output(2), Some(&b"small too"[..]));
-        assert_eq!(store.cache_get(&[7; 32]).unwrap(), None, "not cached");
+        assert_eq!(store.get(&[7; 32]).unwrap(), None, "not cached");
         std::fs::remove_dir_all(&home).ok();
     }
 }

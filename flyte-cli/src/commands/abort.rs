@@ -24,7 +24,7 @@ pub(crate) fn abort(ctx: &Ctx, args: &AbortArgs) -> Result<Exit, CliError> {
         ))
         .hint("list the running runs with `flyte runs --status running`"));
     }
-    store.request_abort(key)?;
+    store.operations()?.request_abort(key)?;
     if args.no_wait {
         eprintln!("asked run {} to cancel", run.id);
         return Ok(Exit::Ok);
@@ -32,9 +32,12 @@ pub(crate) fn abort(ctx: &Ctx, args: &AbortArgs) -> Result<Exit, CliError> {
     let deadline = Instant::now() + args.timeout;
     loop {
         std::thread::sleep(Duration::from_millis(20));
-        let (_, now) = store.find_run(RunRef::Id(&run.id))?.ok_or_else(|| {
-            CliError::not_found(format!("run {} vanished from the store", run.id))
-        })?;
+        let (_, now) = store
+            .run_log()
+            .find_run(RunRef::Id(&run.id))?
+            .ok_or_else(|| {
+                CliError::not_found(format!("run {} vanished from the store", run.id))
+            })?;
         if now.status != RunStatus::Running {
             eprintln!("run {} stopped: {}", run.id, now.status.as_str());
             return Ok(Exit::Ok);

@@ -47,7 +47,7 @@ pub(crate) fn cache(ctx: &Ctx, command: CacheCommand) -> Result<Exit, CliError> 
                 return Ok(Exit::Ok);
             }
             let keys: Vec<[u8; 32]> = entries.iter().map(|e| e.key).collect();
-            let removed = ctx.writable_store()?.cache_remove(&keys)?;
+            let removed = ctx.writable_store()?.cache()?.remove(&keys)?;
             eprintln!("removed {removed} cache entries ({bytes} bytes)");
             Ok(Exit::Ok)
         }
@@ -67,7 +67,8 @@ fn selected(ctx: &Ctx, filter: &CacheFilterArgs) -> Result<Vec<CacheInfo>, CliEr
     });
     let registry = flyte_runtime::registry();
     Ok(store
-        .cache_entries()?
+        .cache()?
+        .entries()?
         .into_iter()
         .filter(|e| filter.task.as_ref().is_none_or(|t| &e.task == t))
         .filter(|e| cutoff.is_none_or(|c| e.created_at < c))

@@ -20,6 +20,7 @@ pub(crate) fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Exit, CliError> {
         .checked_sub(args.older_than)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let old: Vec<RunRecord> = store
+        .reader()?
         .list_runs(&RunFilter::all())?
         .into_iter()
         .skip(args.keep)
@@ -43,13 +44,13 @@ pub(crate) fn gc(ctx: &Ctx, args: &GcArgs) -> Result<Exit, CliError> {
     }
     let mut keys: Vec<RunKey> = Vec::with_capacity(old.len());
     for run in &old {
-        if let Some((key, _)) = store.find_run(RunRef::Id(&run.id))? {
+        if let Some((key, _)) = store.run_log().find_run(RunRef::Id(&run.id))? {
             keys.push(key);
         }
     }
-    let deleted = store.delete_runs(&keys)?;
+    let deleted = store.operations()?.delete_runs(&keys)?;
     if args.vacuum {
-        store.compact()?;
+        store.operations()?.compact()?;
     }
     eprintln!(
         "deleted {deleted} runs started before {} UTC{}",

@@ -32,7 +32,7 @@ pub(crate) fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<Exit, CliError> {
     let mut after = 0;
     let mut printed = 0u64;
     loop {
-        let lines = store.logs(key, after, PAGE)?;
+        let lines = store.operations()?.logs(key, after, PAGE)?;
         let got = lines.len();
         if let Some(last) = lines.last() {
             after = last.seq;
@@ -51,11 +51,12 @@ pub(crate) fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<Exit, CliError> {
             break;
         }
         let still_running = store
+            .run_log()
             .find_run(RunRef::Id(&run.id))?
             .is_some_and(|(_, r)| r.status == RunStatus::Running);
         if !still_running {
             // One more read: lines written just before the run ended.
-            let rest = store.logs(key, after, PAGE)?;
+            let rest = store.operations()?.logs(key, after, PAGE)?;
             let mut out = std::io::stdout().lock();
             for line in rest.iter().filter(|l| matches(l, action.as_deref())) {
                 print_line(&mut out, line, args.format.format)?;

@@ -45,7 +45,7 @@ pub(crate) fn rerun(ctx: &Ctx, reference: &RunRefArgs) -> Result<Exit, CliError>
     ctx.needs_tasks("`rerun`")?;
     let store = ctx.store()?;
     let (key, run) = resolve(store.as_ref(), &reference.run)?;
-    let bytes = store.run_inputs(key)?.ok_or_else(|| {
+    let bytes = store.run_log().run_inputs(key)?.ok_or_else(|| {
         CliError::new(
             Exit::Store,
             format!(

@@ -27,7 +27,7 @@ pub(crate) fn runs(ctx: &Ctx, args: &RunsArgs) -> Result<Exit, CliError> {
     if let Some(since) = &args.since {
         filter = filter.since(parse_since(since)?);
     }
-    let runs = store.list_runs(&filter)?;
+    let runs = store.reader()?.list_runs(&filter)?;
     if runs.is_empty() {
         eprintln!("no runs match in the store at {}", store.location());
     }

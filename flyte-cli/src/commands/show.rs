@@ -7,8 +7,9 @@ use crate::error::{CliError, Exit};
 use crate::output::{self, print_json, print_list, Table};
 use crate::refs::{resolve, MIN_PREFIX};
 use crate::Ctx;
+use flyte_core::backend::RunStore;
 use flyte_core::record::{ActionStatus, RunRecord};
-use flyte_core::store::{RunKey, RunStore};
+use flyte_core::store::RunKey;
 use flyte_core::ActionId;
 use flyte_report::{
     action_detail, action_label, fan_out_counts, fan_out_label, status_word, Digest, Figures, Row,
@@ -421,7 +422,7 @@ fn run_io(store: &dyn RunStore, key: RunKey, d: &Digest) -> Result<Value, CliErr
 }
 
 fn run_inputs(store: &dyn RunStore, key: RunKey, run: &RunRecord) -> Result<Value, CliError> {
-    match store.run_inputs(key)? {
+    match store.run_log().run_inputs(key)? {
         Some(bytes) => Ok(flyte_runtime::registry().inputs_json(&run.root_task, &bytes)?),
         None => Ok(Value::Null),
     }
@@ -435,7 +436,7 @@ fn action_output(
     task: &str,
 ) -> Result<Value, CliError> {
     let mut bytes = None;
-    store.actions(key, true, &mut |batch| {
+    store.reader()?.actions(key, true, &mut |batch| {
         for action in batch {
             if action.id == id {
                 bytes = action.output_bytes;

@@ -27,19 +27,22 @@ pub(crate) fn watch(ctx: &Ctx, args: &RunRefArgs) -> Result<Exit, CliError> {
     let mut last_lines: Vec<String> = Vec::new();
     let mut last_printed = None::<Instant>;
     let started = Instant::now();
-    let mut ended_before = (started, store.ended_actions(key)?);
+    let mut ended_before = (started, store.reader()?.ended_actions(key)?);
     loop {
-        let (_, now) = store.find_run(RunRef::Id(&run.id))?.ok_or_else(|| {
-            CliError::not_found(format!("run {} vanished from the store", run.id))
-        })?;
-        let lines = match store.published_progress(key)? {
+        let (_, now) = store
+            .run_log()
+            .find_run(RunRef::Id(&run.id))?
+            .ok_or_else(|| {
+                CliError::not_found(format!("run {} vanished from the store", run.id))
+            })?;
+        let lines = match store.operations()?.published_progress(key)? {
             Some((at, lines))
                 if SystemTime::now().duration_since(at).unwrap_or_default() < FRESH =>
             {
                 lines
             }
             _ => {
-                let ended = store.ended_actions(key)?;
+                let ended = store.reader()?.ended_actions(key)?;
                 let dt = ended_before.0.elapsed().as_secs_f64().max(0.001);
                 let rate = ended.saturating_sub(ended_before.1) as f64 / dt;
                 ended_before = (Instant::now(), ended);

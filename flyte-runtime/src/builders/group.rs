@@ -14,7 +14,7 @@ use tokio::task::futures::TaskLocalFuture;
 /// `"a/b"`. The label shows in the action tree ([`ActionNode::group`]) and
 /// in [`Context::group`]. Outside any run, `fut` runs unlabelled.
 ///
-/// [`ActionNode::group`]: crate::ActionNode::group
+/// [`ActionNode::group`]: flyte_core::record::ActionRecord::group
 /// [`Context::group`]: crate::Context::group
 ///
 /// # Examples

@@ -3,8 +3,9 @@
 
 use crate::durability::recorded::Recorded;
 use crate::state::tree::{ActionNode, ActionStatus};
+use flyte_core::backend::RunStore;
 use flyte_core::record::ActionRecord;
-use flyte_core::store::{RunKey, RunRef, RunStore};
+use flyte_core::store::{RunKey, RunRef};
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::fmt;
 use std::path::Path;
@@ -139,12 +140,15 @@ impl<T> RunOutcome<T> {
                  leave recording on (the default) to write one",
             ));
         };
-        let (_, run) = store.find_run(RunRef::Id(&self.run_id))?.ok_or_else(|| {
-            TaskError::new(
-                ErrorKind::Store,
-                format!("run {} is not in the store", self.run_id),
-            )
-        })?;
+        let (_, run) = store
+            .run_log()
+            .find_run(RunRef::Id(&self.run_id))?
+            .ok_or_else(|| {
+                TaskError::new(
+                    ErrorKind::Store,
+                    format!("run {} is not in the store", self.run_id),
+                )
+            })?;
         match flyte_report::write_report_file(store.as_ref(), *key, run, path) {
             Ok(_) => Ok(()),
             Err(e @ flyte_report::ReportError::File { .. }) => {

@@ -14,8 +14,9 @@ use crate::progress::Progress;
 use crate::registry::registry;
 use crate::state::context::{new_run_id, FanOutObserver, RunShared, Scope};
 use crate::task::call::TaskCall;
+use flyte_core::backend::RunStore;
 use flyte_core::record::{RunRecord, RunStatus};
-use flyte_core::store::{NewRun, RunEnd, RunKey, RunRef, RunStore, StoreError};
+use flyte_core::store::{NewRun, RunEnd, RunKey, RunRef, StoreError};
 use flyte_core::sync::warn_once;
 use flyte_core::{codec, ActionId, ErrorKind, TaskError};
 use serde::de::DeserializeOwned;
@@ -513,7 +514,7 @@ impl Runner {
         let store = self.store.open()?;
         let root_task = call.def.name();
         if let Some(name) = &self.name {
-            if let Some((key, earlier)) = store.find_run(RunRef::Name(name))? {
+            if let Some((key, earlier)) = store.run_log().find_run(RunRef::Name(name))? {
                 if earlier.root_action != root_action {
                     return Err(TaskError::new(
                         ErrorKind::Config,
@@ -545,8 +546,7 @@ impl Runner {
                 )
             })?;
         }
-        let key = store
-            .begin_run(&NewRun {
+        let key = store.run_log().begin_run(&NewRun {
                 id: &id,
                 name: self.name.as_deref(),
                 root_task,
@@ -582,8 +582,11 @@ impl Runner {
                 ),
             )
         };
-        let (key, run) = store.find_run(RunRef::Id(run_id))?.ok_or_else(not_found)?;
-        let inputs = store.run_inputs(key)?.ok_or_else(|| {
+        let (key, run) = store
+            .run_log()
+            .find_run(RunRef::Id(run_id))?
+            .ok_or_else(not_found)?;
+        let inputs = store.run_log().run_inputs(key)?.ok_or_else(|| {
             TaskError::new(
                 ErrorKind::Store,
                 format!("run {run_id} was stored without its inputs (they did not encode): it cannot be resumed"),
@@ -608,10 +611,13 @@ fn reopen(
     earlier: RunRecord,
     no_worker_after: Duration,
 ) -> Result<Arc<RunShared>, TaskError> {
-    let replay = store.resume_run(key, &earlier.id).map_err(|e| match e {
-        StoreError::RunBusy { .. } => TaskError::new(ErrorKind::Config, e.to_string()),
-        e => e.into(),
-    })?;
+    let replay = store
+        .run_log()
+        .resume_run(key, &earlier.id)
+        .map_err(|e| match e {
+            StoreError::RunBusy { .. } => TaskError::new(ErrorKind::Config, e.to_string()),
+            e => e.into(),
+        })?;
     // A fleet run's calls say which execution submits them (resuming adds
     // one): what failed in an earlier one runs again.
     let execution = earlier.executions + 1;

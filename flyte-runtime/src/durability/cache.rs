@@ -1,7 +1,8 @@
 //! The task cache: keys, and reading a cached output back.
 
 use crate::task::body::{decode_stored, Body, OutputCheck};
-use flyte_core::store::{CacheEntry, RunStore};
+use flyte_core::backend::RunStore;
+use flyte_core::store::CacheEntry;
 use flyte_core::sync::{lock, warn_once};
 use flyte_core::{TaskDef, TaskError};
 use std::collections::{BTreeMap, HashMap};
@@ -45,7 +46,14 @@ pub(crate) fn recall<T: 'static>(
     task: &str,
     body: &dyn Body<T>,
 ) -> Option<(T, Vec<u8>)> {
-    let bytes = match store.cache_get(&key.0) {
+    let Some(cache) = store.as_cache() else {
+        flyte_core::sync::warn_once(&format!(
+            "the flyte store at {} has no task cache: cached tasks run every time",
+            store.location()
+        ));
+        return None;
+    };
+    let bytes = match cache.get(&key.0) {
         Ok(bytes) => bytes?,
         Err(e) => {
             tracing::warn!("task {task}: the cache could not be read ({e}); running the task");
@@ -67,10 +75,13 @@ pub(crate) fn keep(
     (output_type, check): (&'static str, OutputCheck),
     value: &[u8],
 ) {
+    let Some(cache) = store.as_cache() else {
+        return; // told at the lookup
+    };
     if !reads_back(def, value, check) {
         return;
     }
-    store.cache_put(CacheEntry {
+    cache.put(CacheEntry {
         key: key.0,
         task: def.name(),
         version: def.cache_version(),

@@ -8,8 +8,9 @@ use crate::durability::recorded::Recorded;
 use crate::durability::sink::{Listener, Recorder, Sink};
 use crate::durability::store_at::StoreAt;
 use crate::task::body::{decode_stored, Body};
+use flyte_core::backend::RunStore;
 use flyte_core::queue::{LeaseClock, WorkQueue};
-use flyte_core::store::{OutputAt, RunEnd, RunKey, RunStore};
+use flyte_core::store::{OutputAt, RunEnd, RunKey};
 use flyte_core::sync::warn_once;
 use flyte_core::ActionId;
 use std::collections::HashMap;
@@ -208,7 +209,7 @@ impl Durability {
     /// Waits until the outputs cached by an unrecorded run are written.
     pub(crate) async fn flush_cache(&self) {
         if let Some(Some(store)) = self.cache_store.get() {
-            if let Err(e) = store.flush().await {
+            if let Err(e) = store.run_log().flush().await {
                 warn_once(&format!("cached outputs may be lost: {e}"));
             }
         }
@@ -225,7 +226,7 @@ impl Durability {
     ) -> Option<T> {
         let recording = self.recording.as_ref()?;
         let at = *recording.replay.as_ref()?.get(&id)?;
-        let bytes = match recording.store.recorded_output(at) {
+        let bytes = match recording.store.run_log().recorded_output(at) {
             Ok(bytes) => bytes?,
             Err(e) => {
                 tracing::warn!("task {task}: cannot read its recorded output ({e}); running it");
@@ -242,7 +243,7 @@ impl Drop for Recording {
         // one that never reached its end (its root failed to start). A
         // worker's view of a fleet run is not the run's to release.
         if self.owned {
-            self.store.release_run(self.run);
+            self.store.run_log().release_run(self.run);
         }
     }
 }

@@ -5,8 +5,9 @@
 //! whatever else watches the run (progress displays and tracing plug in
 //! here). A run with no listener pays one check per action.
 
+use flyte_core::backend::RunStore;
 use flyte_core::record::{FanOutRecord, Origin};
-use flyte_core::store::{ActionEnd, RunClosed, RunEnd, RunKey, RunStore, StoreFuture};
+use flyte_core::store::{ActionEnd, RunClosed, RunEnd, RunKey, StoreFuture};
 use std::fmt;
 use std::sync::Arc;
 
@@ -77,15 +78,15 @@ impl Listener for Recorder {
     fn action(&self, end: &ActionEnd<'_>) {
         // A replayed action's record from the earlier execution stands.
         if end.origin != Origin::Replayed {
-            self.store.record_action(self.run, end);
+            self.store.run_log().record_action(self.run, end);
         }
     }
 
     fn fan_out(&self, fan_out: &FanOutRecord) {
-        self.store.record_fan_out(self.run, fan_out);
+        self.store.run_log().record_fan_out(self.run, fan_out);
     }
 
     fn run(&self, end: RunEnd) -> StoreFuture<'_, Option<RunClosed>> {
-        Box::pin(async move { Some(self.store.end_run(self.run, end).await) })
+        Box::pin(async move { Some(self.store.run_log().end_run(self.run, end).await) })
     }
 }

@@ -1,5 +1,6 @@
-//! The run store: the interface runs record through ([`RunStore`]), and
-//! the embedded default behind it, a SQLite database under `FLYTE_HOME`
+//! The run store: what runs record through and tools read ([`RunStore`],
+//! and its capabilities [`RunLog`], [`TaskCache`], [`RunReader`] and
+//! [`RunOperations`]), and the embedded default behind it, a SQLite database under `FLYTE_HOME`
 //! (default `./.flyte/`) that keeps runs, their actions and fan-outs, and
 //! the task cache.
 //!
@@ -12,16 +13,18 @@
 //! [`RunStatus::Killed`] the next time the store is opened.
 //!
 //! [`Store`] is also the read API for tools: [`Store::runs`] lists runs,
-//! [`Store::run`] gets one with its actions; through [`RunStore`],
-//! [`RunStore::list_runs`] filters and pages, [`RunStore::actions`] reads a
-//! run batch by batch and [`RunStore::fan_outs`] gives its `map`s and
-//! `gather`s.
+//! [`Store::run`] gets one with its actions; through [`RunReader`],
+//! [`RunReader::list_runs`] filters and pages, [`RunReader::actions`] reads
+//! a run batch by batch and [`RunReader::fan_outs`] gives its `map`s and
+//! `gather`s. A store held as `dyn RunStore` gives each capability by name
+//! (`store.reader()?`), or an error naming the store when it lacks it; a
+//! store kept in memory is `MemoryStore` (feature `memory-store`).
 //!
 //! # Examples
 //!
 //! ```
 //! use flyte::prelude::*;
-//! use flyte::store::{RunFilter, RunRef, RunStatus, RunStore, Store};
+//! use flyte::store::{RunFilter, RunLog, RunReader, RunRef, RunStatus, Store};
 //!
 //! #[task]
 //! fn double(x: i64) -> i64 {
@@ -52,11 +55,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub use flyte_core::backend::RunStore;
 pub use flyte_core::record::{ActionRecord, FanOutRecord, RunRecord, RunStatus};
 pub use flyte_core::store::{
-    ActionEnd, CacheEntry, NewRun, OutputAt, OutputRef, RunClosed, RunEnd, RunFilter, RunKey,
-    RunRef, RunStore, StoreError, StoreFuture,
+    ActionEnd, CacheEntry, CacheInfo, LogLine, NewRun, OutputAt, OutputRef, RunClosed, RunEnd,
+    RunFilter, RunKey, RunLog, RunOperations, RunReader, RunRef, StoreError, StoreFuture,
+    TaskCache,
 };
 pub use flyte_sqlite::{default_home, Store, FLYTE_HOME};
+
+/// A store kept in memory, with every capability (feature `memory-store`).
+#[cfg(feature = "memory-store")]
+pub use flyte_core::memory::MemoryStore;
 
 pub use super::store_at::open_postgres;

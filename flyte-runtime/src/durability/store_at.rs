@@ -2,8 +2,9 @@
 //! place the runtime names its stores' crates (`flyte-sqlite` for the
 //! default store, `flyte-postgres` for a fleet's).
 
+use flyte_core::backend::RunStore;
 use flyte_core::redact::Redacted;
-use flyte_core::store::{RunStore, StoreError};
+use flyte_core::store::StoreError;
 use std::path::PathBuf;
 use std::sync::Arc;
 

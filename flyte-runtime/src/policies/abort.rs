@@ -3,7 +3,8 @@
 //! would, so every action still going records itself cancelled.
 
 use crate::policies::signals::{Stop, StopHandle};
-use flyte_core::store::{RunKey, RunStore};
+use flyte_core::backend::RunStore;
+use flyte_core::store::RunKey;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,11 @@ pub(crate) async fn watch(store: Arc<dyn RunStore>, run: RunKey, stop: Arc<StopH
         // would hold this runtime's thread for a round trip, or for as
         // long as its server is away. Twenty a second cost nothing.
         let asked = Arc::clone(&store);
-        let requested = tokio::task::spawn_blocking(move || asked.abort_requested(run)).await;
+        let requested = tokio::task::spawn_blocking(move || match asked.as_operations() {
+            Some(operations) => operations.abort_requested(run),
+            None => Ok(false), // a store that cannot be asked: no abort
+        })
+        .await;
         if let Ok(Ok(true)) = requested {
             stop.stop(Stop::Abort);
             return;

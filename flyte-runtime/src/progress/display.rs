@@ -6,7 +6,8 @@ use super::board::Board;
 use super::render::{bar_lines, log_lines, View};
 use super::Shown;
 use crate::policies::signals::StopHandle;
-use flyte_core::store::{RunKey, RunStore};
+use flyte_core::backend::RunStore;
+use flyte_core::store::RunKey;
 use flyte_core::sync::lock;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -107,8 +108,9 @@ fn draw_until_stopped(
         screen.draw(&view, stopped);
         drawn = true;
         if let Some((store, key)) = &store {
-            if stopped || published.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY) {
-                store.publish_progress(*key, &bar_lines(&view, PUBLISHED_WIDTH));
+            let due = stopped || published.is_none_or(|t| t.elapsed() >= PUBLISH_EVERY);
+            if let (true, Some(operations)) = (due, store.as_operations()) {
+                operations.publish_progress(*key, &bar_lines(&view, PUBLISHED_WIDTH));
                 published = Some(Instant::now());
             }
         }
