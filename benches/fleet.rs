@@ -37,16 +37,24 @@ async fn many(n: u64) -> Result<u64, TaskError> {
     Ok(out.len() as u64)
 }
 
-/// One call after another: each call's time, in microseconds.
+/// One call after another: when each was called and when its result was
+/// back, in microseconds since the Unix epoch (the clock the store's
+/// timestamps use, to split a call into its stages).
 #[task]
-async fn one_by_one(n: u64) -> Result<Vec<u64>, TaskError> {
+async fn one_by_one(n: u64) -> Result<Vec<(u64, u64)>, TaskError> {
     let mut times = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let t = Instant::now();
+        let called = unix_micros();
         noop(i).await?;
-        times.push(t.elapsed().as_micros() as u64);
+        times.push((called, unix_micros()));
     }
     Ok(times)
+}
+
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 #[task]
@@ -397,20 +405,23 @@ fn query(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// One call at a time, on an idle fleet of one worker.
+/// One call at a time, on an idle fleet of one worker; then where a
+/// call's time goes, from the store's timestamps.
 fn latency(db: &Database) {
     let fleet = Fleet::start(&db.url, 1, 16);
-    let mut remote = Runner::new()
+    let calls = Runner::new()
         .postgres(&db.url)
         .run(one_by_one(CALLS))
         .into_output()
         .unwrap();
     fleet.stop();
-    let mut local = Runner::new()
+    let local = Runner::new()
         .persist(false)
         .run(one_by_one(CALLS))
         .into_output()
         .unwrap();
+    let took = |calls: &[(u64, u64)]| -> Vec<u64> { calls.iter().map(|(a, b)| b - a).collect() };
+    let (mut remote, mut local) = (took(&calls), took(&local));
     let (p50, p99) = (percentile(&mut remote, 50), percentile(&mut remote, 99));
     let (l50, l99) = (percentile(&mut local, 50), percentile(&mut local, 99));
     println!(
@@ -419,6 +430,46 @@ fn latency(db: &Database) {
         p99 as f64 / 1000.0,
         l50 as f64 / 1000.0,
         l99 as f64 / 1000.0
+    );
+    stages(db, &calls);
+}
+
+/// Splits each call of the latency run at the store's timestamps of its
+/// action (queued: the submitting statement; started and ended: the
+/// worker's body) and prints the median of each stage.
+fn stages(db: &Database, calls: &[(u64, u64)]) {
+    let rows = query(
+        &db.url,
+        "SELECT string_agg(format('%s %s %s',
+                 (extract(epoch FROM queued_at) * 1e6)::bigint,
+                 (extract(epoch FROM started_at) * 1e6)::bigint,
+                 (extract(epoch FROM ended_at) * 1e6)::bigint), ' ' ORDER BY queued_at)
+         FROM flyte_actions WHERE task LIKE '%noop' AND state = 'succeeded'",
+    );
+    let numbers: Vec<u64> = rows.split(' ').filter_map(|n| n.parse().ok()).collect();
+    if numbers.len() != calls.len() * 3 {
+        println!(
+            "  (stages: {} actions recorded for {} calls)",
+            numbers.len() / 3,
+            calls.len()
+        );
+        return;
+    }
+    let mut stage = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    for ((called, back), at) in calls.iter().zip(numbers.chunks(3)) {
+        let (queued, started, ended) = (at[0], at[1], at[2]);
+        stage[0].push(queued.saturating_sub(*called));
+        stage[1].push(started.saturating_sub(queued));
+        stage[2].push(ended.saturating_sub(started));
+        stage[3].push(back.saturating_sub(ended));
+    }
+    let [mut submit, mut claim, mut body, mut back] = stage;
+    println!(
+        "  where a call's time goes (p50): to its submission {:.2} ms, submitted to begun on the worker {:.2} ms, the body {:.2} ms, ended to back in the caller {:.2} ms",
+        percentile(&mut submit, 50) as f64 / 1000.0,
+        percentile(&mut claim, 50) as f64 / 1000.0,
+        percentile(&mut body, 50) as f64 / 1000.0,
+        percentile(&mut back, 50) as f64 / 1000.0,
     );
 }
 

@@ -42,9 +42,10 @@ impl<S: Subscriber> Layer<S> for LogCapture {
             return;
         };
         let run = scope.run.shared();
-        let Some((store, key)) = run.durability.recorded_as() else {
+        let sink = &run.durability.sink;
+        if !sink.is_heard() {
             return;
-        };
+        }
         let meta = event.metadata();
         let mut message = Message::default();
         event.record(&mut message);
@@ -55,9 +56,7 @@ impl<S: Subscriber> Layer<S> for LogCapture {
             meta.target(),
             message.text + &message.fields,
         );
-        if let Some(operations) = store.as_operations() {
-            operations.record_log(key, &line);
-        }
+        sink.log(&line);
     }
 }
 

@@ -1,13 +1,16 @@
 //! The sink: where every action, fan-out and run emits one value as it
-//! ends. The live tree is updated by a direct call before it (it is on the
-//! hot path, and the run's own result is read from it); the sink then hands
-//! the value to its listeners: the run's store (through [`Recorder`]), and
-//! whatever else watches the run (progress displays and tracing plug in
-//! here). A run with no listener pays one check per action.
+//! ends, and where the lines its tasks log go. The live tree is updated by
+//! a direct call before it (it is on the hot path, and the run's own result
+//! is read from it); the sink then hands the value to its listeners: the
+//! run's store (through [`Recorder`]), and whatever else watches the run.
+//! A run with no listener pays one check per action. (The progress display
+//! still registers fan-outs as they start through the run's
+//! `FanOutObserver`, and tracing spans wrap the futures themselves: see
+//! ARCHITECTURE.md.)
 
 use flyte_core::backend::RunStore;
 use flyte_core::record::{FanOutRecord, Origin};
-use flyte_core::store::{ActionEnd, RunClosed, RunEnd, RunKey, StoreFuture};
+use flyte_core::store::{ActionEnd, LogLine, RunClosed, RunEnd, RunKey, StoreFuture};
 use std::fmt;
 use std::sync::Arc;
 
@@ -19,6 +22,11 @@ pub(crate) trait Listener: fmt::Debug + Send + Sync {
 
     /// A `map` or `gather` ended (its last item ended, or it was dropped).
     fn fan_out(&self, fan_out: &FanOutRecord);
+
+    /// A task of the run logged a line (through `flyte::logs::layer`).
+    fn log(&self, line: &LogLine) {
+        let _ = line;
+    }
 
     /// The run ended, after every action and fan-out. A store answers what
     /// of the run it could not write; others answer `None`.
@@ -54,6 +62,12 @@ impl Sink {
         }
     }
 
+    pub(crate) fn log(&self, line: &LogLine) {
+        for listener in &self.listeners {
+            listener.log(line);
+        }
+    }
+
     /// Tells every listener the run ended; returns what its store could not
     /// write, when a store listens.
     pub(crate) async fn run(&self, end: RunEnd) -> Option<RunClosed> {
@@ -84,6 +98,13 @@ impl Listener for Recorder {
 
     fn fan_out(&self, fan_out: &FanOutRecord) {
         self.store.run_log().record_fan_out(self.run, fan_out);
+    }
+
+    fn log(&self, line: &LogLine) {
+        // A store without operations keeps no logs.
+        if let Some(operations) = self.store.as_operations() {
+            operations.record_log(self.run, line);
+        }
     }
 
     fn run(&self, end: RunEnd) -> StoreFuture<'_, Option<RunClosed>> {
