@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
 
 /// How often outcomes are looked for without a notification.
 const POLL: Duration = Duration::from_millis(100);
@@ -310,7 +311,7 @@ async fn write_submits(shared: &Shared, me: i64, submits: &[Box<Submit>]) -> Res
         cols.push(s);
     }
     let submit = client.prepare_cached(SUBMIT).await?;
-    let queue_params: [&(dyn tokio_postgres::types::ToSql + Sync); 18] = [
+    let queue_params: [&(dyn ToSql + Sync); 18] = [
         &cols.run,
         &cols.id,
         &cols.parent,
@@ -330,7 +331,7 @@ async fn write_submits(shared: &Shared, me: i64, submits: &[Box<Submit>]) -> Res
         &cols.rate_count,
         &cols.rate_per_ms,
     ];
-    let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&QUEUED];
+    let notify_params: [&(dyn ToSql + Sync); 1] = [&QUEUED];
     // Sent together (one round trip), run in this order.
     let queued = client.query(&submit, &queue_params);
     let woken = client.execute("SELECT pg_notify($1, '')", &notify_params);
@@ -523,7 +524,7 @@ async fn collect(
 /// of it is cheap.
 async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), PgFailure> {
     let me = shared.process.key().await?;
-    let mut client = shared.pool.get().await?;
+    let client = shared.pool.get().await?;
     let statement = client
         .prepare_cached(
             "WITH o AS (DELETE FROM flyte_outcomes WHERE waiter = $1 RETURNING run, id)
@@ -532,10 +533,24 @@ async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), P
                               WHERE a.run = o.run AND a.id = o.id LIMIT 1) a",
         )
         .await?;
-    let tx = client.transaction().await?;
-    let rows = tx.query(&statement, &[&me]).await?;
+    // BEGIN and the statement go out together (tokio-postgres pipelines
+    // requests polled at once): the answer is one round trip away, not two.
+    let params: [&(dyn ToSql + Sync); 1] = [&me];
+    let (begun, rows) = tokio::join!(
+        client.batch_execute("BEGIN"),
+        client.query(&statement, &params)
+    );
+    let rows = match begun.and(rows) {
+        Ok(rows) => rows,
+        Err(e) => {
+            // Nothing was taken: the connection goes back to the pool
+            // outside any transaction.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(e.into());
+        }
+    };
     if rows.is_empty() {
-        return Ok(tx.commit().await?);
+        return Ok(client.batch_execute("COMMIT").await?);
     }
     {
         let mut pending = lock(pending);
@@ -566,7 +581,7 @@ async fn collect_once(shared: &Shared, pending: &Mutex<Pending>) -> Result<(), P
             }));
         }
     }
-    Ok(tx.commit().await?)
+    Ok(client.batch_execute("COMMIT").await?)
 }
 
 /// Fails the actions this process waits for that stayed queued past their

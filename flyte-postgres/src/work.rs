@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 /// What a claim returns of each action it took: its queue row `q` and
@@ -246,20 +247,18 @@ async fn claim(
     let tasks = &*tasks;
     let ran_on = format!("{}:{}", hostname(), std::process::id());
     let statement = client.prepare_cached(CLAIM).await?;
-    let mut rows = client
-        .query(
-            &statement,
-            &[&worker, &tasks, &(max as i64), &ran_on, &token],
-        )
-        .await?;
-    let limited = client
-        .query(
-            "SELECT DISTINCT run, env, env_limit, rate_count, rate_per_ms FROM flyte_queue
-             WHERE state = 'queued' AND (env_limit > 0 OR rate_count > 0) AND task = ANY ($1)
-             LIMIT 64",
-            &[&tasks],
-        )
-        .await?;
+    let groups = client.prepare_cached(LIMITED_GROUPS).await?;
+    let max = max as i64;
+    let claim_params: [&(dyn ToSql + Sync); 5] = [&worker, &tasks, &max, &ran_on, &token];
+    let group_params: [&(dyn ToSql + Sync); 1] = [&tasks];
+    // Sent together (tokio-postgres pipelines requests polled at once; the
+    // server runs them in order): one round trip for both, not two.
+    let (rows, limited) = tokio::join!(
+        client.query(&statement, &claim_params),
+        client.query(&groups, &group_params)
+    );
+    let (mut rows, limited) = (rows?, limited?);
+    let max = max as usize;
     for group in limited {
         let room = max.saturating_sub(rows.len());
         if room == 0 {
@@ -331,6 +330,13 @@ async fn claim(
     }
     claimed(shared, &client, rows).await
 }
+
+/// The (run, environment) groups of limited environments with queued
+/// actions of `$1`'s tasks, each then claimed under its own lock.
+const LIMITED_GROUPS: &str = "
+    SELECT DISTINCT run, env, env_limit, rate_count, rate_per_ms FROM flyte_queue
+    WHERE state = 'queued' AND (env_limit > 0 OR rate_count > 0) AND task = ANY ($1)
+    LIMIT 64";
 
 /// The claimed actions of `rows` (of [`claimed_columns`]), with their runs'
 /// ids and names.
