@@ -90,6 +90,20 @@ fn by_id(store: &dyn RunStore, id: &str) -> Result<(RunKey, RunRecord), CliError
         .ok_or_else(|| CliError::not_found(format!("run {id} vanished from the store while read")))
 }
 
+/// Run `id` as the store has it now (a command that watches a run reads it
+/// again and again).
+///
+/// # Errors
+///
+/// When the store cannot be read, or the run is no longer in it.
+pub(crate) fn reread(store: &dyn RunStore, id: &str) -> Result<RunRecord, CliError> {
+    let (_, run) = store
+        .run_log()
+        .find_run(RunRef::Id(id))?
+        .ok_or_else(|| CliError::not_found(format!("run {id} vanished from the store")))?;
+    Ok(run)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,3 +128,34 @@ impl dyn RunStore {
         }
     }
 }
+
+/// Inside a backend's `impl RunStore`: the accessors of a store whose type
+/// implements every capability itself (`RunLog`, `TaskCache`, `RunReader`
+/// and `RunOperations`), as the SQLite, PostgreSQL and in-memory stores do.
+///
+/// ```ignore
+/// impl RunStore for MyStore {
+///     fn location(&self) -> String { "my store".into() }
+///     flyte_core::every_capability!();
+/// }
+/// ```
+#[macro_export]
+macro_rules! every_capability {
+    () => {
+        fn run_log(&self) -> &dyn $crate::store::RunLog {
+            self
+        }
+
+        fn as_cache(&self) -> Option<&dyn $crate::store::TaskCache> {
+            Some(self)
+        }
+
+        fn as_reader(&self) -> Option<&dyn $crate::store::RunReader> {
+            Some(self)
+        }
+
+        fn as_operations(&self) -> Option<&dyn $crate::store::RunOperations> {
+            Some(self)
+        }
+    };
+}

@@ -99,21 +99,7 @@ impl RunStore for MemoryStore {
         "memory".into()
     }
 
-    fn run_log(&self) -> &dyn RunLog {
-        self
-    }
-
-    fn as_cache(&self) -> Option<&dyn TaskCache> {
-        Some(self)
-    }
-
-    fn as_reader(&self) -> Option<&dyn RunReader> {
-        Some(self)
-    }
-
-    fn as_operations(&self) -> Option<&dyn RunOperations> {
-        Some(self)
-    }
+    crate::every_capability!();
 
     fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
         self.queue.clone()

@@ -57,21 +57,7 @@ impl RunStore for PgStore {
         self.shared.location.clone()
     }
 
-    fn run_log(&self) -> &dyn RunLog {
-        self
-    }
-
-    fn as_cache(&self) -> Option<&dyn TaskCache> {
-        Some(self)
-    }
-
-    fn as_reader(&self) -> Option<&dyn RunReader> {
-        Some(self)
-    }
-
-    fn as_operations(&self) -> Option<&dyn RunOperations> {
-        Some(self)
-    }
+    flyte_core::every_capability!();
 
     fn queue(&self) -> Option<Arc<dyn WorkQueue>> {
         Some(Arc::new(self.clone()))

@@ -36,21 +36,7 @@ impl RunStore for Store {
         self.home().display().to_string()
     }
 
-    fn run_log(&self) -> &dyn RunLog {
-        self
-    }
-
-    fn as_cache(&self) -> Option<&dyn TaskCache> {
-        Some(self)
-    }
-
-    fn as_reader(&self) -> Option<&dyn RunReader> {
-        Some(self)
-    }
-
-    fn as_operations(&self) -> Option<&dyn RunOperations> {
-        Some(self)
-    }
+    flyte_core::every_capability!();
 }
 
 impl RunLog for Store {

@@ -7,7 +7,6 @@ use crate::error::{CliError, Exit};
 use crate::refs::resolve;
 use crate::Ctx;
 use flyte_core::record::RunStatus;
-use flyte_core::store::RunRef;
 use std::time::{Duration, Instant};
 
 pub(crate) fn abort(ctx: &Ctx, args: &AbortArgs) -> Result<Exit, CliError> {
@@ -32,12 +31,7 @@ pub(crate) fn abort(ctx: &Ctx, args: &AbortArgs) -> Result<Exit, CliError> {
     let deadline = Instant::now() + args.timeout;
     loop {
         std::thread::sleep(Duration::from_millis(20));
-        let (_, now) = store
-            .run_log()
-            .find_run(RunRef::Id(&run.id))?
-            .ok_or_else(|| {
-                CliError::not_found(format!("run {} vanished from the store", run.id))
-            })?;
+        let now = crate::refs::reread(store.as_ref(), &run.id)?;
         if now.status != RunStatus::Running {
             eprintln!("run {} stopped: {}", run.id, now.status.as_str());
             return Ok(Exit::Ok);

@@ -9,7 +9,6 @@ use crate::output;
 use crate::refs::resolve;
 use crate::Ctx;
 use flyte_core::record::RunStatus;
-use flyte_core::store::RunRef;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant, SystemTime};
@@ -29,12 +28,7 @@ pub(crate) fn watch(ctx: &Ctx, args: &RunRefArgs) -> Result<Exit, CliError> {
     let started = Instant::now();
     let mut ended_before = (started, store.reader()?.ended_actions(key)?);
     loop {
-        let (_, now) = store
-            .run_log()
-            .find_run(RunRef::Id(&run.id))?
-            .ok_or_else(|| {
-                CliError::not_found(format!("run {} vanished from the store", run.id))
-            })?;
+        let now = crate::refs::reread(store.as_ref(), &run.id)?;
         let lines = match store.operations()?.published_progress(key)? {
             Some((at, lines))
                 if SystemTime::now().duration_since(at).unwrap_or_default() < FRESH =>

@@ -292,13 +292,16 @@ mod tests {
         assert_eq!(lock(&lane.state).running, 0);
     }
 
-    #[test]
-    fn a_failed_job_leaves_the_next_one_waiting_until_resume() {
-        let lane = Lane::new(1);
+    /// Submits a job that runs `first`, then reports "failed" and fails,
+    /// and one behind it that reports "next"; returns their reports.
+    fn a_failure_and_the_next_job(
+        lane: &Arc<Lane>,
+        first: impl FnOnce() + Send + 'static,
+    ) -> mpsc::Receiver<&'static str> {
         let (tx, rx) = mpsc::channel();
         let tx2 = tx.clone();
         lane.submit(Box::new(move || {
-            std::thread::sleep(Duration::from_millis(20)); // the next one queues
+            first();
             tx.send("failed").unwrap();
             false
         }))
@@ -308,39 +311,48 @@ mod tests {
             true
         }))
         .unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "failed");
+        rx
+    }
+
+    #[test]
+    fn a_failed_job_leaves_the_next_one_waiting_until_resume() {
+        let lane = Lane::new(1);
+        // The sleep lets the next job queue behind the failing one.
+        let reports =
+            a_failure_and_the_next_job(&lane, || std::thread::sleep(Duration::from_millis(20)));
+        assert_eq!(
+            reports.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "failed"
+        );
         assert!(
-            rx.recv_timeout(Duration::from_millis(100)).is_err(),
+            reports.recv_timeout(Duration::from_millis(100)).is_err(),
             "ran without resume"
         );
         lane.resume();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "next");
+        assert_eq!(
+            reports.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "next"
+        );
     }
 
     #[test]
     fn a_resume_that_comes_before_the_failed_job_has_stopped_is_kept() {
         let lane = Lane::new(1);
-        let (tx, rx) = mpsc::channel();
-        let tx2 = tx.clone();
         let (queued, wait_queued) = mpsc::channel::<()>();
         let own = Arc::clone(&lane);
-        lane.submit(Box::new(move || {
-            wait_queued.recv().unwrap(); // the next job waits in the lane
-                                         // The map heard of the failure and resumed before this returns.
+        let reports = a_failure_and_the_next_job(&lane, move || {
+            // Once the next job waits in the lane, the map hears of the
+            // failure and resumes the lane before this job returns.
+            wait_queued.recv().unwrap();
             own.resume();
-            tx.send("failed").unwrap();
-            false
-        }))
-        .unwrap();
-        lane.submit(Box::new(move || {
-            tx2.send("next").unwrap();
-            true
-        }))
-        .unwrap();
+        });
         queued.send(()).unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "failed");
         assert_eq!(
-            rx.recv_timeout(Duration::from_secs(10)),
+            reports.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "failed"
+        );
+        assert_eq!(
+            reports.recv_timeout(Duration::from_secs(10)),
             Ok("next"),
             "the early resume was lost: the lane stalled"
         );
