@@ -47,7 +47,7 @@ pub(crate) fn recall<T: 'static>(
     body: &dyn Body<T>,
 ) -> Option<(T, Vec<u8>)> {
     let Some(cache) = store.as_cache() else {
-        flyte_core::sync::warn_once(&format!(
+        warn_once(&format!(
             "the flyte store at {} has no task cache: cached tasks run every time",
             store.location()
         ));

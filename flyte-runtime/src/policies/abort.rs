@@ -14,8 +14,12 @@ pub(crate) const POLL: Duration = Duration::from_millis(50);
 
 /// Polls `store` for an abort request on run `run` until there is one (and
 /// stops the run) or the future is dropped. A store that cannot be read
-/// is asked again at the next tick: the run goes on meanwhile.
+/// is asked again at the next tick: the run goes on meanwhile. A store
+/// without operations takes no abort requests: nothing to watch.
 pub(crate) async fn watch(store: Arc<dyn RunStore>, run: RunKey, stop: Arc<StopHandle>) {
+    if store.as_operations().is_none() {
+        return;
+    }
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -29,7 +33,7 @@ pub(crate) async fn watch(store: Arc<dyn RunStore>, run: RunKey, stop: Arc<StopH
         let asked = Arc::clone(&store);
         let requested = tokio::task::spawn_blocking(move || match asked.as_operations() {
             Some(operations) => operations.abort_requested(run),
-            None => Ok(false), // a store that cannot be asked: no abort
+            None => Ok(false),
         })
         .await;
         if let Ok(Ok(true)) = requested {
