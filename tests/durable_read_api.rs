@@ -77,13 +77,7 @@ fn every_map_and_gather_is_one_row_with_its_counts() {
     assert_eq!((outer_map.started, outer_map.succeeded), (3, 3));
     assert_eq!(outer_map.parent, outcome.actions().id);
     // Each inner map hangs under one item of the outer map.
-    let mut actions = Vec::new();
-    store
-        .actions(key, false, &mut |batch| {
-            actions.extend(batch);
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+    let actions = store.all_actions(key, false).unwrap();
     for map in &inner_maps {
         let parent = actions.iter().find(|a| a.id == map.parent).unwrap();
         assert_eq!(parent.item.unwrap().0, outer_map.id);

@@ -9,7 +9,6 @@ use flyte::store::{
     MemoryStore, RunFilter, RunKey, RunLog, RunReader, RunRef, RunStore, StoreError, TaskCache,
 };
 use flyte::Origin;
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -44,13 +43,7 @@ fn a_map_is_recorded_in_a_store_kept_in_memory() {
     assert_eq!(runs[0].status, RunStatus::Succeeded);
     assert_eq!(runs[0].id, outcome.run_id());
     let key = run_key(&store, outcome.run_id());
-    let mut actions = Vec::new();
-    store
-        .actions(key, false, &mut |batch| {
-            actions.extend(batch);
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+    let actions = store.all_actions(key, false).unwrap();
     assert_eq!(actions.len(), 11, "ten items and the root");
     assert!(
         actions.iter().all(|a| a.output_bytes.is_none()),

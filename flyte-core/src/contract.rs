@@ -14,7 +14,6 @@ use crate::store::{
 };
 use crate::{ActionId, ErrorKind, TaskError};
 use std::future::Future;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, SystemTime};
@@ -243,13 +242,7 @@ fn cache(store: &dyn RunStore, tag: &str, place: &str) {
 
 fn reader(store: &dyn RunStore, run: RunKey, place: &str) {
     let reader = store.reader().unwrap();
-    let mut actions = Vec::new();
-    reader
-        .actions(run, false, &mut |batch| {
-            actions.extend(batch);
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+    let mut actions = reader.all_actions(run, false).unwrap();
     actions.sort_by_key(|a| a.id.0);
     let ids: Vec<u128> = actions.iter().map(|a| a.id.0).collect();
     assert_eq!(ids, [2, 3, 10], "{place}: the run's actions");
@@ -267,13 +260,7 @@ fn reader(store: &dyn RunStore, run: RunKey, place: &str) {
         Some((ActionId(9), 0)),
         "{place}: an item's place"
     );
-    let mut with_outputs = Vec::new();
-    reader
-        .actions(run, true, &mut |batch| {
-            with_outputs.extend(batch);
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+    let with_outputs = reader.all_actions(run, true).unwrap();
     let output = with_outputs.iter().find(|a| a.id == ActionId(2));
     let output = output.and_then(|a| a.output_bytes.as_deref());
     assert_eq!(output, Some(&b"out"[..]), "{place}: an output when asked");

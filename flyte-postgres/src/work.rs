@@ -248,8 +248,8 @@ async fn claim(
     let ran_on = format!("{}:{}", hostname(), std::process::id());
     let statement = client.prepare_cached(CLAIM).await?;
     let groups = client.prepare_cached(LIMITED_GROUPS).await?;
-    let max = max as i64;
-    let claim_params: [&(dyn ToSql + Sync); 5] = [&worker, &tasks, &max, &ran_on, &token];
+    let most = max as i64;
+    let claim_params: [&(dyn ToSql + Sync); 5] = [&worker, &tasks, &most, &ran_on, &token];
     let group_params: [&(dyn ToSql + Sync); 1] = [&tasks];
     // Sent together (tokio-postgres pipelines requests polled at once; the
     // server runs them in order): one round trip for both, not two.
@@ -258,7 +258,6 @@ async fn claim(
         client.query(&groups, &group_params)
     );
     let (mut rows, limited) = (rows?, limited?);
-    let max = max as usize;
     for group in limited {
         let room = max.saturating_sub(rows.len());
         if room == 0 {

@@ -609,13 +609,7 @@ mod tests {
             assert!(message.contains(part), "{part} in: {message}");
         }
         // The other records, and this one's status, are kept.
-        let mut actions = Vec::new();
-        store
-            .actions(run, true, &mut |batch| {
-                actions.extend(batch);
-                std::ops::ControlFlow::Continue(())
-            })
-            .unwrap();
+        let actions = store.all_actions(run, true).unwrap();
         assert_eq!(actions.len(), 3);
         let output = |i: usize| actions[i].output_bytes.as_deref();
         assert_eq!(output(0), Some(&b"small"[..]));

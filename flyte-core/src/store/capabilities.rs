@@ -138,6 +138,22 @@ pub trait RunReader: Send + Sync {
         each: &mut dyn FnMut(Vec<ActionRecord>) -> ControlFlow<()>,
     ) -> Result<(), StoreError>;
 
+    /// Every action record of run `run`, read through
+    /// [`RunReader::actions`] (a long run's are many: prefer reading batch
+    /// by batch where that will do).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn all_actions(&self, run: RunKey, outputs: bool) -> Result<Vec<ActionRecord>, StoreError> {
+        let mut all = Vec::new();
+        self.actions(run, outputs, &mut |batch| {
+            all.extend(batch);
+            ControlFlow::Continue(())
+        })?;
+        Ok(all)
+    }
+
     /// The fan-outs of run `run`, in the order they ended.
     ///
     /// # Errors
