@@ -3,7 +3,8 @@
 //! state and its live cells, inside `state/`; its folders import each other
 //! in no loop at all (each has its place in one order); and it never names
 //! SQLite (it talks to stores through `RunStore`; `flyte-sqlite` is named
-//! only where the default store is opened). In `flyte-core`, the store's
+//! only where the default store is opened); spans, the progress board and
+//! the store's recorder are listeners on the run's sink. In `flyte-core`, the store's
 //! capabilities and the fleet's work queue do not import each other.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -214,6 +215,32 @@ fn assert_no_folder_loop(crate_name: &str, modules: &BTreeMap<String, String>) {
         "{crate_name}: folders import each other in a loop: {found:?}\n{}",
         explained.join("\n")
     );
+}
+
+/// The sink is the one seam watchers use: only the spans listener makes
+/// flyte's spans, and the progress board and the store's recorder know
+/// the run through the sink's events, not the live tree.
+#[test]
+fn watchers_listen_on_the_sink() {
+    let modules = modules(&runtime_src());
+    assert!(modules.contains_key("watch::sink"), "layout moved?");
+    for (name, text) in &modules {
+        let makes_spans = ["info_span!", "debug_span!", "trace_span!"]
+            .iter()
+            .any(|m| text.contains(m));
+        assert!(
+            !makes_spans || name == "watch::spans",
+            "{name} makes tracing spans: make them in watch::spans, a listener on the sink"
+        );
+    }
+    for watcher in ["progress::board", "durability::recorder"] {
+        let deps = imports(&modules[watcher], &modules);
+        assert!(
+            deps.iter()
+                .all(|d| !d.starts_with("state::") && !d.starts_with("execution::")),
+            "{watcher} imports {deps:?}: a watcher hears the run through watch::sink"
+        );
+    }
 }
 
 #[test]

@@ -56,6 +56,16 @@ pub enum FanOutKind {
 }
 
 impl ActionStatus {
+    /// How an action that returned `result` ended: an error of kind
+    /// `Cancelled` is a cancellation, any other a failure.
+    pub fn of<T>(result: &Result<T, TaskError>) -> ActionStatus {
+        match result {
+            Ok(_) => ActionStatus::Succeeded,
+            Err(e) if e.kind() == crate::ErrorKind::Cancelled => ActionStatus::Cancelled,
+            Err(_) => ActionStatus::Failed,
+        }
+    }
+
     /// Its word in stores, spans and reports: `running`, `succeeded`,
     /// `failed` or `cancelled`.
     pub fn as_str(self) -> &'static str {
@@ -140,6 +150,16 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// How a run whose root returned `result` ended (as
+    /// [`ActionStatus::of`] says of an action).
+    pub fn of<T>(result: &Result<T, TaskError>) -> RunStatus {
+        match ActionStatus::of(result) {
+            ActionStatus::Succeeded => RunStatus::Succeeded,
+            ActionStatus::Cancelled => RunStatus::Cancelled,
+            _ => RunStatus::Failed,
+        }
+    }
+
     /// The word stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -5,8 +5,9 @@
 //! The code is grouped by concern (see `ARCHITECTURE.md` at the root):
 //! `builders` (what users call: run, map, gather, group), `execution`
 //! (actions, attempts, fan-outs), `state` (the live run: scope, context,
-//! cells), `durability` (the sink, the cache, replay, the store interface),
-//! `policies` (limits, cancellation, signals), `task` (what a call is) and
+//! cells), `durability` (the store's recorder, the cache, replay, the store
+//! interface), `watch` (the sink every watcher listens on, and the tracing
+//! spans), `policies` (limits, cancellation, signals), `task` (what a call is) and
 //! `threads` (where sync bodies run), in that order from the top: no folder
 //! imports one above it.
 
@@ -21,6 +22,7 @@ mod registry;
 mod state;
 mod task;
 mod threads;
+mod watch;
 
 #[doc(hidden)]
 pub mod private;

@@ -42,7 +42,7 @@ impl<S: Subscriber> Layer<S> for LogCapture {
             return;
         };
         let run = scope.run.shared();
-        let sink = &run.durability.sink;
+        let sink = &run.sink;
         if !sink.is_heard() {
             return;
         }

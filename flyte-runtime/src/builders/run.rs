@@ -5,15 +5,15 @@ use super::outcome::{failed, RunOutcome};
 use crate::durability::record::{Durability, NO_WORKER_AFTER};
 use crate::durability::store_at::StoreAt;
 use crate::execution::action::{Action, Place};
-use crate::execution::spans;
 use crate::execution::wait;
 use crate::policies::{abort, signals};
 use crate::progress::board::Board;
 use crate::progress::display::Display;
 use crate::progress::Progress;
 use crate::registry::registry;
-use crate::state::context::{new_run_id, FanOutObserver, RunShared, Scope};
+use crate::state::context::{new_run_id, RunShared, Scope};
 use crate::task::call::TaskCall;
+use crate::watch::sink::RunStart;
 use flyte_core::backend::RunStore;
 use flyte_core::record::{RunRecord, RunStatus};
 use flyte_core::store::{NewRun, RunEnd, RunKey, RunRef, StoreError};
@@ -25,7 +25,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
-use tracing::Instrument;
 
 /// Runs `call` as the root action of a new run and returns its output.
 ///
@@ -437,7 +436,7 @@ impl Runner {
     async fn start<T: Send + 'static>(
         &self,
         call: TaskCall<T>,
-        open: impl FnOnce(&TaskCall<T>, ActionId) -> Result<Arc<RunShared>, TaskError>,
+        open: impl FnOnce(&TaskCall<T>, ActionId) -> Result<Opened, TaskError>,
         watch_signals: bool,
     ) -> RunOutcome<T> {
         // Hashed once here: the inputs of a root can be large.
@@ -445,15 +444,17 @@ impl Runner {
         if let Err(e) = registry().check() {
             return failed(call.def.name(), root, e);
         }
-        let run = match open(&call, root) {
-            Ok(run) => run,
+        let opened = match open(&call, root) {
+            Ok(opened) => opened,
             Err(e) => return failed(call.def.name(), root, e),
         };
+        // The display's board hears the run's fan-outs start on its sink.
+        let shown = self.progress.resolve();
+        let board = shown.map(|_| Arc::new(Board::new(call.def.name())));
+        let watchers = board.iter().map(Board::listener).collect();
+        let run = RunShared::watched(opened.id, opened.name, opened.durability, watchers);
         let _watched = watch_signals.then(|| signals::watch(&run.stop));
-        let display = self.progress.resolve().map(|shown| {
-            let board = Arc::new(Board::new(call.def.name()));
-            let observer: Arc<dyn FanOutObserver> = board.clone();
-            let _ = run.progress.set(Arc::downgrade(&observer));
+        let display = shown.zip(board).map(|(shown, board)| {
             Display::start(
                 board,
                 shown,
@@ -478,10 +479,14 @@ impl Runner {
         &self,
         call: &TaskCall<T>,
         root_action: ActionId,
-    ) -> Result<Arc<RunShared>, TaskError> {
+    ) -> Result<Opened, TaskError> {
         if !self.persist {
             let durability = Durability::unrecorded(self.store.clone());
-            return Ok(RunShared::with(new_run_id(), self.name.clone(), durability));
+            return Ok(Opened {
+                id: new_run_id(),
+                name: self.name.clone(),
+                durability,
+            });
         }
         match self.open_recorded(call, root_action) {
             Ok(run) => Ok(run),
@@ -495,11 +500,11 @@ impl Runner {
                     e.message()
                 );
                 warn_once(&format!("runs are not recorded: {reason}"));
-                Ok(RunShared::with(
-                    new_run_id(),
-                    None,
-                    Durability::store_unusable(reason),
-                ))
+                Ok(Opened {
+                    id: new_run_id(),
+                    name: None,
+                    durability: Durability::store_unusable(reason),
+                })
             }
             Err(e) => Err(e),
         }
@@ -510,7 +515,7 @@ impl Runner {
         &self,
         call: &TaskCall<T>,
         root_action: ActionId,
-    ) -> Result<Arc<RunShared>, TaskError> {
+    ) -> Result<Opened, TaskError> {
         let store = self.store.open()?;
         let root_task = call.def.name();
         if let Some(name) = &self.name {
@@ -562,7 +567,11 @@ impl Runner {
             })?;
         let durability =
             Durability::recorded(store, key, None).in_fleet(1, self.no_worker_after, None);
-        Ok(RunShared::with(id, self.name.clone(), durability))
+        Ok(Opened {
+            id,
+            name: self.name.clone(),
+            durability,
+        })
     }
 
     /// The root call of recorded run `run_id`, rebuilt from the registry.
@@ -603,6 +612,14 @@ impl Runner {
     }
 }
 
+/// A run opened in its store (or left unrecorded), before anything
+/// watches it.
+struct Opened {
+    id: String,
+    name: Option<String>,
+    durability: Durability,
+}
+
 /// Reopens recorded run `key` (`earlier`, as it was found) for another
 /// execution.
 fn reopen(
@@ -610,7 +627,7 @@ fn reopen(
     key: RunKey,
     earlier: RunRecord,
     no_worker_after: Duration,
-) -> Result<Arc<RunShared>, TaskError> {
+) -> Result<Opened, TaskError> {
     let replay = store
         .run_log()
         .resume_run(key, &earlier.id)
@@ -623,7 +640,11 @@ fn reopen(
     let execution = earlier.executions + 1;
     let durability =
         Durability::recorded(store, key, Some(replay)).in_fleet(execution, no_worker_after, None);
-    Ok(RunShared::with(earlier.id, earlier.name, durability))
+    Ok(Opened {
+        id: earlier.id,
+        name: earlier.name,
+        durability,
+    })
 }
 
 /// Runs `call` as the root of `run` on a runtime worker (not on the thread
@@ -637,9 +658,15 @@ async fn run_in<T: Send + 'static>(
     id: ActionId,
 ) -> RunOutcome<T> {
     let task = call.def.name();
-    let span = spans::run(&run.id, run.name.as_deref(), task);
-    if !span.is_disabled() {
-        let _ = run.span.set(span);
+    if run.sink.is_heard() {
+        let start = RunStart {
+            id: &run.id,
+            name: run.name.as_deref(),
+            task,
+        };
+        if let Some(span) = run.sink.run_started(&start) {
+            let _ = run.span.set(span);
+        }
     }
     // A recorded run can be aborted from another process through its store.
     let _abort_watch = run.durability.recorded_as().map(|(store, key)| {
@@ -675,16 +702,10 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> RunOutcome<T> {
-    let mut action = Action::start(call.def, &call, Place::Root(run.clone()));
+    let action = Action::start(call.def, &call, Place::Root(run.clone()));
     let root = action.cell().clone();
     let task = call.def.name();
-    let traced = action.span(task);
-    let root_future = async move {
-        match traced {
-            None => action.run(call).await,
-            Some(span) => action.run(call).instrument(span).await,
-        }
-    };
+    let root_future = action.run_traced(call);
     let output = tokio::select! {
         out = root_future => out,
         // Dropping the root's future cancels the whole tree below it.
@@ -692,19 +713,12 @@ async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> 
     };
     // Cancelled actions record themselves as tokio drops them.
     run.settled().await;
-    let status = match &output {
-        Ok(_) => RunStatus::Succeeded,
-        Err(e) if e.kind() == ErrorKind::Cancelled => RunStatus::Cancelled,
-        Err(_) => RunStatus::Failed,
-    };
     let end = RunEnd {
-        status,
+        status: RunStatus::of(&output),
         error: output.as_ref().err().cloned(),
     };
-    let recorded = run.durability.close(&run.id, end).await;
-    if let Some(span) = run.span.get() {
-        spans::run_ended(span, status);
-    }
+    let closed = run.sink.run(end, run.span.get()).await;
+    let recorded = run.durability.close(&run.id, closed).await;
     RunOutcome {
         run_id: run.id.clone(),
         name: run.name.clone(),

@@ -1,16 +1,17 @@
 //! A run's ties to its store ([`Durability`]): its record (when
-//! persistence is on, through the run's sink), the store its cached tasks
-//! use, on resume the outputs it replays, and on a fleet its queue
-//! ([`Fleet`]). Where the store is and how it opens: `store_at.rs`; how
+//! persistence is on, through its [`Recorder`] on the run's sink), the
+//! store its cached tasks use, on resume the outputs it replays, and on a
+//! fleet its queue ([`Fleet`]). Where the store is and how it opens: `store_at.rs`; how
 //! much of a run got there: `recorded.rs`.
 
 use crate::durability::recorded::Recorded;
-use crate::durability::sink::{Listener, Recorder, Sink};
+use crate::durability::recorder::Recorder;
 use crate::durability::store_at::StoreAt;
 use crate::task::body::{decode_stored, Body};
+use crate::watch::sink::Listener;
 use flyte_core::backend::RunStore;
 use flyte_core::queue::{LeaseClock, WorkQueue};
-use flyte_core::store::{OutputAt, RunEnd, RunKey};
+use flyte_core::store::{OutputAt, RunClosed, RunKey};
 use flyte_core::sync::warn_once;
 use flyte_core::ActionId;
 use std::collections::HashMap;
@@ -30,8 +31,6 @@ pub(crate) struct Durability {
     off_reason: Option<String>,
     /// Opened on first use by a cached task, when the run is not recorded.
     cache_store: OnceLock<Option<Arc<dyn RunStore>>>,
-    /// Who hears how actions, fan-outs and the run end.
-    pub(crate) sink: Sink,
     /// Set when the run is recorded.
     recording: Option<Recording>,
 }
@@ -48,6 +47,17 @@ struct Recording {
     /// Whether this process holds the run (it began or resumed it), rather
     /// than runs actions of it for another process (a fleet worker).
     owned: bool,
+}
+
+/// How a run is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Not recorded.
+    Unrecorded,
+    /// Recorded in a store.
+    Recorded,
+    /// Recorded in a fleet's store, its calls queued for workers.
+    Fleet,
 }
 
 /// A run whose calls are queued to a fleet of workers.
@@ -110,15 +120,10 @@ impl Durability {
             no_worker_after: NO_WORKER_AFTER,
             lease: None,
         });
-        let recorder: Arc<dyn Listener> = Arc::new(Recorder {
-            store: Arc::clone(&store),
-            run,
-        });
         Durability {
             at: StoreAt::Given(Arc::clone(&store)),
             off_reason: None,
             cache_store: OnceLock::new(),
-            sink: Sink::new(vec![recorder]),
             recording: Some(Recording {
                 store,
                 run,
@@ -156,9 +161,22 @@ impl Durability {
         Some((Arc::clone(&recording.store), recording.run))
     }
 
-    /// Whether the run is recorded in a store.
-    pub(crate) fn is_recorded(&self) -> bool {
-        self.recording.is_some()
+    /// The listener that writes the run to its store, when it is recorded.
+    pub(crate) fn recorder(&self) -> Option<Arc<dyn Listener>> {
+        let recording = self.recording.as_ref()?;
+        Some(Arc::new(Recorder {
+            store: Arc::clone(&recording.store),
+            run: recording.run,
+        }))
+    }
+
+    /// How the run is kept: in one call, for an action as it starts.
+    pub(crate) fn mode(&self) -> Mode {
+        match &self.recording {
+            None => Mode::Unrecorded,
+            Some(recording) if recording.fleet.is_some() => Mode::Fleet,
+            Some(_) => Mode::Recorded,
+        }
     }
 
     /// The store cached tasks read and write; `None` (with a warning, once)
@@ -177,11 +195,10 @@ impl Durability {
             .as_ref()
     }
 
-    /// Tells the sink the run ended (a store writes it after everything
-    /// the run queued, and releases the run); says how much of the run is
-    /// in the store.
-    pub(crate) async fn close(&self, run_id: &str, end: RunEnd) -> Recorded {
-        let closed = self.sink.run(end).await;
+    /// Says how much of the run is in the store, from what its recorder
+    /// answered the run's end (`closed`: the store wrote the end after
+    /// everything the run queued, and released the run).
+    pub(crate) async fn close(&self, run_id: &str, closed: Option<RunClosed>) -> Recorded {
         let Some(closed) = closed.filter(|_| self.recording.is_some()) else {
             self.flush_cache().await;
             return Recorded::Off {

@@ -2,14 +2,15 @@
 //! backoff between them, panics and timeouts, and its record in the run tree.
 
 use crate::durability::cache::{self, CacheKey, Claim, Flight};
-use crate::durability::record::Fleet;
+use crate::durability::record::{Fleet, Mode};
 use crate::execution::attempt::{self, lease_lapsed, InLane};
-use crate::execution::spans;
 use crate::policies::limits::EnvLimits;
-use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
+use crate::state::context::{RunRef, RunShared, Scope, ScopeData, EPHEMERAL};
 use crate::state::tree::{ActionCell, ActionStatus, FanOutCell, Origin};
 use crate::task::body::{ExecutionKind, KeptOutput, OutputCheck, OutputEncoder};
 use crate::task::call::TaskCall;
+use crate::threads::lane::Lane;
+use crate::watch::sink::{ActionEnded, ActionStart, Retry};
 use flyte_core::backend::RunStore;
 use flyte_core::queue::{LeaseClock, Submit};
 use flyte_core::store::{ActionEnd, OutputRef};
@@ -26,10 +27,12 @@ pub(crate) enum Place {
     Root(Arc<RunShared>),
     /// Awaited directly by the action of `Scope`.
     Direct(Scope),
-    /// Item `index` of a `map` or `gather` (the fan-out knows its run).
+    /// Item `index` of a `map` or `gather` (the fan-out knows its run),
+    /// run in the map's `lane` when it has one.
     Item {
         fan_out: Arc<FanOutCell>,
         index: usize,
+        lane: Option<Arc<Lane>>,
     },
     /// An action of a fleet run that this worker claimed: its id, parent
     /// and index come from the queue.
@@ -45,12 +48,94 @@ pub(crate) enum Place {
 /// Where an action runs, and so who records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Remote {
-    /// In this process; its end goes to the run's sink.
+    /// In this process; the run's store records it.
     Local,
-    /// On a fleet worker: its row in the queue is its record.
+    /// Queued for a fleet worker: its row in the queue is its record.
     Dispatched,
     /// Claimed from the queue by this worker, which completes its row.
     Claimed,
+}
+
+/// Where a new action sits, settled from its [`Place`] once.
+struct Seat {
+    run: RunRef,
+    id: ActionId,
+    group: Option<Arc<str>>,
+    /// The action that started it (for the store).
+    parent: Option<ActionId>,
+    /// The parent's cell, when it awaits this action directly.
+    parent_cell: Option<Arc<ActionCell>>,
+    index: Option<usize>,
+    lane: Option<Arc<Lane>>,
+    remote: Remote,
+}
+
+impl Place {
+    /// Where an action of task `def` (named `task`) with inputs hashing to
+    /// `input` sits at this place.
+    fn seat(self, def: &'static TaskDef, task: &str, input: flyte_core::InputHash) -> Seat {
+        match self {
+            Place::Root(run) => Seat {
+                run: RunRef::Run(run),
+                id: ActionId::root(task, input),
+                group: None,
+                parent: None,
+                parent_cell: None,
+                index: None,
+                lane: None,
+                remote: Remote::Local,
+            },
+            Place::Direct(parent) => {
+                // The TaskDef's address tells tasks apart without hashing the name.
+                let seq = parent
+                    .action
+                    .next_seq(def as *const TaskDef as usize, input.0);
+                Seat {
+                    id: ActionId::child(parent.action.id, task, input, seq),
+                    run: parent.run.clone(),
+                    group: parent.group.clone(),
+                    parent: Some(parent.action.id),
+                    parent_cell: Some(Arc::clone(&parent.action)),
+                    index: None,
+                    lane: None,
+                    remote: Remote::Local,
+                }
+            }
+            Place::Item {
+                fan_out,
+                index,
+                lane,
+            } => {
+                fan_out.item_started();
+                Seat {
+                    id: ActionId::child(fan_out.id, task, input, index as u64),
+                    group: fan_out.group().clone(),
+                    parent: Some(fan_out.parent),
+                    parent_cell: None,
+                    index: Some(index),
+                    lane,
+                    remote: Remote::Local,
+                    run: RunRef::FanOut(fan_out),
+                }
+            }
+            Place::Claimed {
+                run,
+                id,
+                parent,
+                index,
+                group,
+            } => Seat {
+                run: RunRef::Run(run),
+                id,
+                group,
+                parent,
+                parent_cell: None,
+                index,
+                lane: None,
+                remote: Remote::Claimed,
+            },
+        }
+    }
 }
 
 /// What a durable action does before its attempts.
@@ -95,16 +180,25 @@ pub(crate) async fn run_action<T: Send + 'static>(
     place: Place,
 ) -> Result<T, TaskError> {
     // One rule everywhere: a run refuses to start when two tasks share a
-    // name, and so does a call awaited outside any run.
-    crate::registry::registry().check()?;
+    // name (checked as it starts), and so does a call or a map awaited
+    // outside any run.
+    let outside_any_run = match &place {
+        Place::Root(_) => true,
+        Place::Item { fan_out, .. } => matches!(fan_out.parent, EPHEMERAL),
+        Place::Direct(_) | Place::Claimed { .. } => false,
+    };
+    if outside_any_run {
+        crate::registry::registry().check()?;
+    }
     // A parent awaiting a direct child gives its concurrency slot back meanwhile.
     let wait = match &place {
         Place::Direct(parent) => parent.slot.as_ref().map(|slot| slot.begin_wait()),
         _ => None,
     };
-    let mut action = Action::start(call.def, &call, place);
-    let result = match action.span(call.def.name()) {
+    let action = Action::start(call.def, &call, place);
+    let result = match action.span() {
         None => action.run(call).await,
+        // Boxed: the common path (no span) keeps a small future.
         Some(span) => Box::pin(action.run(call).instrument(span)).await,
     };
     if let Some(wait) = wait {
@@ -121,16 +215,21 @@ pub(crate) struct Action {
     limits: Option<Arc<EnvLimits>>,
     /// The input index, when the action is a fan-out item.
     index: Option<usize>,
+    /// Where its sync attempts run, when it is an item of a map that has a
+    /// lane.
+    lane: Option<Arc<Lane>>,
     /// The parent, when it counts this child instead of keeping its record.
     counted_by: Option<Arc<ActionCell>>,
     /// The action that started this one (for the store).
     parent: Option<ActionId>,
     max_attempts: u32,
     finished: bool,
-    /// Whether its `action` span is on: its end is then recorded there.
-    traced: bool,
+    /// Its tracing span, when one was made (boxed: most actions have none).
+    span: Option<Box<Span>>,
     /// Where it runs.
     remote: Remote,
+    /// Whether the run's store records its output (it may then replay one).
+    recorded: bool,
 }
 
 impl Action {
@@ -140,61 +239,11 @@ impl Action {
         place: Place,
     ) -> Action {
         let task = def.name();
-        let input = call.body.input_hash();
         let is_item = matches!(place, Place::Item { .. });
-        let remote = match place {
-            Place::Claimed { .. } => Remote::Claimed,
-            _ => Remote::Local,
-        };
-        let (run, id, group, parent_cell, index, parent) = match place {
-            Place::Root(run) => (
-                RunRef::Run(run),
-                ActionId::root(task, input),
-                None,
-                None,
-                None,
-                None,
-            ),
-            Place::Direct(parent) => {
-                // The TaskDef's address tells tasks apart without hashing the name.
-                let seq = parent
-                    .action
-                    .next_seq(def as *const TaskDef as usize, input.0);
-                let id = ActionId::child(parent.action.id, task, input, seq);
-                let parent_cell = Arc::clone(&parent.action);
-                (
-                    parent.run.clone(),
-                    id,
-                    parent.group.clone(),
-                    Some(parent_cell),
-                    None,
-                    Some(parent.action.id),
-                )
-            }
-            Place::Item { fan_out, index } => {
-                let id = ActionId::child(fan_out.id, task, input, index as u64);
-                fan_out.item_started();
-                let group = fan_out.group().clone();
-                let parent = Some(fan_out.parent);
-                (
-                    RunRef::FanOut(fan_out),
-                    id,
-                    group,
-                    None,
-                    Some(index),
-                    parent,
-                )
-            }
-            Place::Claimed {
-                run,
-                id,
-                parent,
-                index,
-                group,
-            } => (RunRef::Run(run), id, group, None, index, parent),
-        };
-        let cell = Arc::new(ActionCell::new(id, task, group));
-        let counted_by = parent_cell.filter(|parent| !parent.add_child(&cell));
+        let seat = place.seat(def, task, call.body.input_hash());
+        let cell = Arc::new(ActionCell::new(seat.id, task, seat.group));
+        let counted_by = seat.parent_cell.filter(|parent| !parent.add_child(&cell));
+        let run: &RunShared = &seat.run;
         if !is_item {
             // Items are counted by their fan-out instead (a direct call of
             // an item reaches the run through that fan-out, and is counted).
@@ -202,62 +251,96 @@ impl Action {
         }
         let limits = run.limits.for_env(def.env());
         let slot = limits.as_ref().and_then(|l| l.slot());
+        let mode = run.durability.mode();
+        // In a fleet run every call but the root is queued for a worker.
+        let remote = match seat.remote {
+            Remote::Local if matches!(mode, Mode::Fleet) && seat.parent.is_some() => {
+                Remote::Dispatched
+            }
+            remote => remote,
+        };
+        // A claimed action's row is its record: only its cache needs the
+        // durable path.
+        let recorded = !matches!(mode, Mode::Unrecorded) && remote != Remote::Claimed;
+        let span = match run.sink.hears_starts() {
+            true => {
+                let parent_span = match (&seat.run, seat.parent) {
+                    // An item hangs under its fan-out's span, the root under
+                    // the run's (neither is entered while it starts them:
+                    // that would cost every poll); a direct call under the
+                    // current span, its parent's attempt.
+                    (RunRef::FanOut(fan_out), _) if seat.index.is_some() => fan_out.span_id(),
+                    (_, None) => run.span_id(),
+                    (_, Some(_)) => None,
+                };
+                run.sink.action_started(&ActionStart {
+                    id: cell.id,
+                    task,
+                    index: seat.index,
+                    parent_span,
+                })
+            }
+            false => None,
+        };
         Action {
             // A task's own children start outside any group.
             scope: Scope::new(ScopeData {
-                run,
+                run: seat.run,
                 action: cell,
                 group: None,
                 slot,
                 attempt_cancel: None,
             }),
             limits,
-            index,
+            index: seat.index,
+            lane: seat.lane,
             counted_by,
-            parent,
+            parent: seat.parent,
             max_attempts: def.retries_for(call.retries).saturating_add(1),
             finished: false,
-            traced: false,
+            span: span.map(Box::new),
             remote,
+            recorded,
         }
     }
 
     /// The fan-out and index, when this action is an item.
     fn item(&self) -> Option<(&Arc<FanOutCell>, usize)> {
         let index = self.index?;
-        self.scope.run.fan_out().map(|f| (f, index))
+        match &self.scope.run {
+            RunRef::FanOut(fan_out) => Some((fan_out, index)),
+            RunRef::Run(_) => None,
+        }
     }
 
     pub(crate) fn cell(&self) -> &Arc<ActionCell> {
         &self.scope.action
     }
 
-    /// The action's tracing span, when a subscriber wants it: the caller
-    /// runs the action inside it (boxed, so the common path keeps a small
-    /// future: not an `async fn` of its own, whose arguments would double
-    /// every item's future).
-    pub(crate) fn span(&mut self, task: &str) -> Option<tracing::Span> {
-        // An item hangs under its fan-out's span, the root under the run's
-        // (neither is entered while it starts them: that would cost every
-        // poll); a direct call under the current span, its parent's attempt.
-        let parent = match (self.item(), self.parent) {
-            (Some((fan_out, _)), _) => fan_out.span_id(),
-            (None, None) => self.scope.run.span_id(),
-            (None, Some(_)) => None,
-        };
-        let span = spans::action(self.scope.action.id, task, self.index, parent)?;
-        self.traced = true;
-        Some(span)
+    /// The action's tracing span, when one was made: the caller runs the
+    /// action inside it.
+    pub(crate) fn span(&self) -> Option<Span> {
+        self.span.as_deref().cloned()
+    }
+
+    /// [`Action::run`] inside the action's span, when it has one (for a
+    /// root or a claimed action; `run_action` keeps an item's future
+    /// smaller by boxing only a traced one).
+    pub(crate) async fn run_traced<T: Send + 'static>(
+        self,
+        call: TaskCall<T>,
+    ) -> Result<T, TaskError> {
+        match self.span() {
+            None => self.run(call).await,
+            Some(span) => self.run(call).instrument(span).await,
+        }
     }
 
     /// Runs every attempt allowed, then records the outcome; in a fleet
     /// run, a call (not the root, nor an action this worker claimed) is
     /// queued for a worker instead.
-    pub(crate) async fn run<T: Send + 'static>(
-        mut self,
-        call: TaskCall<T>,
-    ) -> Result<T, TaskError> {
-        if self.remote == Remote::Local && self.parent.is_some() {
+    async fn run<T: Send + 'static>(mut self, call: TaskCall<T>) -> Result<T, TaskError> {
+        if self.remote == Remote::Dispatched {
             if let Some(fleet) = self.scope.run.durability.fleet() {
                 let fleet = fleet.clone();
                 // Boxed: a local action's future does not grow by it.
@@ -265,10 +348,7 @@ impl Action {
             }
         }
         let cache = call.def.cache_for(call.cache);
-        // A claimed action's row is its record: only its cache needs the
-        // durable path.
-        let recorded = self.scope.run.durability.is_recorded() && self.remote != Remote::Claimed;
-        let durable = if cache != Cache::Disable || recorded {
+        let durable = if cache != Cache::Disable || self.recorded {
             loop {
                 match self.before_attempts(&call, cache) {
                     Prepared::Run(durable) => break Some(durable),
@@ -300,7 +380,6 @@ impl Action {
         call: TaskCall<T>,
         fleet: Fleet,
     ) -> Result<T, TaskError> {
-        self.remote = Remote::Dispatched;
         let def = call.def;
         let input = match call.body.encode_inputs() {
             Ok(input) => input,
@@ -372,10 +451,11 @@ impl Action {
         cache: Cache,
     ) -> Prepared<T> {
         let def = call.def;
-        let durability = &self.scope.run.durability;
-        if let Some(output) = durability.replay(self.scope.action.id, def.name(), &*call.body) {
+        let scope: &ScopeData = &self.scope;
+        let (durability, cell) = (&scope.run.durability, &scope.action);
+        if let Some(output) = durability.replay(cell.id, cell.task, &*call.body) {
             // Its row from the earlier execution stands as it is.
-            self.scope.action.set_origin(Origin::Replayed);
+            cell.set_origin(Origin::Replayed);
             let result = Ok(output);
             self.finish(&result, None);
             return Prepared::Done(result);
@@ -401,7 +481,6 @@ impl Action {
                 Claim::Theirs(done) => return Prepared::Wait(done),
             }
             if let Some((output, bytes)) = cache::recall(&**store, *key, def.name(), &*call.body) {
-                spans::cache_hit(def.name());
                 self.scope.action.set_origin(Origin::Cached);
                 let result = Ok(output);
                 self.finish(&result, Some(OutputRef::Bytes(&bytes)));
@@ -473,7 +552,15 @@ impl Action {
                     // an action that needs none stays small.
                     let backoff = call.def.backoff_for(call.backoff);
                     let delay = self.backoff_delay(&backoff, attempt);
-                    spans::retrying(call.def.name(), attempt, delay, &e);
+                    let sink = &self.scope.run.sink;
+                    if sink.is_heard() {
+                        sink.retrying(&Retry {
+                            task: call.def.name(),
+                            attempt,
+                            wait: delay,
+                            error: &e,
+                        });
+                    }
                     if attempt == 1 {
                         // Counted here, off the path of items that need no retry.
                         if let Some((fan_out, _)) = self.item() {
@@ -508,7 +595,8 @@ impl Action {
         execution: ExecutionKind<T>,
         timeout: Option<Duration>,
     ) -> Result<T, TaskError> {
-        if let Some(slot) = &self.scope.slot {
+        let scope: &ScopeData = &self.scope;
+        if let Some(slot) = &scope.slot {
             Box::pin(slot.acquire()).await;
         }
         if let Some(limits) = &self.limits {
@@ -516,7 +604,7 @@ impl Action {
         }
         let lease = self.claimed_lease();
         if lease.as_ref().is_some_and(|lease| !lease.is_fresh()) {
-            if let Some(slot) = &self.scope.slot {
+            if let Some(slot) = &scope.slot {
                 slot.release();
             }
             return Err(lease_lapsed());
@@ -526,18 +614,22 @@ impl Action {
         // measured effect is in BENCHMARKS.md).
         // A map's sync items run in its lane (see `lane.rs`); not their
         // children, which must never wait behind the item that awaits them.
-        let number = self.scope.action.attempt.load(Ordering::Relaxed);
-        let lane = self.item().and_then(|(fan_out, _)| fan_out.lane());
-        let lane = lane.map(|lane| InLane {
+        let number = scope.action.attempt.load(Ordering::Relaxed);
+        let lane = self.lane.as_ref().map(|lane| InLane {
             lane,
             retries_left: number < self.max_attempts,
         });
         let body = attempt::run(execution, &self.scope, timeout, lane, lease);
-        let result = match spans::attempt(self.scope.action.task, number) {
+        let sink = &scope.run.sink;
+        let span = match sink.hears_starts() {
+            true => sink.attempt_started(scope.action.task, number),
+            false => None,
+        };
+        let result = match span {
             None => Box::pin(body).await,
             Some(span) => Box::pin(body.instrument(span)).await,
         };
-        if let Some(slot) = &self.scope.slot {
+        if let Some(slot) = &scope.slot {
             slot.release();
         }
         result
@@ -589,68 +681,61 @@ impl Action {
     }
 
     fn finish<T>(&mut self, result: &Result<T, TaskError>, output: Option<OutputRef<'_>>) {
+        self.end(ActionStatus::of(result), result.as_ref().err(), output);
+    }
+
+    /// The one ending of every action, however it ends (its attempts
+    /// returned, its output was replayed or cached, its fleet worker
+    /// answered, or it was dropped): the live tree counts it, then the
+    /// run's sink hears it.
+    fn end(
+        &mut self,
+        status: ActionStatus,
+        error: Option<&TaskError>,
+        output: Option<OutputRef<'_>>,
+    ) {
         self.finished = true;
-        let status = match result {
-            Ok(_) => ActionStatus::Succeeded,
-            Err(e) if e.kind() == ErrorKind::Cancelled => ActionStatus::Cancelled,
-            Err(_) => ActionStatus::Failed,
-        };
-        let cell = &self.scope.action;
-        match self.item() {
+        let scope: &ScopeData = &self.scope;
+        let cell = &scope.action;
+        let item = self.item();
+        match item {
             // A successful item's record is dropped right away: only count it.
-            Some((fan_out, _)) if status == ActionStatus::Succeeded => {
+            Some((fan_out, _)) if matches!(status, ActionStatus::Succeeded) => {
                 fan_out.item_finished(status, cell)
             }
             Some((fan_out, _)) => {
-                cell.finish(status, result.as_ref().err().cloned());
+                cell.finish(status, error.cloned());
                 fan_out.item_finished(status, cell);
             }
             None => {
-                cell.finish(status, result.as_ref().err().cloned());
-                self.scope.run.action_ended();
+                cell.finish(status, error.cloned());
+                scope.run.action_ended();
             }
         }
         if let Some(parent) = &self.counted_by {
             parent.count_child(status, cell);
         }
-        if self.traced {
-            let attempts = cell.attempt.load(Ordering::Relaxed);
-            spans::ended(&Span::current(), status, attempts, result.as_ref().err());
-        }
-        self.record(status, result.as_ref().err(), output);
-    }
-
-    /// Emits how the action ended to the run's sink, when anyone listens
-    /// (the run's store, when it is recorded).
-    fn record(
-        &self,
-        status: ActionStatus,
-        error: Option<&TaskError>,
-        output: Option<OutputRef<'_>>,
-    ) {
-        let sink = &self.scope.run.durability.sink;
-        // An action run by the fleet has its row in the queue as its record.
-        if !sink.is_heard() || self.remote != Remote::Local {
+        let sink = &scope.run.sink;
+        if !sink.is_heard() {
             return;
         }
-        let cell = &self.scope.action;
-        let origin = cell.origin();
-        let item = self
-            .item()
-            .map(|(fan_out, index)| (fan_out.id, index as u64));
-        sink.action(&ActionEnd {
-            id: cell.id,
-            parent: self.parent,
-            item,
-            task: cell.task,
-            group: cell.group.as_ref(),
-            status,
-            attempts: cell.attempt.load(Ordering::Relaxed),
-            started_at: cell.started_at,
-            ended_at: std::time::SystemTime::now(),
-            error,
-            origin,
-            output,
+        sink.action(&ActionEnded {
+            end: ActionEnd {
+                id: cell.id,
+                parent: self.parent,
+                item: item.map(|(fan_out, index)| (fan_out.id, index as u64)),
+                task: cell.task,
+                group: cell.group.as_ref(),
+                status,
+                attempts: cell.attempt.load(Ordering::Relaxed),
+                started_at: cell.started_at,
+                ended_at: std::time::SystemTime::now(),
+                error,
+                origin: cell.origin(),
+                output,
+            },
+            by_fleet: self.remote != Remote::Local,
+            span: self.span.as_deref(),
         });
     }
 }
@@ -660,26 +745,9 @@ impl Drop for Action {
         if self.finished {
             return;
         }
-        let cell = &self.scope.action;
-        cell.cancel.cancel();
-        let attempt = cell.attempt.load(Ordering::Relaxed);
+        self.scope.action.cancel.cancel();
+        let attempt = self.scope.action.attempt.load(Ordering::Relaxed);
         let error = self.describe(TaskError::cancelled(), attempt);
-        cell.finish(ActionStatus::Cancelled, Some(error.clone()));
-        match self.item() {
-            Some((fan_out, _)) => fan_out.item_finished(ActionStatus::Cancelled, cell),
-            None => self.scope.run.action_ended(),
-        }
-        if let Some(parent) = &self.counted_by {
-            parent.count_child(ActionStatus::Cancelled, cell);
-        }
-        if self.traced {
-            spans::ended(
-                &Span::current(),
-                ActionStatus::Cancelled,
-                attempt,
-                Some(&error),
-            );
-        }
-        self.record(ActionStatus::Cancelled, Some(&error), None);
+        self.end(ActionStatus::Cancelled, Some(&error), None);
     }
 }

@@ -4,12 +4,12 @@
 
 use crate::execution::action::{run_action, Place};
 use crate::execution::item::{Item, SlowStreak};
-use crate::execution::spans;
 use crate::policies::limits::ChildWait;
-use crate::state::context::{RunRef, RunShared, Scope, ScopeData};
+use crate::state::context::{RunRef, RunShared, Scope, ScopeData, EPHEMERAL};
 use crate::state::tree::{ActionCell, FanOutCell, FanOutKind};
 use crate::task::call::TaskCall;
 use crate::threads::lane::Lane;
+use crate::watch::sink::{FanOutClosed, FanOutStart, LiveFanOut};
 use flyte_core::{panic_message, ActionId, ErrorKind, TaskError};
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
@@ -111,8 +111,11 @@ pub(crate) struct FanOut<Src: Source, F, T> {
     fold_into: Option<Arc<ActionCell>>,
     /// The task its items run, for its record.
     task: ItemTask,
-    /// Its tracing span (its items' spans name it as their parent).
-    span: tracing::Span,
+    /// Its tracing span, when one was made (its items' spans name it as
+    /// their parent).
+    span: Option<tracing::Span>,
+    /// Where its sync items run, when it runs them in a lane.
+    lane: Option<Arc<Lane>>,
     /// Results that did not come from an action (a panicking input closure,
     /// no runtime to run on).
     ready: VecDeque<(usize, Result<T, TaskError>)>,
@@ -163,7 +166,8 @@ where
             slow: SlowStreak::default(),
             fold_into: None,
             task: ItemTask::NoneYet,
-            span: tracing::Span::none(),
+            span: None,
+            lane: None,
             ready: VecDeque::new(),
             next_index: 0,
             source_done: false,
@@ -189,7 +193,6 @@ where
             let group = parent.group.clone();
             let run = parent.run.shared();
             let run_span = run.span_id();
-            let board = run.progress_board();
             let (cell, kept) = parent.action.add_fan_out(|seq| {
                 FanOutCell::new(
                     run,
@@ -203,14 +206,22 @@ where
             if !kept {
                 *fold_into = Some(Arc::clone(&parent.action));
             }
-            if let Some(board) = board {
+            let sink = &cell.run.sink;
+            if sink.hears_starts() {
                 let (low, high) = source.size_hint();
-                cell.watch((high == Some(low)).then_some(low as u64));
-                board.add(parent.action.task, Arc::clone(&cell));
-            }
-            *span = spans::fan_out(kind, cell.id, concurrency, run_span);
-            if let Some(id) = span.id() {
-                cell.set_span_id(id);
+                let live: Arc<dyn LiveFanOut> = cell.clone();
+                *span = sink.fan_out_started(&FanOutStart {
+                    id: cell.id,
+                    kind,
+                    concurrency,
+                    parent_task: parent.action.task,
+                    expected: (high == Some(low)).then_some(low as u64),
+                    live: &live,
+                    run_span,
+                });
+                if let Some(id) = span.as_ref().and_then(tracing::Span::id) {
+                    cell.set_span_id(id);
+                }
             }
             (parent, cell)
         })
@@ -312,7 +323,7 @@ where
                     cell.note_first_task(call.def.name());
                 }
                 if index == 0 && self.lane_fits(&call) {
-                    cell.set_lane(Lane::new(self.limit));
+                    self.lane = Some(Lane::new(self.limit));
                     self.lookahead = true;
                     self.limit = self.limit.saturating_mul(1 + LANE_LOOKAHEAD);
                 } else if self.lookahead && !self.lane_fits(&call) {
@@ -339,7 +350,7 @@ where
 impl<Src: Source, F, T> FanOut<Src, F, T> {
     /// Lets the lane go on after a failed item (see `Lane::resume`).
     fn resume_lane(&mut self) {
-        if let Some(lane) = self.started.as_ref().and_then(|(_, cell)| cell.lane()) {
+        if let Some(lane) = &self.lane {
             lane.resume();
         }
     }
@@ -353,6 +364,7 @@ impl<Src: Source, F, T: Send + 'static> FanOut<Src, F, T> {
         let place = Place::Item {
             fan_out: Arc::clone(cell),
             index,
+            lane: self.lane.clone(),
         };
         let body = Box::pin(run_action(call, place));
         self.in_flight.push(Item::new(index, body, &self.slow));
@@ -376,7 +388,13 @@ impl<Src: Source, F, T> Drop for FanOut<Src, F, T> {
         self.resume_lane();
         if let Some((_, cell)) = &self.started {
             cell.close(self.task.name());
-            spans::fan_out_ended(&self.span, self.task.name(), cell.counts());
+            if cell.run.sink.is_heard() {
+                cell.run.sink.fan_out_closed(&FanOutClosed {
+                    task: self.task.name(),
+                    counts: cell.counts(),
+                    span: self.span.as_ref(),
+                });
+            }
         }
     }
 }
@@ -415,7 +433,7 @@ impl ItemTask {
 fn ephemeral_scope() -> Scope {
     Scope::new(ScopeData {
         run: RunRef::Run(RunShared::new(None)),
-        action: Arc::new(ActionCell::new(ActionId(0), "ephemeral", None)),
+        action: Arc::new(ActionCell::new(EPHEMERAL, "ephemeral", None)),
         group: None,
         slot: None,
         attempt_cancel: None,

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
-use tracing::Instrument;
 
 /// The runs this worker takes part in, shared by their actions here while
 /// any of them runs.
@@ -65,6 +64,7 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Com
             return None;
         }
     }
+    let status = ActionStatus::of(&result);
     let (status, output, error) = match result {
         Ok(bytes) if bytes.len() > MAX_STORED_VALUE => {
             // The driver gets an output only through the store: one that
@@ -75,9 +75,8 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Com
             let error = TaskError::from(refused).into_non_retryable();
             (ActionStatus::Failed, None, Some(error))
         }
-        Ok(bytes) => (ActionStatus::Succeeded, Some(bytes), None),
-        Err(e) if e.kind() == ErrorKind::Cancelled => (ActionStatus::Cancelled, None, Some(e)),
-        Err(e) => (ActionStatus::Failed, None, Some(e)),
+        Ok(bytes) => (status, Some(bytes), None),
+        Err(e) => (status, None, Some(e)),
     };
     Some(Completion {
         run: claimed.run,
@@ -114,12 +113,9 @@ async fn run_claimed(
         index: claimed.index.map(|i| i as usize),
         group: claimed.group.as_deref().map(Arc::from),
     };
-    let mut action = Action::start(call.def, &call, place);
+    let action = Action::start(call.def, &call, place);
     let cell = Arc::clone(action.cell());
-    let result = match action.span(call.def.name()) {
-        None => action.run(call).await,
-        Some(span) => action.run(call).instrument(span).await,
-    };
+    let result = action.run_traced(call).await;
     let attempts = cell.attempt.load(Ordering::Relaxed).max(1);
     (result, attempts, cell.origin())
 }

@@ -1,22 +1,23 @@
-//! What the display reads: the run's fan-outs, registered as they start
-//! (only while a display is on), summed per site at each sample. A fan-out
-//! whose counts are final is folded into its site and let go, so a run of
-//! 1,000 nested maps keeps only the ones still going.
+//! What the display reads: the run's fan-outs, heard on the run's sink as
+//! they start (only while a display is on), summed per site at each
+//! sample. A fan-out whose counts are final is folded into its site and let
+//! go, so a run of 1,000 nested maps keeps only the ones still going.
 
 use super::render::{SiteView, View};
-use crate::state::context::FanOutObserver;
-use crate::state::tree::FanOutCell;
+use crate::watch::sink::{FanOutStart, Listener, LiveFanOut};
 use flyte_core::sync::lock;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
+use tracing::Span;
 
 /// The fan-outs of one run, for its progress display. The display owns it;
-/// the run holds it weakly, so a run never keeps its fan-outs alive.
+/// the run's sink holds it weakly ([`Board::listener`]), so a run never
+/// keeps its fan-outs alive through it.
 #[derive(Debug)]
 pub(crate) struct Board {
     task: &'static str,
     started: Instant,
-    live: Mutex<Vec<(&'static str, Arc<FanOutCell>)>>,
+    live: Mutex<Vec<(&'static str, Arc<dyn LiveFanOut>)>>,
     /// Sites with their counts from fan-outs already folded.
     sites: Mutex<Vec<SiteView>>,
 }
@@ -29,6 +30,11 @@ impl Board {
             live: Mutex::default(),
             sites: Mutex::default(),
         }
+    }
+
+    /// The listener that adds the run's fan-outs to `board` as they start.
+    pub(crate) fn listener(board: &Arc<Board>) -> Arc<dyn Listener> {
+        Arc::new(Heard(Arc::downgrade(board)))
     }
 
     /// The sites' counts now. Rates are the display's to fill.
@@ -46,7 +52,7 @@ impl Board {
             let Some(task) = counts.task else {
                 return true; // no item made yet: nothing to show
             };
-            let failure = counts.last_failure.as_ref().and_then(|c| c.error_line());
+            let failure = counts.last_failure.clone();
             let add = |sites: &mut Vec<SiteView>, new_fan_out: bool| {
                 let site = site(sites, parent, task);
                 site.fan_outs += u64::from(new_fan_out);
@@ -72,9 +78,21 @@ impl Board {
     }
 }
 
-impl FanOutObserver for Board {
-    fn add(&self, parent: &'static str, cell: Arc<FanOutCell>) {
-        lock(&self.live).push((parent, cell));
+/// A board, as its run's sink holds it.
+#[derive(Debug)]
+struct Heard(Weak<Board>);
+
+impl Listener for Heard {
+    fn hears_starts(&self) -> bool {
+        true
+    }
+
+    fn fan_out_started(&self, start: &FanOutStart<'_>) -> Option<Span> {
+        if let Some(board) = self.0.upgrade() {
+            start.live.watch(start.expected);
+            lock(&board.live).push((start.parent_task, Arc::clone(start.live)));
+        }
+        None
     }
 }
 

@@ -8,6 +8,8 @@ use crate::policies::cancel::CancelSignal;
 use crate::policies::limits::{LimitTable, Slot};
 use crate::policies::signals::StopHandle;
 use crate::state::tree::{ActionCell, FanOutCell};
+use crate::watch::sink::{Listener, Sink};
+use crate::watch::spans::Spans;
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, ErrorKind, TaskError};
 use std::cell::RefCell;
@@ -18,13 +20,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::task::futures::TaskLocalFuture;
 
-/// One run: its id, its name, and how many of its actions are still live.
-/// Told of every fan-out of a run as it starts (the progress display).
-pub(crate) trait FanOutObserver: Send + Sync + std::fmt::Debug {
-    /// A fan-out started by an action of task `parent`.
-    fn add(&self, parent: &'static str, cell: Arc<FanOutCell>);
-}
+/// The action a `map` or `gather` awaited outside any run hangs under (a
+/// hash is never 0).
+pub(crate) const EPHEMERAL: ActionId = ActionId(0);
 
+/// One run: its id, its name, and how many of its actions are still live.
 #[derive(Debug)]
 pub(crate) struct RunShared {
     pub(crate) id: String,
@@ -40,13 +40,13 @@ pub(crate) struct RunShared {
     fan_outs: Mutex<Vec<Weak<FanOutCell>>>,
     /// The store: the run's record, the cache.
     pub(crate) durability: Durability,
+    /// Everything that watches the run: its store's recorder, the spans,
+    /// the progress board.
+    pub(crate) sink: Sink,
     /// The run's tracing span, when a subscriber wants it. Never entered
     /// (that would cost every poll of the root): the root action and the
     /// fan-outs started outside any span name it as their parent.
     pub(crate) span: OnceLock<tracing::Span>,
-    /// The progress display, while one is shown (held weakly: the display
-    /// owns it).
-    pub(crate) progress: OnceLock<Weak<dyn FanOutObserver>>,
 }
 
 impl RunShared {
@@ -60,7 +60,25 @@ impl RunShared {
         RunShared::with(new_run_id(), name, Durability::default())
     }
 
+    /// Run `id`, tied to its store by `durability`, watched by its store's
+    /// recorder and the tracing spans (when a subscriber wants them).
     pub(crate) fn with(id: String, name: Option<String>, durability: Durability) -> Arc<Self> {
+        RunShared::watched(id, name, durability, Vec::new())
+    }
+
+    /// [`RunShared::with`], watched by `watchers` too (a progress board).
+    pub(crate) fn watched(
+        id: String,
+        name: Option<String>,
+        durability: Durability,
+        watchers: Vec<Arc<dyn Listener>>,
+    ) -> Arc<Self> {
+        let listeners = durability
+            .recorder()
+            .into_iter()
+            .chain(Spans::wanted())
+            .chain(watchers)
+            .collect();
         Arc::new(RunShared {
             id,
             name,
@@ -70,14 +88,9 @@ impl RunShared {
             stop: Arc::default(),
             fan_outs: Mutex::new(Vec::new()),
             durability,
+            sink: Sink::new(listeners),
             span: OnceLock::new(),
-            progress: OnceLock::new(),
         })
-    }
-
-    /// The progress display, if the run shows progress.
-    pub(crate) fn progress_board(&self) -> Option<Arc<dyn FanOutObserver>> {
-        self.progress.get().and_then(Weak::upgrade)
     }
 
     pub(crate) fn add_fan_out(&self, cell: &Arc<FanOutCell>) {
@@ -193,14 +206,6 @@ impl std::ops::Deref for RunRef {
 }
 
 impl RunRef {
-    /// The fan-out this action is an item of.
-    pub(crate) fn fan_out(&self) -> Option<&Arc<FanOutCell>> {
-        match self {
-            RunRef::FanOut(fan_out) => Some(fan_out),
-            RunRef::Run(_) => None,
-        }
-    }
-
     /// The run itself, to hand to a new fan-out.
     pub(crate) fn shared(&self) -> Arc<RunShared> {
         match self {

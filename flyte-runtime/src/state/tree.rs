@@ -13,7 +13,7 @@
 
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::RunShared;
-use crate::threads::lane::Lane;
+use crate::watch::sink::{LiveCounts, LiveFanOut};
 use flyte_core::record::{ActionRecord, FanOutRecord};
 pub use flyte_core::record::{ActionStatus, FanOutKind, Origin};
 use flyte_core::sync::lock;
@@ -407,8 +407,6 @@ pub(crate) struct FanOutCell {
     /// What only a progress display reads, set when one watches the
     /// fan-out (boxed: a fan-out nobody watches keeps the size it had).
     watched: OnceLock<Box<Watched>>,
-    /// Where its sync items run, when the fan-out runs them in a lane.
-    lane: OnceLock<Arc<Lane>>,
     /// Its tracing span, when a subscriber wants it: its items' parent.
     span_id: OnceLock<tracing::span::Id>,
 }
@@ -426,23 +424,6 @@ struct Watched {
     first_task: OnceLock<&'static str>,
 }
 
-/// A fan-out's counters at one moment (see [`FanOutCell::live`]).
-#[derive(Debug, Clone)]
-pub(crate) struct LiveCounts {
-    pub(crate) task: Option<&'static str>,
-    pub(crate) expected: Option<u64>,
-    pub(crate) started: u64,
-    pub(crate) succeeded: u64,
-    pub(crate) failed: u64,
-    pub(crate) cancelled: u64,
-    pub(crate) cached: u64,
-    pub(crate) replayed: u64,
-    pub(crate) retried: u64,
-    pub(crate) last_failure: Option<Arc<ActionCell>>,
-    /// Dropped, with every item ended: its counts are final.
-    pub(crate) done: bool,
-}
-
 impl FanOutCell {
     pub(crate) fn new(
         run: Arc<RunShared>,
@@ -452,7 +433,7 @@ impl FanOutCell {
         group: Option<Arc<str>>,
         concurrency: Option<u32>,
     ) -> Self {
-        let heard = run.durability.sink.is_heard();
+        let heard = run.sink.is_heard();
         FanOutCell {
             run,
             id,
@@ -477,7 +458,6 @@ impl FanOutCell {
             replayed: AtomicU64::new(0),
             failures: Mutex::new(Vec::new()),
             watched: OnceLock::new(),
-            lane: OnceLock::new(),
             span_id: OnceLock::new(),
         }
     }
@@ -532,10 +512,7 @@ impl FanOutCell {
             && !self.emitted.swap(true, Ordering::AcqRel)
         {
             // Emitted as its last item ended, or as it was dropped.
-            self.run
-                .durability
-                .sink
-                .fan_out(&self.record(SystemTime::now()));
+            self.run.sink.fan_out(&self.record(SystemTime::now()));
         }
     }
 
@@ -555,11 +532,6 @@ impl FanOutCell {
         record
     }
 
-    /// Runs the fan-out's sync items in `lane` from now on.
-    pub(crate) fn set_lane(&self, lane: Arc<Lane>) {
-        let _ = self.lane.set(lane);
-    }
-
     /// Names the fan-out's tracing span.
     pub(crate) fn set_span_id(&self, id: tracing::span::Id) {
         let _ = self.span_id.set(id);
@@ -568,20 +540,6 @@ impl FanOutCell {
     /// The fan-out's tracing span, if it has one.
     pub(crate) fn span_id(&self) -> Option<tracing::span::Id> {
         self.span_id.get().cloned()
-    }
-
-    /// The lane its sync items run in, if any.
-    pub(crate) fn lane(&self) -> Option<&Arc<Lane>> {
-        self.lane.get()
-    }
-
-    /// A progress display watches the fan-out from now on; `expected`: how
-    /// many items its input holds, when it says so up front.
-    pub(crate) fn watch(&self, expected: Option<u64>) {
-        let _ = self.watched.set(Box::new(Watched {
-            expected,
-            ..Watched::default()
-        }));
     }
 
     /// Counts an item that needed a second attempt (for a display).
@@ -596,30 +554,6 @@ impl FanOutCell {
     pub(crate) fn note_first_task(&self, task: &'static str) {
         if let Some(watched) = self.watched.get() {
             let _ = watched.first_task.set(task);
-        }
-    }
-
-    /// Its counters as they are now, for the progress display.
-    pub(crate) fn live(&self) -> LiveCounts {
-        let [started, succeeded, failed, cancelled] = self.counts();
-        let watched = self.watched.get();
-        LiveCounts {
-            task: self
-                .task
-                .get()
-                .copied()
-                .flatten()
-                .or_else(|| watched.and_then(|w| w.first_task.get().copied())),
-            expected: watched.and_then(|w| w.expected),
-            started,
-            succeeded,
-            failed,
-            cancelled,
-            cached: self.cached.load(Ordering::Relaxed),
-            replayed: self.replayed.load(Ordering::Relaxed),
-            retried: watched.map_or(0, |w| w.retried.load(Ordering::Relaxed)),
-            last_failure: watched.and_then(|w| lock(&w.last_failure).clone()),
-            done: self.task.get().is_some() && self.all_items_ended(),
         }
     }
 
@@ -671,6 +605,41 @@ impl FanOutCell {
                     c.snapshot_under(Some(self.parent), index)
                 })
                 .collect(),
+        }
+    }
+}
+
+/// What a progress display reads of a fan-out while it runs.
+impl LiveFanOut for FanOutCell {
+    fn watch(&self, expected: Option<u64>) {
+        let _ = self.watched.set(Box::new(Watched {
+            expected,
+            ..Watched::default()
+        }));
+    }
+
+    fn live(&self) -> LiveCounts {
+        let [started, succeeded, failed, cancelled] = self.counts();
+        let watched = self.watched.get();
+        LiveCounts {
+            task: self
+                .task
+                .get()
+                .copied()
+                .flatten()
+                .or_else(|| watched.and_then(|w| w.first_task.get().copied())),
+            expected: watched.and_then(|w| w.expected),
+            started,
+            succeeded,
+            failed,
+            cancelled,
+            cached: self.cached.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+            retried: watched.map_or(0, |w| w.retried.load(Ordering::Relaxed)),
+            last_failure: watched
+                .and_then(|w| lock(&w.last_failure).clone())
+                .and_then(|cell| cell.error_line()),
+            done: self.task.get().is_some() && self.all_items_ended(),
         }
     }
 }
