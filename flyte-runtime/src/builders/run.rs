@@ -1,24 +1,25 @@
 //! Runs: [`run`] and the [`Runner`] builder (what a run produced is in
 //! `outcome.rs`).
 
+mod open;
+mod root;
+
 use super::outcome::{failed, RunOutcome};
-use crate::durability::record::{Durability, NO_WORKER_AFTER};
+use crate::durability::record::NO_WORKER_AFTER;
 use crate::durability::store_at::StoreAt;
-use crate::execution::action::{Action, Place};
 use crate::execution::wait;
-use crate::policies::{abort, signals};
+use crate::policies::signals;
 use crate::progress::board::Board;
 use crate::progress::display::Display;
 use crate::progress::Progress;
 use crate::registry::registry;
-use crate::state::context::{new_run_id, RunShared, Scope};
+use crate::state::context::{RunShared, Scope};
 use crate::task::call::TaskCall;
-use crate::watch::sink::RunStart;
 use flyte_core::backend::RunStore;
-use flyte_core::record::{RunRecord, RunStatus};
-use flyte_core::store::{NewRun, RunEnd, RunKey, RunRef, StoreError};
 use flyte_core::sync::warn_once;
-use flyte_core::{codec, ActionId, ErrorKind, TaskError};
+use flyte_core::{codec, ActionId, TaskError};
+use open::{reopen, Opened};
+use root::run_in;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::path::PathBuf;
@@ -472,259 +473,5 @@ impl Runner {
             }
         }
         outcome
-    }
-
-    /// The run `call` becomes: a new one, or the recorded one it resumes.
-    fn open_run<T: 'static>(
-        &self,
-        call: &TaskCall<T>,
-        root_action: ActionId,
-    ) -> Result<Opened, TaskError> {
-        if !self.persist {
-            let durability = Durability::unrecorded(self.store.clone());
-            return Ok(Opened {
-                id: new_run_id(),
-                name: self.name.clone(),
-                durability,
-            });
-        }
-        match self.open_recorded(call, root_action) {
-            Ok(run) => Ok(run),
-            // The work matters more than its record: a run that did not ask
-            // for a store runs without one when the default store is unusable.
-            Err(e) if self.name.is_none() && !self.store.is_explicit() => {
-                let reason = format!(
-                    "{} (this run and others like it run unrecorded: fix the store, or \
-                     turn recording off to silence this: FLYTE_PERSIST=off, or \
-                     Runner::persist(false) in code)",
-                    e.message()
-                );
-                warn_once(&format!("runs are not recorded: {reason}"));
-                Ok(Opened {
-                    id: new_run_id(),
-                    name: None,
-                    durability: Durability::store_unusable(reason),
-                })
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// [`Runner::open_run`] with recording on.
-    fn open_recorded<T: 'static>(
-        &self,
-        call: &TaskCall<T>,
-        root_action: ActionId,
-    ) -> Result<Opened, TaskError> {
-        let store = self.store.open()?;
-        let root_task = call.def.name();
-        if let Some(name) = &self.name {
-            if let Some((key, earlier)) = store.run_log().find_run(RunRef::Name(name))? {
-                if earlier.root_action != root_action {
-                    return Err(TaskError::new(
-                        ErrorKind::Config,
-                        format!(
-                            "run name {name:?} belongs to run {} of task {} with other inputs: \
-                             a name resumes the same call; pick another name for this one",
-                            earlier.id, earlier.root_task
-                        ),
-                    ));
-                }
-                return reopen(store, key, earlier, self.no_worker_after);
-            }
-        }
-        let id = new_run_id();
-        // Inputs that do not encode only make the run impossible to resume by
-        // id; inputs that encode but never decode are refused here, rather
-        // than found out on resume.
-        let inputs = call.body.encode_inputs().ok();
-        if let Some(bytes) = &inputs {
-            call.body.inputs_read_back(bytes).map_err(|e| {
-                TaskError::new(
-                    ErrorKind::Input,
-                    format!(
-                        "task {root_task}: its inputs cannot be recorded, so the run could not \
-                         be resumed: {} (or turn recording off: FLYTE_PERSIST=off, or \
-                         Runner::persist(false) in code)",
-                        e.message()
-                    ),
-                )
-            })?;
-        }
-        let key = store.run_log().begin_run(&NewRun {
-                id: &id,
-                name: self.name.as_deref(),
-                root_task,
-                root_action,
-                inputs: inputs.as_deref(),
-            })
-            .map_err(|e| match &self.name {
-                Some(name) => TaskError::new(
-                    ErrorKind::Config,
-                    format!("cannot start a run named {name:?} (another process may have just started one): {e}"),
-                ),
-                None => e.into(),
-            })?;
-        let durability =
-            Durability::recorded(store, key, None).in_fleet(1, self.no_worker_after, None);
-        Ok(Opened {
-            id,
-            name: self.name.clone(),
-            durability,
-        })
-    }
-
-    /// The root call of recorded run `run_id`, rebuilt from the registry.
-    #[allow(clippy::type_complexity)]
-    fn stored_call(
-        &self,
-        run_id: &str,
-    ) -> Result<(TaskCall<Vec<u8>>, Arc<dyn RunStore>, RunKey, RunRecord), TaskError> {
-        let store = self.store.open()?;
-        let not_found = || {
-            TaskError::new(
-                ErrorKind::Store,
-                format!(
-                    "no run {run_id:?} in the store at {} (list the runs with \
-                     flyte::store::Store::runs)",
-                    store.location()
-                ),
-            )
-        };
-        let (key, run) = store
-            .run_log()
-            .find_run(RunRef::Id(run_id))?
-            .ok_or_else(not_found)?;
-        let inputs = store.run_log().run_inputs(key)?.ok_or_else(|| {
-            TaskError::new(
-                ErrorKind::Store,
-                format!("run {run_id} was stored without its inputs (they did not encode): it cannot be resumed"),
-            )
-        })?;
-        let call = registry().call_bytes(&run.root_task, &inputs)?;
-        if ActionId::root(&run.root_task, call.body.input_hash()) != run.root_action {
-            return Err(TaskError::new(
-                ErrorKind::Store,
-                format!("run {run_id}: its stored inputs no longer match its root action"),
-            ));
-        }
-        Ok((call, store, key, run))
-    }
-}
-
-/// A run opened in its store (or left unrecorded), before anything
-/// watches it.
-struct Opened {
-    id: String,
-    name: Option<String>,
-    durability: Durability,
-}
-
-/// Reopens recorded run `key` (`earlier`, as it was found) for another
-/// execution.
-fn reopen(
-    store: Arc<dyn RunStore>,
-    key: RunKey,
-    earlier: RunRecord,
-    no_worker_after: Duration,
-) -> Result<Opened, TaskError> {
-    let replay = store
-        .run_log()
-        .resume_run(key, &earlier.id)
-        .map_err(|e| match e {
-            StoreError::RunBusy { .. } => TaskError::new(ErrorKind::Config, e.to_string()),
-            e => e.into(),
-        })?;
-    // A fleet run's calls say which execution submits them (resuming adds
-    // one): what failed in an earlier one runs again.
-    let execution = earlier.executions + 1;
-    let durability =
-        Durability::recorded(store, key, Some(replay)).in_fleet(execution, no_worker_after, None);
-    Ok(Opened {
-        id: earlier.id,
-        name: earlier.name,
-        durability,
-    })
-}
-
-/// Runs `call` as the root of `run` on a runtime worker (not on the thread
-/// that awaits it, which for `flyte::run` is the caller's own thread): work
-/// the root spawns then starts on the worker's local queue, and memory is
-/// allocated and freed on the same threads. Dropping the returned future
-/// aborts the root, which cancels the run.
-async fn run_in<T: Send + 'static>(
-    run: Arc<RunShared>,
-    call: TaskCall<T>,
-    id: ActionId,
-) -> RunOutcome<T> {
-    let task = call.def.name();
-    if run.sink.is_heard() {
-        let start = RunStart {
-            id: &run.id,
-            name: run.name.as_deref(),
-            task,
-        };
-        if let Some(span) = run.sink.run_started(&start) {
-            let _ = run.span.set(span);
-        }
-    }
-    // A recorded run can be aborted from another process through its store.
-    let _abort_watch = run.durability.recorded_as().map(|(store, key)| {
-        AbortOnDrop(tokio::spawn(abort::watch(
-            store,
-            key,
-            Arc::clone(&run.stop),
-        )))
-    });
-    let mut root = AbortOnDrop(tokio::spawn(run_root(run, call)));
-    match (&mut root.0).await {
-        Ok(outcome) => outcome,
-        // Task panics are caught inside the root, and it is aborted only by
-        // dropping this future; a failed join is a bug in flyte itself.
-        Err(e) => failed(
-            task,
-            id,
-            TaskError::new(
-                ErrorKind::Runtime,
-                format!("the run's root stopped unexpectedly: {e}"),
-            ),
-        ),
-    }
-}
-
-/// Aborts the spawned task when dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn run_root<T: Send + 'static>(run: Arc<RunShared>, call: TaskCall<T>) -> RunOutcome<T> {
-    let action = Action::start(call.def, &call, Place::Root(run.clone()));
-    let root = action.cell().clone();
-    let task = call.def.name();
-    let root_future = action.run_traced(call);
-    let output = tokio::select! {
-        out = root_future => out,
-        // Dropping the root's future cancels the whole tree below it.
-        () = run.stop.cancel.cancelled() => Err(run.stopped_error().with_task(task)),
-    };
-    // Cancelled actions record themselves as tokio drops them.
-    run.settled().await;
-    let end = RunEnd {
-        status: RunStatus::of(&output),
-        error: output.as_ref().err().cloned(),
-    };
-    let closed = run.sink.run(end, run.span.get()).await;
-    let recorded = run.durability.close(&run.id, closed).await;
-    RunOutcome {
-        run_id: run.id.clone(),
-        name: run.name.clone(),
-        root: root.snapshot(),
-        output,
-        recorded,
-        stored: run.durability.recorded_as(),
     }
 }
