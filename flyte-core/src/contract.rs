@@ -8,7 +8,7 @@
 //! so give it a store no other test writes those into.
 
 use crate::backend::RunStore;
-use crate::record::{ActionStatus, FanOutKind, FanOutRecord, Origin, RunStatus};
+use crate::record::{ActionStatus, AttemptTimes, FanOutKind, FanOutRecord, Origin, RunStatus};
 use crate::store::{
     ActionEnd, CacheEntry, LogLine, NewRun, OutputRef, RunFilter, RunKey, RunRef, StoreError,
 };
@@ -59,13 +59,33 @@ fn new_run<'a>(id: &'a str, name: Option<&'a str>, inputs: Option<&'a [u8]>) -> 
     }
 }
 
+/// A time the contract records: microseconds after a fixed instant, so
+/// that a store that keeps less than microseconds fails.
+fn at(micros: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_micros(1_780_000_000_000_000 + micros)
+}
+
+/// The two attempts of the contract's failed action.
+fn two_attempts() -> [AttemptTimes; 2] {
+    [
+        AttemptTimes {
+            started_at: at(3_250),
+            ended_at: at(4_001),
+        },
+        AttemptTimes {
+            started_at: at(5_500),
+            ended_at: at(7_003),
+        },
+    ]
+}
+
 fn end<'a>(
     id: u128,
     status: ActionStatus,
     output: Option<OutputRef<'a>>,
     error: Option<&'a TaskError>,
+    attempt_times: &'a [AttemptTimes],
 ) -> ActionEnd<'a> {
-    let at = SystemTime::now();
     ActionEnd {
         id: ActionId(id),
         parent: (id != 1).then_some(ActionId(1)),
@@ -73,9 +93,11 @@ fn end<'a>(
         task: "contract.step",
         group: None,
         status,
-        attempts: 1,
-        started_at: at,
-        ended_at: at,
+        attempts: attempt_times.len().max(1) as u32,
+        queued_at: at(1_017),
+        started_at: at(3_250),
+        ended_at: at(7_125),
+        attempt_times,
         error,
         origin: Origin::Executed,
         output,
@@ -113,9 +135,14 @@ fn run_log(store: &dyn RunStore, tag: &str, place: &str) -> RunKey {
             ActionStatus::Succeeded,
             Some(OutputRef::Bytes(b"out")),
             None,
+            &[],
         ),
     );
-    log.record_action(key, &end(3, ActionStatus::Failed, None, Some(&failure)));
+    let attempts = two_attempts();
+    log.record_action(
+        key,
+        &end(3, ActionStatus::Failed, None, Some(&failure), &attempts),
+    );
     log.record_action(
         key,
         &end(
@@ -123,6 +150,7 @@ fn run_log(store: &dyn RunStore, tag: &str, place: &str) -> RunKey {
             ActionStatus::Succeeded,
             Some(OutputRef::Bytes(b"item")),
             None,
+            &[],
         ),
     );
     let mut fan_out = FanOutRecord::new(
@@ -259,6 +287,22 @@ fn reader(store: &dyn RunStore, run: RunKey, place: &str) {
         actions[2].item,
         Some((ActionId(9), 0)),
         "{place}: an item's place"
+    );
+    for action in &actions {
+        assert_eq!(
+            (action.queued_at, action.started_at, action.ended_at),
+            (at(1_017), at(3_250), Some(at(7_125))),
+            "{place}: an action's times, to the microsecond"
+        );
+    }
+    assert_eq!(
+        actions[1].attempt_times,
+        two_attempts(),
+        "{place}: each attempt's times, to the microsecond"
+    );
+    assert!(
+        actions[0].attempt_times.is_empty(),
+        "{place}: a single attempt's times are the action's"
     );
     let with_outputs = reader.all_actions(run, true).unwrap();
     let output = with_outputs.iter().find(|a| a.id == ActionId(2));

@@ -271,11 +271,22 @@ pub struct ActionRecord {
     pub status: ActionStatus,
     /// Attempts made.
     pub attempts: u32,
-    /// When it started.
+    /// When it was queued: made by its caller, before it waited for its
+    /// concurrency slot, its rate window or a worker.
+    pub queued_at: SystemTime,
+    /// When it began to execute: its first attempt's body began, with
+    /// every slot it needed. One that never began (cancelled while it
+    /// waited, cached, replayed) has `started_at` = its end: it executed
+    /// for no time. Records written before flyte kept `queued_at` have
+    /// the two equal.
     pub started_at: SystemTime,
     /// When it ended; `None` while it runs (seen only in a live tree or a
     /// run read while it goes on).
     pub ended_at: Option<SystemTime>,
+    /// Each attempt's start and end, when it had more than one (the waits
+    /// between them are its backoff); empty for a single attempt, which
+    /// ran from `started_at` to `ended_at`.
+    pub attempt_times: Vec<AttemptTimes>,
     /// The error, when it failed or was cancelled.
     pub error: Option<TaskError>,
     /// Whether it ran, or its output came from the cache or a replay.
@@ -286,10 +297,27 @@ pub struct ActionRecord {
     pub output_bytes: Option<Vec<u8>>,
 }
 
+/// When one attempt of an action ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptTimes {
+    /// When its body began.
+    pub started_at: SystemTime,
+    /// When it returned (or failed, or timed out).
+    pub ended_at: SystemTime,
+}
+
 impl ActionRecord {
+    /// How long it waited before it began: for its slot, its rate window,
+    /// a worker (zero when it never began: see `started_at`).
+    pub fn waited(&self) -> std::time::Duration {
+        self.started_at
+            .duration_since(self.queued_at)
+            .unwrap_or_default()
+    }
+
     /// An action as a store reads it back (or the live tree sees it); the
-    /// other fields start empty (one attempt, executed) and are set by the
-    /// caller.
+    /// other fields start empty (one attempt, executed, queued when it
+    /// started) and are set by the caller.
     pub fn new(
         id: ActionId,
         task: String,
@@ -305,8 +333,10 @@ impl ActionRecord {
             group: None,
             status,
             attempts: 1,
+            queued_at: started_at,
             started_at,
             ended_at,
+            attempt_times: Vec::new(),
             error: None,
             origin: Origin::Executed,
             output_bytes: None,

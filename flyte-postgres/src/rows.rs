@@ -1,6 +1,6 @@
 //! Rows as records: the words and encodings flyte's tables use.
 
-use flyte_core::record::{ActionRecord, ActionStatus, Origin, RunRecord, RunStatus};
+use flyte_core::record::{ActionRecord, ActionStatus, AttemptTimes, Origin, RunRecord, RunStatus};
 use flyte_core::{codec, ActionId, TaskError};
 use std::time::SystemTime;
 use tokio_postgres::Row;
@@ -13,10 +13,10 @@ pub(crate) const RUN_COLUMNS: &str = "key, id, name, root_task, root_action, sta
 /// a record `a` and its queue row `q` (when it runs, its start is there).
 pub(crate) const ACTION_COLUMNS: &str = "a.id, a.parent, a.fan_out, a.idx, a.task, a.grp, \
      a.state, a.attempts, coalesce(q.started_at, a.started_at), a.queued_at, a.ended_at, \
-     a.error, a.origin, NULL::bytea";
+     a.error, a.origin, NULL::bytea, a.attempt_times";
 pub(crate) const ACTION_COLUMNS_WITH_OUTPUT: &str = "a.id, a.parent, a.fan_out, a.idx, a.task, \
      a.grp, a.state, a.attempts, coalesce(q.started_at, a.started_at), a.queued_at, a.ended_at, \
-     a.error, a.origin, a.output";
+     a.error, a.origin, a.output, a.attempt_times";
 
 /// An action's state as stored.
 pub(crate) fn state_word(status: ActionStatus) -> &'static str {
@@ -70,6 +70,22 @@ pub(crate) fn decode_error(bytes: Option<Vec<u8>>) -> Option<TaskError> {
     }))
 }
 
+/// An action's attempts' times as stored: `None` (NULL) for one attempt.
+pub(crate) fn encode_attempt_times(times: &[AttemptTimes]) -> Option<Vec<u8>> {
+    if times.is_empty() {
+        return None;
+    }
+    codec::encode(&times.to_vec()).ok()
+}
+
+/// Stored attempts' times; ones that no longer decode are left out (the
+/// action's own times stand).
+pub(crate) fn decode_attempt_times(bytes: Option<Vec<u8>>) -> Vec<AttemptTimes> {
+    bytes
+        .and_then(|b| codec::decode::<Vec<AttemptTimes>>(&b).ok())
+        .unwrap_or_default()
+}
+
 /// A run from the columns of [`RUN_COLUMNS`].
 pub(crate) fn run_record(row: &Row) -> (i64, RunRecord) {
     let status: String = row.get(5);
@@ -109,6 +125,10 @@ pub(crate) fn action_record(row: &Row) -> ActionRecord {
     record.error = decode_error(row.get(11));
     record.origin = Origin::from_code(row.get::<_, i16>(12) as u8);
     record.output_bytes = row.get(13);
+    if let Some(queued) = queued {
+        record.queued_at = queued.min(record.started_at);
+    }
+    record.attempt_times = decode_attempt_times(row.get(14));
     record
 }
 

@@ -338,7 +338,7 @@ impl RunReader for PgStore {
                     .await?;
                 Ok(rows
                     .iter()
-                    .map(|r| (r.get::<_, i64>(14), action_record(r)))
+                    .map(|r| (r.get::<_, i64>(r.len() - 1), action_record(r)))
                     .collect())
             })?;
             let Some(&(last, _)) = page.last() else {

@@ -595,6 +595,11 @@ const MIGRATIONS: &[&str] = &[
                             WHERE r.run = took.run AND r.id = took.id LIMIT 1) a;
     END $$;
     ",
+    // 10: each attempt's times, for an action of more than one attempt
+    // (the codec's encoding of a list of start and end times; NULL for
+    // one attempt, which ran from started_at to ended_at). queued_at,
+    // started_at and ended_at already keep microseconds.
+    "ALTER TABLE flyte_actions ADD COLUMN attempt_times bytea;",
 ];
 
 /// Creates or migrates the tables.

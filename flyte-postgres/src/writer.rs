@@ -4,7 +4,7 @@
 
 use crate::bridge::Bridge;
 use crate::listen::SETTLED;
-use crate::rows::{encode_error, id_to_sql, state_word};
+use crate::rows::{encode_attempt_times, encode_error, id_to_sql, state_word};
 use crate::{pg_error, retry_while_away, PgFailure};
 use deadpool_postgres::Pool;
 
@@ -273,11 +273,12 @@ async fn write_records(pool: &Pool, records: &[Write]) -> Result<(), PgFailure> 
     let action = tx
         .prepare_cached(
             "INSERT INTO flyte_actions (run, id, parent, fan_out, idx, task, grp, state, attempts,
-                 started_at, ended_at, error, origin, output, queued_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $10)
+                 started_at, ended_at, error, origin, output, queued_at, attempt_times)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (run, id) DO UPDATE SET
                  state = EXCLUDED.state, attempts = EXCLUDED.attempts,
-                 started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
+                 queued_at = EXCLUDED.queued_at, started_at = EXCLUDED.started_at,
+                 ended_at = EXCLUDED.ended_at, attempt_times = EXCLUDED.attempt_times,
                  error = EXCLUDED.error, origin = EXCLUDED.origin, output = EXCLUDED.output",
         )
         .await?;
@@ -331,6 +332,8 @@ async fn write_records(pool: &Pool, records: &[Write]) -> Result<(), PgFailure> 
                         &r.error.as_ref().and_then(encode_error),
                         &(r.origin.code() as i16),
                         &r.output_bytes,
+                        &r.queued_at,
+                        &encode_attempt_times(&r.attempt_times),
                     ],
                 )
                 .await?;

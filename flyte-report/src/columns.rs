@@ -1,6 +1,7 @@
-//! The timeline's data as compressed columns: every action's start, length,
-//! lane, outcome, task and place in its fan-out, sorted by start, each column
-//! a run of LEB128 varints (starts as deltas), the whole gzipped. The page
+//! The timeline's data as compressed columns: every action's start (when
+//! it was queued), wait, length (of its execution), lane, outcome, task
+//! and place in its fan-out, sorted by start, each column a run of LEB128
+//! varints in milliseconds (starts as deltas), the whole gzipped. The page
 //! decompresses it with the browser's own `DecompressionStream`.
 //!
 //! Lanes are assigned here (`lanes::by_start`), so the page draws actions
@@ -14,8 +15,8 @@ use flyte_core::record::{ActionStatus, Origin};
 use std::io::Write;
 
 /// The columns, in the order the page reads them.
-pub(crate) const COLUMNS: [&str; 7] = [
-    "start", "duration", "lane", "code", "task", "fan_out", "index",
+pub(crate) const COLUMNS: [&str; 8] = [
+    "start", "wait", "duration", "lane", "code", "task", "fan_out", "index",
 ];
 
 /// What the page needs to decode the columns.
@@ -38,21 +39,27 @@ pub(crate) struct Timeline {
 /// Encodes `digest`'s actions.
 pub(crate) fn timeline(digest: &Digest) -> std::io::Result<Timeline> {
     let (placed, lanes) = lanes::by_start(&digest.rows);
-    let t0 = placed.first().map_or(0, |(r, _)| r.start_ms);
+    let ms = |us: i64| us.div_euclid(1_000);
+    let t0 = placed.first().map_or(0, |(r, _)| ms(r.queued_us));
     let mut columns: Vec<Vec<u8>> = vec![Vec::with_capacity(placed.len() * 2); COLUMNS.len()];
     let mut previous = t0;
     let mut span_ms = 0;
     for (row, lane) in placed {
-        varint(&mut columns[0], (row.start_ms - previous).max(0) as u64);
-        previous = row.start_ms;
-        varint(&mut columns[1], row.duration_ms() as u64);
-        varint(&mut columns[2], u64::from(lane));
-        columns[3].push(code(row));
-        varint(&mut columns[4], u64::from(row.task));
+        let queued = ms(row.queued_us);
+        varint(&mut columns[0], (queued - previous).max(0) as u64);
+        previous = queued;
+        varint(&mut columns[1], (ms(row.start_us) - queued).max(0) as u64);
+        varint(
+            &mut columns[2],
+            (ms(row.end_us) - ms(row.start_us)).max(0) as u64,
+        );
+        varint(&mut columns[3], u64::from(lane));
+        columns[4].push(code(row));
+        varint(&mut columns[5], u64::from(row.task));
         let (fan_out, index) = row.item.map_or((0, 0), |(f, i)| (u64::from(f) + 1, i));
-        varint(&mut columns[5], fan_out);
-        varint(&mut columns[6], index);
-        span_ms = span_ms.max(row.end_ms - t0);
+        varint(&mut columns[6], fan_out);
+        varint(&mut columns[7], index);
+        span_ms = span_ms.max(ms(row.end_us) - t0);
     }
     let lengths = columns.iter().map(Vec::len).collect();
     let mut gz = GzEncoder::new(Vec::new(), Compression::new(6));

@@ -18,8 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// says how many it left out (the figures still count every action).
 pub const MAX_TREE_ACTIONS: usize = 20_000;
 
-/// The median item length below which a fan-out's achieved concurrency is
-/// not computed (see [`FanOutDigest::achieved_concurrency`]).
+/// The wall time below which a fan-out's achieved concurrency is not
+/// computed (see [`FanOutDigest::achieved_concurrency`]): a fan-out's own
+/// times are kept to the millisecond.
 pub const MIN_TIMED_MS: i64 = 5;
 
 /// One action, compactly.
@@ -39,18 +40,32 @@ pub struct Row {
     pub origin: Origin,
     /// Attempts made.
     pub attempts: u32,
-    /// Start, in milliseconds since the Unix epoch.
-    pub start_ms: i64,
-    /// End (the start while still running), in milliseconds since the epoch.
-    pub end_ms: i64,
+    /// When it was queued, in microseconds since the Unix epoch.
+    pub queued_us: i64,
+    /// When it began to execute (its end, when it never began), in
+    /// microseconds since the epoch.
+    pub start_us: i64,
+    /// End (the start while still running), in microseconds since the epoch.
+    pub end_us: i64,
     /// An index into [`Digest::errors`], plus one (0: no error).
     pub error: u32,
 }
 
 impl Row {
-    /// How long it took, in milliseconds.
+    /// How long it executed, in microseconds.
+    pub fn duration_us(&self) -> i64 {
+        (self.end_us - self.start_us).max(0)
+    }
+
+    /// How long it executed, in whole milliseconds.
     pub fn duration_ms(&self) -> i64 {
-        (self.end_ms - self.start_ms).max(0)
+        self.duration_us() / 1_000
+    }
+
+    /// How long it waited before it began (for a slot, a rate window, a
+    /// worker), in microseconds.
+    pub fn waited_us(&self) -> i64 {
+        (self.start_us - self.queued_us).max(0)
     }
 }
 
@@ -75,14 +90,18 @@ pub struct Figures {
     pub replayed: u64,
     /// That needed more than one attempt.
     pub retried: u64,
-    /// Median duration of the actions that ran, in ms.
-    pub p50_ms: i64,
-    /// 95th percentile, in ms.
-    pub p95_ms: i64,
-    /// Longest, in ms.
-    pub max_ms: i64,
-    /// Sum of the durations of the actions that ran, in ms.
-    pub busy_ms: i64,
+    /// Median execution time of the actions that ran, in microseconds
+    /// (from when the first attempt began: waits for slots are not in it).
+    pub p50_us: i64,
+    /// 95th percentile, in microseconds.
+    pub p95_us: i64,
+    /// Longest, in microseconds.
+    pub max_us: i64,
+    /// Sum of the execution times of the actions that ran, in microseconds.
+    pub busy_us: i64,
+    /// Median wait before an action began (for its slot, a rate window, a
+    /// worker), in microseconds.
+    pub wait_p50_us: i64,
 }
 
 /// One task's figures.
@@ -101,10 +120,9 @@ pub struct FanOutDigest {
     pub record: FanOutRecord,
     /// Over its items.
     pub figures: Figures,
-    /// Items running at once on average over the fan-out's life (busy time
-    /// over wall time). `None` when most items took under
-    /// [`MIN_TIMED_MS`]: times are stored to the millisecond, too coarse
-    /// to add up such items.
+    /// Items executing at once on average over the fan-out's life (the
+    /// items' execution time over the fan-out's wall time; waits are not
+    /// in it). `None` when the fan-out lasted under [`MIN_TIMED_MS`].
     pub achieved_concurrency: Option<f64>,
 }
 
@@ -215,7 +233,7 @@ impl Builder {
             }
             None => 0,
         };
-        let start_ms = millis(action.started_at);
+        let start_us = micros(action.started_at);
         let row = Row {
             id: action.id,
             parent: action.parent,
@@ -226,8 +244,9 @@ impl Builder {
             status: action.status,
             origin: action.origin,
             attempts: action.attempts,
-            start_ms,
-            end_ms: action.ended_at.map_or(start_ms, millis),
+            queued_us: micros(action.queued_at).min(start_us),
+            start_us,
+            end_us: action.ended_at.map_or(start_us, micros),
             error,
         };
         match self.at.get(&row.id) {
@@ -283,10 +302,9 @@ impl Builder {
                 let wall = record
                     .ended_at
                     .duration_since(record.started_at)
-                    .unwrap_or(Duration::ZERO)
-                    .as_millis();
-                let achieved_concurrency = (wall > 0 && figures.p50_ms >= MIN_TIMED_MS)
-                    .then(|| figures.busy_ms as f64 / wall as f64);
+                    .unwrap_or(Duration::ZERO);
+                let achieved_concurrency = (wall.as_millis() >= MIN_TIMED_MS as u128)
+                    .then(|| figures.busy_us as f64 / wall.as_micros() as f64);
                 FanOutDigest {
                     record,
                     figures,
@@ -386,6 +404,7 @@ fn cause_of(message: &str) -> String {
 fn figures(rows: &[&Row]) -> Figures {
     let mut f = Figures::default();
     let mut durations = Vec::new();
+    let mut waits = Vec::new();
     for row in rows {
         f.actions += 1;
         match row.status {
@@ -397,17 +416,22 @@ fn figures(rows: &[&Row]) -> Figures {
         match row.origin {
             Origin::Cached => f.cached += 1,
             Origin::Replayed => {} // counted from the fan-outs (see `Figures::replayed`)
-            _ => durations.push(row.duration_ms()),
+            _ => {
+                durations.push(row.duration_us());
+                waits.push(row.waited_us());
+            }
         }
         if row.attempts > 1 {
             f.retried += 1;
         }
     }
     durations.sort_unstable();
-    f.busy_ms = durations.iter().sum();
-    f.p50_ms = percentile(&durations, 50);
-    f.p95_ms = percentile(&durations, 95);
-    f.max_ms = durations.last().copied().unwrap_or(0);
+    waits.sort_unstable();
+    f.busy_us = durations.iter().sum();
+    f.p50_us = percentile(&durations, 50);
+    f.p95_us = percentile(&durations, 95);
+    f.max_us = durations.last().copied().unwrap_or(0);
+    f.wait_p50_us = percentile(&waits, 50);
     f
 }
 
@@ -426,14 +450,28 @@ pub fn millis(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Microseconds since the Unix epoch.
+pub fn micros(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Microseconds as milliseconds, for JSON and people (0.412 ms).
+pub fn us_to_ms(us: i64) -> f64 {
+    us as f64 / 1_000.0
+}
+
 impl Figures {
-    /// The figures as JSON, named as the fields are (durations in ms).
+    /// The figures as JSON, durations in milliseconds (fractions of one
+    /// for what took less).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "actions": self.actions, "succeeded": self.succeeded, "failed": self.failed,
             "cancelled": self.cancelled, "running": self.running, "cached": self.cached,
-            "replayed": self.replayed, "retried": self.retried, "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms, "max_ms": self.max_ms, "busy_ms": self.busy_ms,
+            "replayed": self.replayed, "retried": self.retried,
+            "p50_ms": us_to_ms(self.p50_us), "p95_ms": us_to_ms(self.p95_us),
+            "max_ms": us_to_ms(self.max_us), "busy_ms": us_to_ms(self.busy_us),
+            "wait_p50_ms": us_to_ms(self.wait_p50_us),
         })
     }
 }

@@ -98,9 +98,12 @@ pub fn action_label(d: &Digest, row: &Row) -> String {
     }
 }
 
-/// `12 ms · 3 attempts · cached`.
+/// `12 ms (waited 40 ms) · 3 attempts · cached`.
 pub fn action_detail(row: &Row) -> String {
     let mut detail = format!("{} ms", row.duration_ms());
+    if row.waited_us() >= 1_000 {
+        detail.push_str(&format!(" (waited {} ms)", row.waited_us() / 1_000));
+    }
     if row.attempts > 1 {
         detail.push_str(&format!(" · {} attempts", row.attempts));
     }

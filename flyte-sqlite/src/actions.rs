@@ -12,13 +12,16 @@
 //! shares with its siblings (task, parent, fan-out, group: its *context*) is
 //! written once per batch in one of a few slots and named by its slot after
 //! that; an item's index is written as the step from the previous item of
-//! its context, its start as the step from the previous record's start, and
-//! its end as its duration. Every value is in the codec's encoding (varints),
-//! packed field by field.
+//! its context, its start as the step from the previous record's start, its
+//! end as its duration, its queueing as how long it waited before it
+//! began, all in microseconds, and the times of its attempts when it had
+//! more than one. Every value is in the codec's encoding (varints), packed
+//! field by field. Records written before flyte kept microseconds (their
+//! flags without [`MICROS`]) have millisecond times and no waits.
 
-use super::{millis, time};
+use super::{micros, time_us};
 use flyte_core::codec::{self, Packer};
-use flyte_core::record::{ActionRecord, ActionStatus, Origin};
+use flyte_core::record::{ActionRecord, ActionStatus, AttemptTimes, Origin};
 use flyte_core::store::{ActionEnd, OutputRef, MAX_STORED_VALUE};
 use flyte_core::{ActionId, TaskError};
 use serde::Deserialize;
@@ -42,6 +45,10 @@ pub(crate) enum LeftOut {
     /// It does not encode.
     Unencodable(TaskError),
 }
+
+/// Set in a record's flags when its times are in microseconds, with its
+/// wait and its attempts' times (every record this version writes).
+const MICROS: u8 = 0x40;
 
 /// The room a batch starts with.
 const BATCH_CAPACITY: usize = 16 * 1024;
@@ -104,10 +111,50 @@ struct RecordIn {
     id: ActionId,
     index_step: i64,
     attempts: u32,
+    /// From the previous record's start, in microseconds.
+    started_step: i64,
+    took_us: u64,
+    /// From when it was queued to when it began.
+    waited_us: u64,
+    /// Each attempt's start (from the action's) and length, when it had
+    /// more than one.
+    attempt_times: Vec<(u64, u64)>,
+    error: Option<TaskError>,
+    output: Option<BytesIn>,
+}
+
+/// A record written before flyte kept microseconds (no [`MICROS`] flag).
+#[derive(Deserialize)]
+struct RecordInMillis {
+    flags: u8,
+    slot: u8,
+    context: Option<ContextIn>,
+    id: ActionId,
+    index_step: i64,
+    attempts: u32,
     started_step: i64,
     took_ms: u64,
     error: Option<TaskError>,
     output: Option<BytesIn>,
+}
+
+impl From<RecordInMillis> for RecordIn {
+    fn from(r: RecordInMillis) -> RecordIn {
+        RecordIn {
+            flags: r.flags,
+            slot: r.slot,
+            context: r.context,
+            id: r.id,
+            index_step: r.index_step,
+            attempts: r.attempts,
+            started_step: r.started_step.saturating_mul(1_000),
+            took_us: r.took_ms.saturating_mul(1_000),
+            waited_us: 0,
+            attempt_times: Vec::new(),
+            error: r.error,
+            output: r.output,
+        }
+    }
 }
 
 #[derive(Deserialize, Clone)]
@@ -180,13 +227,14 @@ impl Batch {
             Some(_) => 0,
             None => self.slots[slot].as_ref().map_or(0, |(_, last)| *last),
         };
-        let started = millis(end.started_at);
-        let ended = millis(end.ended_at);
+        let started = micros(end.started_at);
+        let ended = micros(end.ended_at);
+        let queued = micros(end.queued_at);
         // The fields of `RecordIn`, in its order.
         let mark = self.bytes.len();
         self.bytes.reserve(64);
         let mut p = Packer::new(&mut self.bytes);
-        p.u8(end.status.code() | end.origin.code() << 2)
+        p.u8(end.status.code() | end.origin.code() << 2 | MICROS)
             .u8(slot as u8)
             .option(new_context.as_ref(), |p, c| {
                 p.str(c.task)
@@ -204,7 +252,14 @@ impl Batch {
             .i64((index as i64).wrapping_sub(last_index as i64))
             .u64(u64::from(end.attempts))
             .i64(started.wrapping_sub(self.last_started))
-            .u64(u64::try_from(ended.saturating_sub(started)).unwrap_or(0));
+            .u64(u64::try_from(ended.saturating_sub(started)).unwrap_or(0))
+            .u64(u64::try_from(started.saturating_sub(queued)).unwrap_or(0))
+            .u64(end.attempt_times.len() as u64);
+        for attempt in end.attempt_times {
+            let (from, to) = (micros(attempt.started_at), micros(attempt.ended_at));
+            p.u64(u64::try_from(from.saturating_sub(started)).unwrap_or(0))
+                .u64(u64::try_from(to.saturating_sub(from)).unwrap_or(0));
+        }
         let packed = match end.error {
             None => Ok(p.u8(0)),
             Some(error) => p.u8(1).value(error),
@@ -283,7 +338,10 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<ActionRecord>, TaskError>
     let mut last_started = 0_i64;
     let mut actions = Vec::new();
     while !reader.is_empty() {
-        let r: RecordIn = reader.read()?;
+        let r: RecordIn = match reader.peek_byte() {
+            Some(flags) if flags & MICROS != 0 => reader.read()?,
+            _ => reader.read::<RecordInMillis>()?.into(),
+        };
         let slot = slots.get_mut(usize::from(r.slot)).ok_or_else(|| {
             TaskError::new(
                 flyte_core::ErrorKind::Input,
@@ -303,20 +361,30 @@ pub(crate) fn decode_batch(bytes: &[u8]) -> Result<Vec<ActionRecord>, TaskError>
         *last_index = index;
         let started = last_started.wrapping_add(r.started_step);
         last_started = started;
-        let ended = started.saturating_add(i64::try_from(r.took_ms).unwrap_or(i64::MAX));
+        let span = |from: i64, us: u64| from.saturating_add(i64::try_from(us).unwrap_or(i64::MAX));
+        let ended = span(started, r.took_us);
         let mut action = ActionRecord::new(
             r.id,
             context.task.clone(),
             ActionStatus::from_code(r.flags),
-            time(started),
-            Some(time(ended)),
+            time_us(started),
+            Some(time_us(ended)),
         );
+        action.queued_at = time_us(started.saturating_sub(i64::try_from(r.waited_us).unwrap_or(0)));
+        action.attempt_times = r
+            .attempt_times
+            .iter()
+            .map(|&(from, took)| AttemptTimes {
+                started_at: time_us(span(started, from)),
+                ended_at: time_us(span(span(started, from), took)),
+            })
+            .collect();
         action.parent = context.parent;
         action.item = context.fan_out.map(|fan_out| (fan_out, index));
         action.group = context.group.clone();
         action.attempts = r.attempts;
         action.error = r.error;
-        action.origin = Origin::from_code(r.flags >> 2);
+        action.origin = Origin::from_code((r.flags >> 2) & 0b11);
         action.output_bytes = r.output.map(|b| b.0);
         actions.push(action);
     }
@@ -329,9 +397,12 @@ mod tests {
     use flyte_core::ErrorKind;
     use std::time::{Duration, SystemTime};
 
-    fn at(ms: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
+    /// `us` microseconds after a fixed instant.
+    fn at(us: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_micros(1_700_000_000_000_000 + us)
     }
+
+    static ATTEMPTS: std::sync::OnceLock<Vec<AttemptTimes>> = std::sync::OnceLock::new();
 
     #[test]
     fn a_batch_round_trips() {
@@ -350,8 +421,21 @@ mod tests {
                     ActionStatus::Succeeded
                 },
                 attempts: 2,
-                started_at: at(5 + i),
-                ended_at: at(8 + 2 * i),
+                queued_at: at(1 + i),
+                started_at: at(5_001 + i),
+                ended_at: at(8_003 + 2 * i),
+                attempt_times: ATTEMPTS.get_or_init(|| {
+                    vec![
+                        AttemptTimes {
+                            started_at: at(5_020),
+                            ended_at: at(6_002),
+                        },
+                        AttemptTimes {
+                            started_at: at(7_500),
+                            ended_at: at(8_003),
+                        },
+                    ]
+                }),
                 error,
                 origin: Origin::Cached,
                 output: output.map(OutputRef::Bytes),
@@ -394,8 +478,10 @@ mod tests {
             assert_eq!(got.group.as_deref(), end.group.map(|g| &**g));
             assert_eq!(got.status, end.status);
             assert_eq!(got.attempts, end.attempts);
+            assert_eq!(got.queued_at, end.queued_at);
             assert_eq!(got.started_at, end.started_at);
             assert_eq!(got.ended_at, Some(end.ended_at));
+            assert_eq!(got.attempt_times, end.attempt_times);
             assert_eq!(
                 got.error.as_ref().map(TaskError::message),
                 end.error.map(TaskError::message)
@@ -424,8 +510,12 @@ mod tests {
                     group: None,
                     status: ActionStatus::Succeeded,
                     attempts: 1,
-                    started_at: at(i / 10),
-                    ended_at: at(i / 10),
+                    // A trivial item: queued, begun and ended within
+                    // microseconds, a few microseconds after the last.
+                    queued_at: at(i * 3),
+                    started_at: at(i * 3 + 9),
+                    ended_at: at(i * 3 + 11),
+                    attempt_times: &[],
                     error: None,
                     origin: Origin::Executed,
                     output: Some(OutputRef::Encode(&encode)),
@@ -437,6 +527,37 @@ mod tests {
         let back = decode_batch(&batch.bytes).unwrap();
         assert_eq!(back[999].output::<u64>().unwrap(), Some(1998));
         assert_eq!(back[999].item.map(|(_, i)| i), Some(999));
+    }
+
+    #[test]
+    fn records_kept_in_milliseconds_still_read() {
+        // A record as flyte wrote them before it kept microseconds: no
+        // MICROS flag, the start as a step in ms, the length in ms, no
+        // wait, no attempts' times.
+        let mut bytes = Vec::new();
+        let mut p = Packer::new(&mut bytes);
+        p.u8(ActionStatus::Succeeded.code() | Origin::Cached.code() << 2)
+            .u8(0)
+            .u8(1)
+            .str("env.old")
+            .u8(0)
+            .u8(0)
+            .u8(0)
+            .u128(42)
+            .i64(0)
+            .u64(1)
+            .i64(1_700_000_000_123)
+            .u64(250)
+            .u8(0)
+            .u8(0);
+        let back = decode_batch(&bytes).unwrap();
+        let ms = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(back[0].started_at, ms(1_700_000_000_123));
+        assert_eq!(back[0].ended_at, Some(ms(1_700_000_000_373)));
+        assert_eq!(back[0].queued_at, back[0].started_at);
+        assert!(back[0].attempt_times.is_empty());
+        assert_eq!(back[0].origin, Origin::Cached);
+        assert_eq!(back[0].task, "env.old");
     }
 
     #[test]
@@ -457,8 +578,10 @@ mod tests {
                     group: None,
                     status: ActionStatus::Succeeded,
                     attempts: 1,
+                    queued_at: at(0),
                     started_at: at(0),
                     ended_at: at(1),
+                    attempt_times: &[],
                     error: None,
                     origin: Origin::Executed,
                     output: Some(OutputRef::Encode(&encode)),

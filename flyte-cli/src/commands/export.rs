@@ -10,6 +10,7 @@ use crate::error::{CliError, Exit};
 use crate::output;
 use crate::refs::resolve;
 use crate::Ctx;
+use flyte_report::digest::us_to_ms;
 use flyte_report::{status_word, Digest};
 use serde_json::json;
 use std::io::{BufWriter, Write};
@@ -34,7 +35,7 @@ pub(crate) fn export(ctx: &Ctx, args: &ExportArgs) -> Result<Exit, CliError> {
 
 fn chrome_trace(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
     let (placed, _) = flyte_report::lanes::by_start(&d.rows);
-    let t0 = placed.first().map_or(0, |(r, _)| r.start_ms);
+    let t0 = placed.first().map_or(0, |(r, _)| r.queued_us);
     write!(out, "{{\"displayTimeUnit\":\"ms\",\"otherData\":")?;
     serde_json::to_writer(
         &mut *out,
@@ -48,6 +49,7 @@ fn chrome_trace(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
             "flyte.action_id": row.id.to_string(),
             "flyte.status": status_word(row.status),
             "flyte.attempts": row.attempts,
+            "flyte.waited_us": row.waited_us(),
         });
         if let Some((_, index)) = row.item {
             args["flyte.item_index"] = json!(index);
@@ -59,8 +61,8 @@ fn chrome_trace(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
             "name": d.task(row),
             "cat": "flyte",
             "ph": "X",
-            "ts": (row.start_ms - t0) * 1000,
-            "dur": row.duration_ms() * 1000,
+            "ts": row.start_us - t0,
+            "dur": row.duration_us(),
             "pid": 1,
             "tid": lane,
             "args": args,
@@ -105,8 +107,9 @@ fn jsonl(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
             "status": status_word(row.status),
             "origin": format!("{:?}", row.origin).to_lowercase(),
             "attempts": row.attempts,
-            "start_ms": row.start_ms,
-            "end_ms": row.end_ms,
+            "queued_ms": us_to_ms(row.queued_us),
+            "start_ms": us_to_ms(row.start_us),
+            "end_ms": us_to_ms(row.end_us),
             "error": d.error(row).map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
         });
         serde_json::to_writer(&mut *out, &line)?;

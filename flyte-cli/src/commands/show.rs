@@ -11,6 +11,7 @@ use flyte_core::backend::RunStore;
 use flyte_core::record::{ActionStatus, RunRecord};
 use flyte_core::store::RunKey;
 use flyte_core::ActionId;
+use flyte_report::digest::us_to_ms;
 use flyte_report::{
     action_detail, action_label, fan_out_counts, fan_out_label, status_word, Digest, Figures, Row,
     TreeItem, TreeNode,
@@ -129,7 +130,7 @@ fn tree(out: &mut String, d: &Digest) {
         }
     }
     let start = |i: &usize| match nodes[*i].item {
-        TreeItem::Action(r) => d.rows[r].start_ms,
+        TreeItem::Action(r) => d.rows[r].start_us / 1_000,
         TreeItem::FanOut(f) => flyte_report::digest::millis(d.fan_outs[f].record.started_at),
     };
     let order = |i: &usize| match nodes[*i].item {
@@ -281,8 +282,10 @@ fn action_json(d: &Digest, row: &Row) -> Value {
         "status": status_word(row.status),
         "origin": format!("{:?}", row.origin).to_lowercase(),
         "attempts": row.attempts,
-        "started_at": output::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(row.start_ms.max(0) as u64)),
-        "duration_ms": row.duration_ms(),
+        "queued_at": output::rfc3339(std::time::UNIX_EPOCH + Duration::from_micros(row.queued_us.max(0) as u64)),
+        "started_at": output::rfc3339(std::time::UNIX_EPOCH + Duration::from_micros(row.start_us.max(0) as u64)),
+        "duration_ms": us_to_ms(row.duration_us()),
+        "waited_ms": us_to_ms(row.waited_us()),
         "error": d.error(row).map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
     })
 }

@@ -118,6 +118,12 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
+    /// The next byte, unread: a format's tag or flags, to choose what to
+    /// read next.
+    pub fn peek_byte(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
     /// Whether every byte was read.
     pub fn is_empty(&self) -> bool {
         self.rest.is_empty()

@@ -2,7 +2,7 @@
 //! begins and ends with, an action's end, cache entries, log lines, filters.
 
 use super::error::StoreError;
-use crate::record::{ActionRecord, ActionStatus, Origin, RunRecord, RunStatus};
+use crate::record::{ActionRecord, ActionStatus, AttemptTimes, Origin, RunRecord, RunStatus};
 use crate::{ActionId, TaskError};
 use std::future::Future;
 use std::pin::Pin;
@@ -73,10 +73,14 @@ pub struct ActionEnd<'a> {
     pub status: ActionStatus,
     /// Attempts made.
     pub attempts: u32,
-    /// When it started.
+    /// When it was queued (see [`ActionRecord::queued_at`]).
+    pub queued_at: SystemTime,
+    /// When it began to execute (see [`ActionRecord::started_at`]).
     pub started_at: SystemTime,
     /// When it ended.
     pub ended_at: SystemTime,
+    /// Each attempt's times, when it had more than one.
+    pub attempt_times: &'a [AttemptTimes],
     /// The error, when it failed or was cancelled.
     pub error: Option<&'a TaskError>,
     /// Whether it ran or its output came from the cache.
@@ -103,6 +107,8 @@ impl ActionEnd<'_> {
         record.item = self.item;
         record.group = self.group.map(|g| g.to_string());
         record.attempts = self.attempts;
+        record.queued_at = self.queued_at;
+        record.attempt_times = self.attempt_times.to_vec();
         record.error = self.error.cloned();
         record.origin = self.origin;
         record.output_bytes = self.output.as_ref().map(OutputRef::to_vec).transpose()?;

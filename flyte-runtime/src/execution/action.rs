@@ -241,9 +241,10 @@ impl Action {
         let task = def.name();
         let is_item = matches!(place, Place::Item { .. });
         let seat = place.seat(def, task, call.body.input_hash());
-        let cell = Arc::new(ActionCell::new(seat.id, task, seat.group));
-        let counted_by = seat.parent_cell.filter(|parent| !parent.add_child(&cell));
         let run: &RunShared = &seat.run;
+        let timed = run.sink.is_heard();
+        let cell = Arc::new(ActionCell::new(seat.id, task, seat.group).timed(timed));
+        let counted_by = seat.parent_cell.filter(|parent| !parent.add_child(&cell));
         if !is_item {
             // Items are counted by their fan-out instead (a direct call of
             // an item reaches the run through that fan-out, and is counted).
@@ -548,6 +549,8 @@ impl Action {
             let result = self.attempt(execution, timeout).await;
             match (result, spare) {
                 (Err(e), Some(Ok(next))) if e.is_retryable() => {
+                    // Another attempt follows: each one's times are kept.
+                    self.scope.action.keep_attempt_times();
                     // Boxed, like every rare wait here, so that the future of
                     // an action that needs none stays small.
                     let backoff = call.def.backoff_for(call.backoff);
@@ -582,6 +585,9 @@ impl Action {
                 (result, _) => break (result, kept),
             }
         };
+        if attempt > 1 {
+            self.scope.action.keep_attempt_times();
+        }
         let bytes = match (&result, kept) {
             (Ok(_), Some(kept)) => lock(&kept).take(),
             _ => None,
@@ -619,7 +625,12 @@ impl Action {
             lane,
             retries_left: number < self.max_attempts,
         });
-        let body = attempt::run(execution, &self.scope, timeout, lane, lease);
+        // Counted as executing in its fan-out while a display watches it.
+        let watched = match self.item() {
+            Some((fan_out, _)) if fan_out.is_watched() => Some(Arc::clone(fan_out)),
+            _ => None,
+        };
+        let body = attempt::run(execution, &self.scope, timeout, lane, lease, watched);
         let sink = &scope.run.sink;
         let span = match sink.hears_starts() {
             true => sink.attempt_started(scope.action.task, number),
@@ -697,6 +708,14 @@ impl Action {
         self.finished = true;
         let scope: &ScopeData = &self.scope;
         let cell = &scope.action;
+        // It ended when its last attempt's body did (a lane hands results
+        // over in batches, later); one cancelled, or that never began, now.
+        let ended_at = || match status {
+            ActionStatus::Cancelled => std::time::SystemTime::now(),
+            _ => cell
+                .executed_until()
+                .unwrap_or_else(std::time::SystemTime::now),
+        };
         let item = self.item();
         match item {
             // A successful item's record is dropped right away: only count it.
@@ -704,11 +723,11 @@ impl Action {
                 fan_out.item_finished(status, cell)
             }
             Some((fan_out, _)) => {
-                cell.finish(status, error.cloned());
+                cell.finish(status, ended_at(), error.cloned());
                 fan_out.item_finished(status, cell);
             }
             None => {
-                cell.finish(status, error.cloned());
+                cell.finish(status, ended_at(), error.cloned());
                 scope.run.action_ended();
             }
         }
@@ -719,6 +738,14 @@ impl Action {
         if !sink.is_heard() {
             return;
         }
+        let ended_at = ended_at();
+        let attempts = cell.attempt.load(Ordering::Relaxed);
+        // Kept only when there was more than one (the lock is off the path
+        // of an action that needed one attempt).
+        let attempt_times = match attempts > 1 {
+            true => cell.attempt_times(),
+            false => Vec::new(),
+        };
         sink.action(&ActionEnded {
             end: ActionEnd {
                 id: cell.id,
@@ -727,9 +754,12 @@ impl Action {
                 task: cell.task,
                 group: cell.group.as_ref(),
                 status,
-                attempts: cell.attempt.load(Ordering::Relaxed),
-                started_at: cell.started_at,
-                ended_at: std::time::SystemTime::now(),
+                attempts,
+                queued_at: cell.queued_at,
+                // One that never began executed for no time.
+                started_at: cell.began_at().unwrap_or(ended_at),
+                ended_at,
+                attempt_times: &attempt_times,
                 error,
                 origin: cell.origin(),
                 output,

@@ -4,11 +4,13 @@
 
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::{Scope, ScopeData};
+use crate::state::tree::{ActionCell, FanOutCell};
 use crate::task::body::ExecutionKind;
 use crate::threads::lane::Lane;
 use flyte_core::queue::LeaseClock;
 use flyte_core::{panic_message, ErrorKind, TaskError};
 use futures_util::FutureExt;
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,10 @@ pub(crate) struct InLane<'a> {
 
 /// One attempt: an async body polled here, a sync body on a blocking thread.
 ///
+/// The action's cell is told when the body begins (for its times), and
+/// `watched`, the fan-out of an item a progress display watches, when it
+/// begins and ends (its count of items executing now).
+///
 /// `lease`: on a worker, the lease a claimed action runs under. The caller
 /// checked it; a sync body is checked again on its thread, just before it
 /// begins, because it may wait there for a thread (the pool's or its
@@ -66,19 +72,22 @@ pub(crate) async fn run<T: Send + 'static>(
     timeout: Option<Duration>,
     lane: Option<InLane<'_>>,
     lease: Option<Arc<LeaseClock>>,
+    watched: Option<Arc<FanOutCell>>,
 ) -> Result<T, TaskError> {
     match execution {
         ExecutionKind::Async(fut) => {
             // At the deadline the future is dropped: the task stops at its
             // current `.await`, and its children are cancelled with it.
             let guarded = scope.clone().enter(AssertUnwindSafe(fut).catch_unwind());
+            let executing = Executing::begin(&*scope.action, watched);
             let caught = match timeout {
                 Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
                     .await
-                    .map_err(|_| timeout_error(limit))?,
-                None => guarded.await,
+                    .map_err(|_| timeout_error(limit)),
+                None => Ok(guarded.await),
             };
-            caught.unwrap_or_else(|payload| Err(panic_error(&*payload)))
+            drop(executing);
+            caught?.unwrap_or_else(|payload| Err(panic_error(&*payload)))
         }
         ExecutionKind::Blocking(run) => {
             let attempt_cancel = Arc::new(CancelSignal::default());
@@ -91,6 +100,9 @@ pub(crate) async fn run<T: Send + 'static>(
                 if lease.is_some_and(|lease| !lease.is_fresh()) {
                     return Ok(Err(lease_lapsed()));
                 }
+                // Until the thread is done with it (a body that timed out
+                // goes on executing on its thread).
+                let _executing = Executing::begin(Arc::clone(&thread_scope.action), watched);
                 // The task may `.wait()` on children: it needs the runtime.
                 let _runtime = runtime.enter();
                 std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)))
@@ -108,10 +120,49 @@ pub(crate) async fn run<T: Send + 'static>(
                 // The job was dropped unrun: the pool is gone (process exit).
                 Ok(None) => Err(TaskError::cancelled()),
                 Err(Elapsed(limit)) => {
+                    // The attempt ends here, though its thread goes on.
+                    scope.action.attempt_ended(scope.action.attempt_mark());
                     attempt_cancel.cancel();
                     Err(timeout_error(limit))
                 }
             }
+        }
+    }
+}
+
+/// A body executing now: its action's cell knows when it began and ended
+/// (on the thread that ran it), and the fan-out a display watches counts
+/// it while it executes.
+struct Executing<C: Deref<Target = ActionCell>> {
+    cell: C,
+    mark: u64,
+    watched: Option<Arc<FanOutCell>>,
+}
+
+impl<C: Deref<Target = ActionCell>> Executing<C> {
+    fn begin(cell: C, watched: Option<Arc<FanOutCell>>) -> Executing<C> {
+        let mark = match cell.timed {
+            true => cell.attempt_began(),
+            false => 0,
+        };
+        if let Some(fan_out) = &watched {
+            fan_out.item_began();
+        }
+        Executing {
+            cell,
+            mark,
+            watched,
+        }
+    }
+}
+
+impl<C: Deref<Target = ActionCell>> Drop for Executing<C> {
+    fn drop(&mut self) {
+        if self.mark != 0 {
+            self.cell.attempt_ended(self.mark);
+        }
+        if let Some(fan_out) = &self.watched {
+            fan_out.item_paused();
         }
     }
 }
@@ -259,7 +310,14 @@ mod tests {
             lane: &lane,
             retries_left: false,
         };
-        let attempt = run(body, &scope, None, Some(in_lane), Some(Arc::clone(&lease)));
+        let attempt = run(
+            body,
+            &scope,
+            None,
+            Some(in_lane),
+            Some(Arc::clone(&lease)),
+            None,
+        );
         let freed = async {
             tokio::time::sleep(Duration::from_millis(600)).await;
             assert!(!lease.is_fresh());
@@ -276,6 +334,11 @@ mod tests {
         let lease = Arc::new(LeaseClock::granted(Instant::now()));
         let body = ExecutionKind::Blocking(Box::new(|| Ok(7)));
         let scope = scope();
-        assert_eq!(run(body, &scope, None, None, Some(lease)).await.unwrap(), 7);
+        assert_eq!(
+            run(body, &scope, None, None, Some(lease), None)
+                .await
+                .unwrap(),
+            7
+        );
     }
 }

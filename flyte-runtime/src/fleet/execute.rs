@@ -53,10 +53,9 @@ impl Runs {
 /// begin because the worker's lease had lapsed (it is not this worker's
 /// to complete: the worker gives it back).
 pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Completion> {
-    let started_at = SystemTime::now();
     let lease = run.durability.fleet().and_then(|fleet| fleet.lease.clone());
     let store = run.durability.recorded_as().map(|(store, _)| store);
-    let (result, attempts, origin) = run_claimed(&claimed, run).await;
+    let (result, attempts, origin, began) = run_claimed(&claimed, run).await;
     if let Err(e) = &result {
         // A lapsed lease stays lapsed: this is the refusal of `Action`'s
         // lease check (or a failure while the claim was void anyway).
@@ -78,6 +77,7 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Com
         Ok(bytes) => (status, Some(bytes), None),
         Err(e) => (status, None, Some(e)),
     };
+    let ended_at = SystemTime::now();
     Some(Completion {
         run: claimed.run,
         id: claimed.id,
@@ -87,18 +87,23 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Com
         error,
         attempts,
         origin,
-        started_at,
-        ended_at: SystemTime::now(),
+        // One that never began (cached, cancelled while it waited for a
+        // slot) executed for no time.
+        started_at: began.unwrap_or(ended_at),
+        ended_at,
     })
 }
 
 async fn run_claimed(
     claimed: &Claimed,
     run: Arc<RunShared>,
-) -> (Result<Vec<u8>, TaskError>, u32, Origin) {
+) -> (Result<Vec<u8>, TaskError>, u32, Origin, Option<SystemTime>) {
     let mut call = match registry().call_bytes(&claimed.task, &claimed.input) {
         Ok(call) => call,
-        Err(e) => return (Err(e.with_task(claimed.task.clone())), 1, Origin::Executed),
+        Err(e) => {
+            let e = e.with_task(claimed.task.clone());
+            return (Err(e), 1, Origin::Executed, None);
+        }
     };
     if let Some(retries) = claimed.retries {
         call = call.retries(retries);
@@ -117,5 +122,5 @@ async fn run_claimed(
     let cell = Arc::clone(action.cell());
     let result = action.run_traced(call).await;
     let attempts = cell.attempt.load(Ordering::Relaxed).max(1);
-    (result, attempts, cell.origin())
+    (result, attempts, cell.origin(), cell.began_at())
 }

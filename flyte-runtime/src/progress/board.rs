@@ -72,6 +72,13 @@ impl Board {
                 add(&mut folded, true);
             }
             add(&mut view.sites, true);
+            // Executing now: in this sample only (a folded site keeps none).
+            let shown = site(&mut view.sites, parent, task);
+            shown.executing = match (shown.executing, counts.executing) {
+                (Some(a), Some(b)) => Some(a + b),
+                // Run elsewhere: only how many are in flight is known here.
+                _ => None,
+            };
             !counts.done
         });
         view
@@ -106,6 +113,7 @@ fn site<'a>(sites: &'a mut Vec<SiteView>, parent: &str, task: &str) -> &'a mut S
             sites.push(SiteView {
                 parent: parent.to_owned(),
                 task: task.to_owned(),
+                executing: Some(0),
                 ..SiteView::default()
             });
             sites.last_mut().expect("just pushed")

@@ -36,6 +36,9 @@ pub(crate) struct SiteView {
     pub(crate) cached: u64,
     pub(crate) replayed: u64,
     pub(crate) retried: u64,
+    /// Items whose body executes now; `None` when they run on a fleet's
+    /// workers (then only how many are in flight is shown).
+    pub(crate) executing: Option<u64>,
     /// Items ended per second, smoothed.
     pub(crate) rate: f64,
     /// `[kind] message` of the latest failure.
@@ -47,8 +50,23 @@ impl SiteView {
         self.succeeded + self.failed + self.cancelled
     }
 
-    fn running(&self) -> u64 {
+    /// Items started and not ended: executing, or waiting for a slot, a
+    /// rate window, a thread or a backoff.
+    fn in_flight(&self) -> u64 {
         self.started.saturating_sub(self.done())
+    }
+
+    /// Running and waiting apart, when this process sees them run; else
+    /// only in flight.
+    fn in_flight_pieces(&self) -> [(u64, &'static str); 3] {
+        match self.executing {
+            Some(running) => [
+                (running, "running"),
+                (self.in_flight().saturating_sub(running), "waiting"),
+                (0, ""),
+            ],
+            None => [(0, ""), (0, ""), (self.in_flight(), "in flight")],
+        }
     }
 
     /// The total items when it is known: one fan-out whose input length was.
@@ -97,8 +115,10 @@ impl SiteView {
             (self.replayed, "replayed"),
             (self.retried, "retried"),
             (self.cancelled, "cancelled"),
-            (self.running(), "running"),
-        ] {
+        ]
+        .into_iter()
+        .chain(self.in_flight_pieces())
+        {
             if n > 0 {
                 pieces.push((5, format!("{word} {}", thousands(n))));
             }
@@ -272,6 +292,8 @@ mod tests {
                 cached: 120_000,
                 replayed: 0,
                 retried: 37,
+                // 64 in flight: 16 executing, 48 waiting for their slot.
+                executing: Some(16),
                 rate: 44_210.0,
                 last_failure: Some("[user] row 4199876: bad date \"2026-13-01\"".into()),
             }],
@@ -302,6 +324,21 @@ mod tests {
     }
 
     #[test]
+    fn running_and_waiting_apart_and_on_a_fleet_only_in_flight() {
+        let view = ten_million_midway();
+        let line = log_lines(&view, "12:00:00").join("\n");
+        assert!(line.contains("running 16  waiting 48"), "{line}");
+        let mut fleet = ten_million_midway();
+        fleet.sites[0].executing = None;
+        let line = log_lines(&fleet, "12:00:00").join("\n");
+        assert!(line.contains("in flight 64"), "{line}");
+        assert!(
+            !line.contains("running") && !line.contains("waiting"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn a_map_of_unknown_length() {
         let mut view = ten_million_midway();
         view.sites[0].expected = None;
@@ -323,6 +360,7 @@ mod tests {
                     expected: Some(1_000),
                     started: 640,
                     succeeded: 600,
+                    executing: Some(40),
                     rate: 48.5,
                     ..SiteView::default()
                 },
@@ -333,6 +371,7 @@ mod tests {
                     expected: Some(100),
                     started: 60_400,
                     succeeded: 60_000,
+                    executing: Some(400),
                     rate: 4_850.0,
                     ..SiteView::default()
                 },

@@ -14,7 +14,7 @@
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::RunShared;
 use crate::watch::sink::{LiveCounts, LiveFanOut};
-use flyte_core::record::{ActionRecord, FanOutRecord};
+use flyte_core::record::{ActionRecord, AttemptTimes, FanOutRecord};
 pub use flyte_core::record::{ActionStatus, FanOutKind, Origin};
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, TaskError};
@@ -159,7 +159,19 @@ pub(crate) struct ActionCell {
     pub(crate) id: ActionId,
     pub(crate) task: &'static str,
     pub(crate) group: Option<Arc<str>>,
-    pub(crate) started_at: SystemTime,
+    /// When its caller made it (it may wait for slots after).
+    pub(crate) queued_at: SystemTime,
+    /// Whether its attempts are timed: only when its run is watched (a
+    /// store, spans, a display); a run nobody watches reads no clock per
+    /// attempt.
+    pub(crate) timed: bool,
+    /// When its first attempt's body began, in microseconds since the
+    /// epoch; 0 until then.
+    began_us: AtomicU64,
+    /// When the current attempt's body began (0: it has not), and when it
+    /// ended.
+    attempt_began_us: AtomicU64,
+    attempt_ended_us: AtomicU64,
     pub(crate) attempt: AtomicU32,
     /// An [`Origin`], as its number.
     origin: AtomicU8,
@@ -180,6 +192,8 @@ struct CellState {
     /// Fan-outs started so far (the sequence number in their ids).
     fan_out_seq: u64,
     more_fan_outs: FanOutTotals,
+    /// Each attempt's times, kept once it has more than one.
+    attempt_times: Vec<AttemptTimes>,
     /// Calls made so far per (task, input hash): the sequence number in ids.
     seq: HashMap<(usize, u128), u64>,
     /// Direct calls made so far, for ids past [`MAX_SEQ_KEYS`] keys.
@@ -199,12 +213,22 @@ impl ActionCell {
             id,
             task,
             group,
-            started_at: SystemTime::now(),
+            queued_at: SystemTime::now(),
+            timed: false,
+            began_us: AtomicU64::new(0),
+            attempt_began_us: AtomicU64::new(0),
+            attempt_ended_us: AtomicU64::new(0),
             attempt: AtomicU32::new(0),
             origin: AtomicU8::new(0),
             cancel: CancelSignal::default(),
             state: Mutex::new(CellState::default()),
         }
+    }
+
+    /// The cell, its attempts timed when `timed` (see [`ActionCell::timed`]).
+    pub(crate) fn timed(mut self, timed: bool) -> Self {
+        self.timed = timed;
+        self
     }
 
     /// The sequence number of the next direct call with this key: how many
@@ -309,6 +333,73 @@ impl ActionCell {
         Some(format!("[{}] {}", e.kind().as_str(), e.message()))
     }
 
+    /// An attempt's body begins now (with every slot it needed); returns
+    /// its mark, for [`ActionCell::attempt_ended`].
+    pub(crate) fn attempt_began(&self) -> u64 {
+        let now = now_us();
+        self.attempt_ended_us.store(0, Ordering::Relaxed);
+        self.attempt_began_us.store(now, Ordering::Relaxed);
+        let _ = self
+            .began_us
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        now
+    }
+
+    /// The attempt that began at `mark` ended now (returned, or its time
+    /// ran out: a sync body that goes on past its limit moves nothing, nor
+    /// does it end a later attempt).
+    pub(crate) fn attempt_ended(&self, mark: u64) {
+        if mark != 0 && self.attempt_began_us.load(Ordering::Relaxed) == mark {
+            let _ = self.attempt_ended_us.compare_exchange(
+                0,
+                now_us(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// The mark of the attempt executing now (0: none).
+    pub(crate) fn attempt_mark(&self) -> u64 {
+        self.attempt_began_us.load(Ordering::Relaxed)
+    }
+
+    /// When its latest attempt's body ended, if one began and ended: an
+    /// action's end as it ran (its result may reach its caller later: a
+    /// map's lane hands results over in batches).
+    pub(crate) fn executed_until(&self) -> Option<SystemTime> {
+        match self.attempt_ended_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(time_us(us)),
+        }
+    }
+
+    /// Keeps the times of the attempt that just ended (for an action of
+    /// more than one attempt), and readies for the next.
+    pub(crate) fn keep_attempt_times(&self) {
+        let began = self.attempt_began_us.swap(0, Ordering::Relaxed);
+        if began != 0 {
+            let ended = self.attempt_ended_us.load(Ordering::Relaxed).max(began);
+            lock(&self.state).attempt_times.push(AttemptTimes {
+                started_at: time_us(began),
+                ended_at: time_us(ended),
+            });
+        }
+    }
+
+    /// When its first attempt began, if one did.
+    pub(crate) fn began_at(&self) -> Option<SystemTime> {
+        match self.began_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(time_us(us)),
+        }
+    }
+
+    /// Each attempt's times, when it had more than one.
+    pub(crate) fn attempt_times(&self) -> Vec<AttemptTimes> {
+        lock(&self.state).attempt_times.clone()
+    }
+
     pub(crate) fn set_origin(&self, origin: Origin) {
         self.origin.store(origin.code(), Ordering::Relaxed);
     }
@@ -317,14 +408,10 @@ impl ActionCell {
         Origin::from_code(self.origin.load(Ordering::Relaxed))
     }
 
-    pub(crate) fn finish(&self, status: ActionStatus, error: Option<TaskError>) {
+    pub(crate) fn finish(&self, status: ActionStatus, at: SystemTime, error: Option<TaskError>) {
         let mut state = lock(&self.state);
         if state.ended.is_none() {
-            state.ended = Some(Ended {
-                status,
-                at: SystemTime::now(),
-                error,
-            });
+            state.ended = Some(Ended { status, at, error });
         }
     }
 
@@ -344,13 +431,17 @@ impl ActionCell {
             Some(e) => (e.status, Some(e.at), e.error.clone()),
             None => (ActionStatus::Running, None, None),
         };
-        let mut action = ActionRecord::new(
-            self.id,
-            self.task.to_owned(),
-            status,
-            self.started_at,
-            ended_at,
-        );
+        // One that never began executed for no time: its start is its end
+        // (or now, while it waits). One not timed is known only from when
+        // it was queued.
+        let started_at = match self.timed {
+            true => self.began_at().or(ended_at).unwrap_or_else(SystemTime::now),
+            false => self.queued_at,
+        };
+        let mut action =
+            ActionRecord::new(self.id, self.task.to_owned(), status, started_at, ended_at);
+        action.queued_at = self.queued_at;
+        action.attempt_times.clone_from(&state.attempt_times);
         action.parent = parent;
         action.item = item;
         action.group = self.group.as_deref().map(str::to_owned);
@@ -418,6 +509,9 @@ struct Watched {
     expected: Option<u64>,
     /// Items that needed more than one attempt.
     retried: AtomicU64,
+    /// Items whose body executes now (the others in flight wait: for a
+    /// slot, a rate window, a thread, a backoff).
+    executing: AtomicU64,
     /// The latest item that failed.
     last_failure: Mutex<Option<Arc<ActionCell>>>,
     /// The task of its first item.
@@ -542,6 +636,25 @@ impl FanOutCell {
         self.span_id.get().cloned()
     }
 
+    /// Whether a progress display watches it.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watched.get().is_some()
+    }
+
+    /// An item's body began executing (for a display).
+    pub(crate) fn item_began(&self) {
+        if let Some(watched) = self.watched.get() {
+            watched.executing.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An item's body stopped executing (for a display).
+    pub(crate) fn item_paused(&self) {
+        if let Some(watched) = self.watched.get() {
+            watched.executing.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Counts an item that needed a second attempt (for a display).
     pub(crate) fn item_retried(&self) {
         if let Some(watched) = self.watched.get() {
@@ -609,6 +722,18 @@ impl FanOutCell {
     }
 }
 
+/// Now, in microseconds since the epoch (never 0).
+fn now_us() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+fn time_us(us: u64) -> SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_micros(us)
+}
+
 /// What a progress display reads of a fan-out while it runs.
 impl LiveFanOut for FanOutCell {
     fn watch(&self, expected: Option<u64>) {
@@ -636,6 +761,10 @@ impl LiveFanOut for FanOutCell {
             cached: self.cached.load(Ordering::Relaxed),
             replayed: self.replayed.load(Ordering::Relaxed),
             retried: watched.map_or(0, |w| w.retried.load(Ordering::Relaxed)),
+            executing: match self.run.durability.fleet() {
+                Some(_) => None,
+                None => Some(watched.map_or(0, |w| w.executing.load(Ordering::Relaxed))),
+            },
             last_failure: watched
                 .and_then(|w| lock(&w.last_failure).clone())
                 .and_then(|cell| cell.error_line()),

@@ -182,6 +182,9 @@ pub(crate) struct LiveCounts {
     pub(crate) cached: u64,
     pub(crate) replayed: u64,
     pub(crate) retried: u64,
+    /// Items whose body executes now (the rest in flight wait); `None`
+    /// when its items run on a fleet's workers, out of this process's sight.
+    pub(crate) executing: Option<u64>,
     /// The first line of the latest failure's error.
     pub(crate) last_failure: Option<String>,
     /// Dropped, with every item ended: its counts are final.
