@@ -230,6 +230,10 @@ pub(crate) struct Action {
     remote: Remote,
     /// Whether the run's store records its output (it may then replay one).
     recorded: bool,
+    /// Whether its first attempt begins in the poll that made it (no cache
+    /// to read first, no slot or rate window to wait for): an async body's
+    /// start is then the action's queued time, without reading the clock.
+    starts_when_made: bool,
 }
 
 impl Action {
@@ -302,6 +306,7 @@ impl Action {
             span: span.map(Box::new),
             remote,
             recorded,
+            starts_when_made: false,
         }
     }
 
@@ -349,6 +354,8 @@ impl Action {
             }
         }
         let cache = call.def.cache_for(call.cache);
+        self.starts_when_made =
+            cache == Cache::Disable && self.limits.is_none() && self.scope.slot.is_none();
         let durable = if cache != Cache::Disable || self.recorded {
             loop {
                 match self.before_attempts(&call, cache) {
@@ -630,7 +637,16 @@ impl Action {
             Some((fan_out, _)) if fan_out.is_watched() => Some(Arc::clone(fan_out)),
             _ => None,
         };
-        let body = attempt::run(execution, &self.scope, timeout, lane, lease, watched);
+        let at_once = number == 1 && self.starts_when_made;
+        let body = attempt::run(
+            execution,
+            &self.scope,
+            timeout,
+            lane,
+            lease,
+            watched,
+            at_once,
+        );
         let sink = &scope.run.sink;
         let span = match sink.hears_starts() {
             true => sink.attempt_started(scope.action.task, number),

@@ -58,7 +58,8 @@ pub(crate) struct InLane<'a> {
 ///
 /// The action's cell is told when the body begins (for its times), and
 /// `watched`, the fan-out of an item a progress display watches, when it
-/// begins and ends (its count of items executing now).
+/// begins and ends (its count of items executing now). `at_once`: an async
+/// body that begins in the poll that made its action (see `Executing`).
 ///
 /// `lease`: on a worker, the lease a claimed action runs under. The caller
 /// checked it; a sync body is checked again on its thread, just before it
@@ -73,13 +74,14 @@ pub(crate) async fn run<T: Send + 'static>(
     lane: Option<InLane<'_>>,
     lease: Option<Arc<LeaseClock>>,
     watched: Option<Arc<FanOutCell>>,
+    at_once: bool,
 ) -> Result<T, TaskError> {
     match execution {
         ExecutionKind::Async(fut) => {
             // At the deadline the future is dropped: the task stops at its
             // current `.await`, and its children are cancelled with it.
             let guarded = scope.clone().enter(AssertUnwindSafe(fut).catch_unwind());
-            let executing = Executing::begin(&*scope.action, watched);
+            let executing = Executing::begin(&*scope.action, watched, at_once);
             let caught = match timeout {
                 Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
                     .await
@@ -102,7 +104,7 @@ pub(crate) async fn run<T: Send + 'static>(
                 }
                 // Until the thread is done with it (a body that timed out
                 // goes on executing on its thread).
-                let _executing = Executing::begin(Arc::clone(&thread_scope.action), watched);
+                let _executing = Executing::begin(Arc::clone(&thread_scope.action), watched, false);
                 // The task may `.wait()` on children: it needs the runtime.
                 let _runtime = runtime.enter();
                 std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)))
@@ -140,10 +142,13 @@ struct Executing<C: Deref<Target = ActionCell>> {
 }
 
 impl<C: Deref<Target = ActionCell>> Executing<C> {
-    fn begin(cell: C, watched: Option<Arc<FanOutCell>>) -> Executing<C> {
-        let mark = match cell.timed {
-            true => cell.attempt_began(),
-            false => 0,
+    /// `at_once`: it begins in the poll that made its action, whose
+    /// queued time is then its start (one clock read fewer per action).
+    fn begin(cell: C, watched: Option<Arc<FanOutCell>>, at_once: bool) -> Executing<C> {
+        let mark = match (cell.timed, at_once) {
+            (false, _) => 0,
+            (true, true) => cell.attempt_began_at_queued(),
+            (true, false) => cell.attempt_began(),
         };
         if let Some(fan_out) = &watched {
             fan_out.item_began();
@@ -317,6 +322,7 @@ mod tests {
             Some(in_lane),
             Some(Arc::clone(&lease)),
             None,
+            false,
         );
         let freed = async {
             tokio::time::sleep(Duration::from_millis(600)).await;
@@ -335,7 +341,7 @@ mod tests {
         let body = ExecutionKind::Blocking(Box::new(|| Ok(7)));
         let scope = scope();
         assert_eq!(
-            run(body, &scope, None, None, Some(lease), None)
+            run(body, &scope, None, None, Some(lease), None, false)
                 .await
                 .unwrap(),
             7

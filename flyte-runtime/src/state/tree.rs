@@ -336,7 +336,20 @@ impl ActionCell {
     /// An attempt's body begins now (with every slot it needed); returns
     /// its mark, for [`ActionCell::attempt_ended`].
     pub(crate) fn attempt_began(&self) -> u64 {
-        let now = now_us();
+        self.attempt_began_at(now_us())
+    }
+
+    /// The first attempt's body begins in the poll that made the action:
+    /// at its queued time, to the microsecond.
+    pub(crate) fn attempt_began_at_queued(&self) -> u64 {
+        let queued = self
+            .queued_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.attempt_began_at(u64::try_from(queued.as_micros()).unwrap_or(u64::MAX).max(1))
+    }
+
+    fn attempt_began_at(&self, now: u64) -> u64 {
         self.attempt_ended_us.store(0, Ordering::Relaxed);
         self.attempt_began_us.store(now, Ordering::Relaxed);
         let _ = self
