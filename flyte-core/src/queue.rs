@@ -19,7 +19,7 @@
 //!   actions of a worker whose lease ran out are queued again, and an action
 //!   that outlived [`MAX_DEATHS`] workers fails for good.
 
-use crate::record::{ActionStatus, Origin};
+use crate::record::{ActionStatus, AttemptTimes, Origin};
 use crate::store::{RunKey, StoreError, StoreFuture};
 use crate::sync::lock;
 use crate::{ActionId, TaskError};
@@ -235,10 +235,12 @@ pub struct Completion {
     pub attempts: u32,
     /// Executed or cached.
     pub origin: Origin,
-    /// When its attempts started.
+    /// When its first attempt's body began (its end, when it never began).
     pub started_at: SystemTime,
     /// When it ended.
     pub ended_at: SystemTime,
+    /// Each attempt's times, when it had more than one.
+    pub attempt_times: Vec<AttemptTimes>,
 }
 
 /// A worker as the fleet knows it (the queue adds its machine and process).

@@ -600,6 +600,49 @@ const MIGRATIONS: &[&str] = &[
     // one attempt, which ran from started_at to ended_at). queued_at,
     // started_at and ended_at already keep microseconds.
     "ALTER TABLE flyte_actions ADD COLUMN attempt_times bytea;",
+    // 11: a completion carries each attempt's times (for an action retried
+    // on its worker): flyte_complete of migration 9 with one more array,
+    // NULL for an action of one attempt; without it (a worker of the
+    // version before, during an upgrade) no attempt's times are kept.
+    r"
+    DROP FUNCTION flyte_complete(bigint[], bytea[], integer[], text[], bytea[], bytea[],
+        integer[], smallint[], timestamptz[], timestamptz[]);
+    CREATE FUNCTION flyte_complete(runs bigint[], ids bytea[], claim_nos integer[],
+            states text[], outputs bytea[], errors bytea[], attempt_counts integer[],
+            origins smallint[], starts timestamptz[], ends timestamptz[],
+            attempts_times bytea[] DEFAULT NULL)
+        RETURNS bigint LANGUAGE plpgsql
+        SET enable_hashjoin = off SET enable_mergejoin = off SET enable_bitmapscan = off
+        SET enable_seqscan = off SET enable_sort = off SET enable_material = off
+        SET plan_cache_mode = force_custom_plan AS $$
+    DECLARE
+        done bigint;
+    BEGIN
+        WITH c AS MATERIALIZED (
+            SELECT * FROM unnest(runs, ids, claim_nos, states, outputs, errors,
+                attempt_counts, origins, starts, ends, attempts_times)
+                AS t(run, id, claim, state, output, error, attempts, origin, started, ended,
+                    attempt_times)
+        ), gone AS (
+            DELETE FROM flyte_queue q USING c
+            WHERE q.run = c.run AND q.id = c.id AND q.claims = c.claim
+              AND q.state = 'running'
+            RETURNING q.run, q.id, q.waiter, q.deaths, q.ran_on, c.claim, c.state, c.output,
+                c.error, c.attempts, c.origin, c.started, c.ended, c.attempt_times
+        ), recorded AS (
+            UPDATE flyte_actions a SET state = g.state, output = g.output, error = g.error,
+                attempts = g.attempts, origin = g.origin, started_at = g.started,
+                ended_at = g.ended, attempt_times = g.attempt_times, claims = g.claim,
+                deaths = g.deaths, ran_on = g.ran_on
+            FROM gone g WHERE a.run = g.run AND a.id = g.id
+        ), told AS (
+            INSERT INTO flyte_outcomes (waiter, run, id, claims)
+            SELECT waiter, run, id, claim FROM gone WHERE waiter IS NOT NULL
+        )
+        SELECT count(*) INTO done FROM gone;
+        RETURN done;
+    END $$;
+    ",
 ];
 
 /// Creates or migrates the tables.

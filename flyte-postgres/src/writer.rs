@@ -220,10 +220,10 @@ impl Writer {
 /// key once a completion (migration 9), and one notification for the
 /// waiters when any was taken.
 const COMPLETE: &str = "
-    SELECT pg_notify($11, '')
+    SELECT pg_notify($12, '')
     WHERE flyte_complete($1::bigint[], $2::bytea[], $3::integer[], $4::text[], $5::bytea[],
                          $6::bytea[], $7::integer[], $8::smallint[], $9::timestamptz[],
-                         $10::timestamptz[]) > 0";
+                         $10::timestamptz[], $11::bytea[]) > 0";
 
 async fn write_completions(pool: &Pool, done: &[Completion]) -> Result<(), PgFailure> {
     let client = pool.get().await?;
@@ -234,6 +234,7 @@ async fn write_completions(pool: &Pool, done: &[Completion]) -> Result<(), PgFai
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut attempt_times = Vec::with_capacity(n);
     let (mut outputs, mut errors, mut attempts, mut origins, mut starts, mut ends) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -253,14 +254,25 @@ async fn write_completions(pool: &Pool, done: &[Completion]) -> Result<(), PgFai
         origins.push(c.origin.code() as i16);
         starts.push(c.started_at);
         ends.push(c.ended_at);
+        attempt_times.push(encode_attempt_times(&c.attempt_times));
     }
     let statement = client.prepare_cached(COMPLETE).await?;
     client
         .query(
             &statement,
             &[
-                &runs, &ids, &claims, &states, &outputs, &errors, &attempts, &origins, &starts,
-                &ends, &SETTLED,
+                &runs,
+                &ids,
+                &claims,
+                &states,
+                &outputs,
+                &errors,
+                &attempts,
+                &origins,
+                &starts,
+                &ends,
+                &attempt_times,
+                &SETTLED,
             ],
         )
         .await?;

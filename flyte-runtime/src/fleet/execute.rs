@@ -8,7 +8,7 @@ use crate::registry::registry;
 use crate::state::context::RunShared;
 use flyte_core::backend::RunStore;
 use flyte_core::queue::{Claimed, Completion, LeaseClock};
-use flyte_core::record::{ActionStatus, Origin};
+use flyte_core::record::{ActionStatus, AttemptTimes, Origin};
 use flyte_core::store::{RunKey, StoreError, MAX_STORED_VALUE};
 use flyte_core::{ErrorKind, TaskError};
 use std::collections::HashMap;
@@ -55,7 +55,7 @@ impl Runs {
 pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Completion> {
     let lease = run.durability.fleet().and_then(|fleet| fleet.lease.clone());
     let store = run.durability.recorded_as().map(|(store, _)| store);
-    let (result, attempts, origin, began) = run_claimed(&claimed, run).await;
+    let (result, attempts, origin, began, attempt_times) = run_claimed(&claimed, run).await;
     if let Err(e) = &result {
         // A lapsed lease stays lapsed: this is the refusal of `Action`'s
         // lease check (or a failure while the claim was void anyway).
@@ -91,18 +91,26 @@ pub(crate) async fn execute(claimed: Claimed, run: Arc<RunShared>) -> Option<Com
         // slot) executed for no time.
         started_at: began.unwrap_or(ended_at),
         ended_at,
+        attempt_times,
     })
 }
 
-async fn run_claimed(
-    claimed: &Claimed,
-    run: Arc<RunShared>,
-) -> (Result<Vec<u8>, TaskError>, u32, Origin, Option<SystemTime>) {
+/// How a claimed action ran: its result, attempts, origin, when it began
+/// and each attempt's times (when it had more than one).
+type Ran = (
+    Result<Vec<u8>, TaskError>,
+    u32,
+    Origin,
+    Option<SystemTime>,
+    Vec<AttemptTimes>,
+);
+
+async fn run_claimed(claimed: &Claimed, run: Arc<RunShared>) -> Ran {
     let mut call = match registry().call_bytes(&claimed.task, &claimed.input) {
         Ok(call) => call,
         Err(e) => {
             let e = e.with_task(claimed.task.clone());
-            return (Err(e), 1, Origin::Executed, None);
+            return (Err(e), 1, Origin::Executed, None, Vec::new());
         }
     };
     if let Some(retries) = claimed.retries {
@@ -122,5 +130,15 @@ async fn run_claimed(
     let cell = Arc::clone(action.cell());
     let result = action.run_traced(call).await;
     let attempts = cell.attempt.load(Ordering::Relaxed).max(1);
-    (result, attempts, cell.origin(), cell.began_at())
+    let attempt_times = match attempts > 1 {
+        true => cell.attempt_times(),
+        false => Vec::new(),
+    };
+    (
+        result,
+        attempts,
+        cell.origin(),
+        cell.began_at(),
+        attempt_times,
+    )
 }
