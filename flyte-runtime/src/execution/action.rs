@@ -247,7 +247,7 @@ impl Action {
         let seat = place.seat(def, task, call.body.input_hash());
         let run: &RunShared = &seat.run;
         let timed = run.sink.is_heard();
-        let cell = Arc::new(ActionCell::new(seat.id, task, seat.group).timed(timed));
+        let cell = Arc::new(ActionCell::new(seat.id, task, seat.group, timed));
         let counted_by = seat.parent_cell.filter(|parent| !parent.add_child(&cell));
         if !is_item {
             // Items are counted by their fan-out instead (a direct call of

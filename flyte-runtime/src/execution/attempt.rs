@@ -104,7 +104,9 @@ pub(crate) async fn run<T: Send + 'static>(
                 }
                 // Until the thread is done with it (a body that timed out
                 // goes on executing on its thread).
-                let _executing = Executing::begin(Arc::clone(&thread_scope.action), watched, false);
+                // (No guard, and no clone of the cell, when nobody reads it.)
+                let _executing = (thread_scope.action.timed || watched.is_some())
+                    .then(|| Executing::begin(Arc::clone(&thread_scope.action), watched, false));
                 // The task may `.wait()` on children: it needs the runtime.
                 let _runtime = runtime.enter();
                 std::panic::catch_unwind(AssertUnwindSafe(|| thread_scope.enter_sync(run)))
@@ -275,7 +277,7 @@ mod tests {
     fn scope() -> Scope {
         Scope::new(ScopeData {
             run: RunRef::Run(RunShared::new(None)),
-            action: Arc::new(ActionCell::new(ActionId(1), "demo.t", None)),
+            action: Arc::new(ActionCell::new(ActionId(1), "demo.t", None, false)),
             group: None,
             slot: None,
             attempt_cancel: None,

@@ -433,7 +433,7 @@ impl ItemTask {
 fn ephemeral_scope() -> Scope {
     Scope::new(ScopeData {
         run: RunRef::Run(RunShared::new(None)),
-        action: Arc::new(ActionCell::new(EPHEMERAL, "ephemeral", None)),
+        action: Arc::new(ActionCell::new(EPHEMERAL, "ephemeral", None, false)),
         group: None,
         slot: None,
         attempt_cancel: None,

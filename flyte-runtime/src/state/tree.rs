@@ -208,13 +208,20 @@ struct Ended {
 }
 
 impl ActionCell {
-    pub(crate) fn new(id: ActionId, task: &'static str, group: Option<Arc<str>>) -> Self {
+    /// The cell of a new action; `timed`: whether its attempts are timed
+    /// (see its `timed` field).
+    pub(crate) fn new(
+        id: ActionId,
+        task: &'static str,
+        group: Option<Arc<str>>,
+        timed: bool,
+    ) -> Self {
         ActionCell {
             id,
             task,
             group,
             queued_at: SystemTime::now(),
-            timed: false,
+            timed,
             began_us: AtomicU64::new(0),
             attempt_began_us: AtomicU64::new(0),
             attempt_ended_us: AtomicU64::new(0),
@@ -223,12 +230,6 @@ impl ActionCell {
             cancel: CancelSignal::default(),
             state: Mutex::new(CellState::default()),
         }
-    }
-
-    /// The cell, its attempts timed when `timed` (see [`ActionCell::timed`]).
-    pub(crate) fn timed(mut self, timed: bool) -> Self {
-        self.timed = timed;
-        self
     }
 
     /// The sequence number of the next direct call with this key: how many
@@ -792,7 +793,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_count_per_key_then_by_order_past_the_bound() {
-        let cell = ActionCell::new(ActionId(1), "t", None);
+        let cell = ActionCell::new(ActionId(1), "t", None, false);
         assert_eq!(cell.next_seq(1, 7), 0);
         assert_eq!(cell.next_seq(1, 7), 1);
         assert_eq!(cell.next_seq(2, 7), 0);
