@@ -81,6 +81,16 @@ pub(crate) async fn run<T: Send + 'static>(
             // At the deadline the future is dropped: the task stops at its
             // current `.await`, and its children are cancelled with it.
             let guarded = scope.clone().enter(AssertUnwindSafe(fut).catch_unwind());
+            if !scope.action.timed && watched.is_none() {
+                // Nothing to mark (a run nobody watches): the body alone.
+                let caught = match timeout {
+                    Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
+                        .await
+                        .map_err(|_| timeout_error(limit))?,
+                    None => guarded.await,
+                };
+                return caught.unwrap_or_else(|payload| Err(panic_error(&*payload)));
+            }
             let executing = Executing::begin(&*scope.action, watched, at_once);
             let caught = match timeout {
                 Some(limit) => Box::pin(tokio::time::timeout(limit, guarded))
