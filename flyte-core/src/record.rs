@@ -297,6 +297,23 @@ pub struct ActionRecord {
     pub output_bytes: Option<Vec<u8>>,
 }
 
+/// Microseconds since the Unix epoch: the resolution of an action's times
+/// in every store and tool (0 before the epoch, saturating far after it).
+pub fn micros(t: SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| {
+        i64::try_from(d.as_secs())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(d.subsec_micros()))
+    })
+}
+
+/// The time `us` microseconds after the Unix epoch (the epoch for a
+/// negative `us`): the inverse of [`micros`].
+pub fn from_micros(us: i64) -> SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_micros(u64::try_from(us).unwrap_or(0))
+}
+
 /// When one attempt of an action ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptTimes {

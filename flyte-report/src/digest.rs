@@ -7,7 +7,7 @@
 //! several records and its latest one counts.
 
 use flyte_core::backend::RunStore;
-use flyte_core::record::{ActionRecord, ActionStatus, FanOutRecord, Origin, RunRecord};
+use flyte_core::record::{micros, ActionRecord, ActionStatus, FanOutRecord, Origin, RunRecord};
 use flyte_core::store::{RunKey, StoreError};
 use flyte_core::{ActionId, TaskError};
 use std::collections::{HashMap, HashSet};
@@ -448,12 +448,6 @@ fn percentile(values: &[i64], p: usize) -> i64 {
 pub fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Microseconds since the Unix epoch.
-pub fn micros(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Microseconds as milliseconds, for JSON and people (0.412 ms).

@@ -19,9 +19,10 @@
 //! field by field. Records written before flyte kept microseconds (their
 //! flags without [`MICROS`]) have millisecond times and no waits.
 
-use super::{micros, time_us};
 use flyte_core::codec::{self, Packer};
-use flyte_core::record::{ActionRecord, ActionStatus, AttemptTimes, Origin};
+use flyte_core::record::{
+    from_micros as time_us, micros, ActionRecord, ActionStatus, AttemptTimes, Origin,
+};
 use flyte_core::store::{ActionEnd, OutputRef, MAX_STORED_VALUE};
 use flyte_core::{ActionId, TaskError};
 use serde::Deserialize;

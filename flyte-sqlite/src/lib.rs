@@ -569,21 +569,6 @@ fn time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-/// Microseconds since the epoch: an action's times (runs and fan-outs keep
-/// milliseconds).
-fn micros(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
-        i64::try_from(d.as_secs())
-            .unwrap_or(i64::MAX)
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(d.subsec_micros()))
-    })
-}
-
-fn time_us(us: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(us).unwrap_or(0))
-}
-
 /// Errors are stored as JSON, readable by tools in any language.
 fn error_json(e: &TaskError) -> String {
     // A TaskError is plain data: strings, numbers and an enum.

@@ -8,7 +8,7 @@ use crate::output::{self, print_json, print_list, Table};
 use crate::refs::{resolve, MIN_PREFIX};
 use crate::Ctx;
 use flyte_core::backend::RunStore;
-use flyte_core::record::{ActionStatus, RunRecord};
+use flyte_core::record::{from_micros, ActionStatus, RunRecord};
 use flyte_core::store::RunKey;
 use flyte_core::ActionId;
 use flyte_report::digest::us_to_ms;
@@ -282,8 +282,8 @@ fn action_json(d: &Digest, row: &Row) -> Value {
         "status": status_word(row.status),
         "origin": format!("{:?}", row.origin).to_lowercase(),
         "attempts": row.attempts,
-        "queued_at": output::rfc3339(std::time::UNIX_EPOCH + Duration::from_micros(row.queued_us.max(0) as u64)),
-        "started_at": output::rfc3339(std::time::UNIX_EPOCH + Duration::from_micros(row.start_us.max(0) as u64)),
+        "queued_at": output::rfc3339(from_micros(row.queued_us)),
+        "started_at": output::rfc3339(from_micros(row.start_us)),
         "duration_ms": us_to_ms(row.duration_us()),
         "waited_ms": us_to_ms(row.waited_us()),
         "error": d.error(row).map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),

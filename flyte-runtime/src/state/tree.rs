@@ -14,7 +14,7 @@
 use crate::policies::cancel::CancelSignal;
 use crate::state::context::RunShared;
 use crate::watch::sink::{LiveCounts, LiveFanOut};
-use flyte_core::record::{ActionRecord, AttemptTimes, FanOutRecord};
+use flyte_core::record::{from_micros, micros, ActionRecord, AttemptTimes, FanOutRecord};
 pub use flyte_core::record::{ActionStatus, FanOutKind, Origin};
 use flyte_core::sync::lock;
 use flyte_core::{ActionId, TaskError};
@@ -343,11 +343,7 @@ impl ActionCell {
     /// The first attempt's body begins in the poll that made the action:
     /// at its queued time, to the microsecond.
     pub(crate) fn attempt_began_at_queued(&self) -> u64 {
-        let queued = self
-            .queued_at
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        self.attempt_began_at(u64::try_from(queued.as_micros()).unwrap_or(u64::MAX).max(1))
+        self.attempt_began_at(micros(self.queued_at).max(1) as u64)
     }
 
     fn attempt_began_at(&self, now: u64) -> u64 {
@@ -736,16 +732,13 @@ impl FanOutCell {
     }
 }
 
-/// Now, in microseconds since the epoch (never 0).
+/// Now, in microseconds since the epoch (never 0: 0 marks no time).
 fn now_us() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_micros()).unwrap_or(u64::MAX).max(1)
+    micros(SystemTime::now()).max(1) as u64
 }
 
 fn time_us(us: u64) -> SystemTime {
-    std::time::UNIX_EPOCH + std::time::Duration::from_micros(us)
+    from_micros(i64::try_from(us).unwrap_or(i64::MAX))
 }
 
 /// What a progress display reads of a fan-out while it runs.
