@@ -104,6 +104,9 @@ pub(crate) enum Action {
     Export(ExportArgs),
     /// Delete old ended runs from the store.
     Gc(GcArgs),
+    /// Serve the web UI and the HTTP API on the store: runs live in a
+    /// browser, started, aborted and resumed from it or with curl.
+    Ui(UiArgs),
     /// Serve as a worker of the fleet (`--postgres` / FLYTE_POSTGRES_URL):
     /// claim queued actions of this program's tasks and run them, until
     /// Ctrl-C or SIGTERM.
@@ -207,6 +210,20 @@ pub(crate) struct AbortArgs {
     /// How long to wait for the run to stop.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub(crate) timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UiArgs {
+    /// The port to listen on (0: any free one).
+    #[arg(long, default_value_t = flyte_ui::DEFAULT_PORT)]
+    pub(crate) port: u16,
+    /// The address to listen on; anything but loopback needs --token.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) bind: std::net::IpAddr,
+    /// A secret every request must carry (16 characters or more):
+    /// `Authorization: Bearer TOKEN`, or `/?token=TOKEN` once in a browser.
+    #[arg(long, env = "FLYTE_UI_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,7 @@
 //! | `report RUN [-o FILE.html] [--open]` | one offline HTML file with a timeline |
 //! | `export RUN --format chrome-trace\|jsonl [-o FILE]` | for Perfetto, or for scripts |
 //! | `gc [--older-than 30d] [--keep N] [--dry-run] [--vacuum]` | deletes old runs |
+//! | `ui [--port 8233] [--bind 127.0.0.1] [--token T]` | the web UI and HTTP API, live, on the store |
 //!
 //! A RUN is a full id, a unique prefix of one (4 characters or more), a run
 //! name, `last` or `last-failed`. Lists print as a table, or with

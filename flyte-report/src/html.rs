@@ -5,7 +5,7 @@
 //! close the element, and the page sets it with `textContent` only.
 
 use crate::columns::timeline;
-use crate::digest::{millis, Digest, FanOutDigest, Figures, Row, TreeItem};
+use crate::digest::{millis, Digest, FanOutDigest, Figures, Row};
 use flyte_core::record::{ActionStatus, Origin};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -49,45 +49,10 @@ fn page_data(d: &Digest, store: &str) -> std::io::Result<Value> {
     data["flyte_version"] = json!(env!("CARGO_PKG_VERSION"));
     data["generated_at"] = json!(millis(std::time::SystemTime::now()));
     data["store"] = json!(store);
-    data["tree"] = tree_json(d);
+    data["tree"] = d.tree_json();
     data["task_names"] = json!(d.task_names);
     data["timeline"] = json!(timeline(d)?);
     Ok(data)
-}
-
-/// The tree's nodes, each naming its parent node (-1: top).
-fn tree_json(d: &Digest) -> Value {
-    let nodes: Vec<Value> = d
-        .tree_nodes()
-        .iter()
-        .map(|node| {
-            let parent = node.parent.map_or(-1, |p| p as i64);
-            match node.item {
-                TreeItem::Action(i) => {
-                    let row = &d.rows[i];
-                    json!({
-                        "kind": "action",
-                        "parent": parent,
-                        "label": action_label(d, row),
-                        "status": status_word(row.status),
-                        "detail": action_detail(row),
-                        "error": d.error(row).map(|e| format!("[{}] {}", e.kind().as_str(), e.message())),
-                        "id": row.id.to_string(),
-                    })
-                }
-                TreeItem::FanOut(f) => {
-                    let f = &d.fan_outs[f];
-                    json!({
-                        "kind": "fan_out",
-                        "parent": parent,
-                        "label": fan_out_label(f),
-                        "detail": fan_out_counts(&f.figures),
-                    })
-                }
-            }
-        })
-        .collect();
-    json!({ "nodes": nodes, "left_out": d.tree_left_out })
 }
 
 /// `#3 env.task` for an item, `env.task` otherwise.

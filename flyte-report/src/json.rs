@@ -2,7 +2,9 @@
 //! run in `flyte runs -o json`), which the HTML report's page data also
 //! starts from, so that the two cannot drift apart.
 
-use crate::digest::{Digest, Figures};
+use crate::digest::{us_to_ms, Digest, Figures, Row, TreeItem};
+use crate::html::{action_detail, action_label, fan_out_counts, fan_out_label, status_word};
+use flyte_core::record::from_micros;
 use flyte_core::record::RunRecord;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime};
@@ -66,6 +68,62 @@ impl Digest {
                 "task": g.task, "kind": g.kind, "cause": g.cause, "message": g.message, "count": g.count,
                 "example_action": g.example.to_string(),
             })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The tree's nodes, each naming its parent node (-1: top).
+    pub fn tree_json(&self) -> Value {
+        let d = self;
+        let nodes: Vec<Value> = d
+            .tree_nodes()
+            .iter()
+            .map(|node| {
+                let parent = node.parent.map_or(-1, |p| p as i64);
+                match node.item {
+                    TreeItem::Action(i) => {
+                        let row = &d.rows[i];
+                        json!({
+                            "kind": "action",
+                            "parent": parent,
+                            "label": action_label(d, row),
+                            "status": status_word(row.status),
+                            "detail": action_detail(row),
+                            "error": d.error(row).map(|e| format!("[{}] {}", e.kind().as_str(), e.message())),
+                            "id": row.id.to_string(),
+                        })
+                    }
+                    TreeItem::FanOut(f) => {
+                        let f = &d.fan_outs[f];
+                        json!({
+                            "kind": "fan_out",
+                            "parent": parent,
+                            "label": fan_out_label(f),
+                            "detail": fan_out_counts(&f.figures),
+                        })
+                    }
+                }
+            })
+            .collect();
+        json!({ "nodes": nodes, "left_out": d.tree_left_out })
+    }
+
+    /// An action as JSON: the shape of `show --failed -o json` and `--action`.
+    pub fn action_json(&self, row: &Row) -> Value {
+        let d = self;
+        json!({
+            "id": row.id.to_string(),
+            "parent": row.parent.map(|p| p.to_string()),
+            "task": d.task(row),
+            "fan_out": row.item.map(|(f, _)| d.fan_outs[f as usize].record.id.to_string()),
+            "index": row.item.map(|(_, i)| i),
+            "status": status_word(row.status),
+            "origin": format!("{:?}", row.origin).to_lowercase(),
+            "attempts": row.attempts,
+            "queued_at": rfc3339(from_micros(row.queued_us)),
+            "started_at": rfc3339(from_micros(row.start_us)),
+            "duration_ms": us_to_ms(row.duration_us()),
+            "waited_ms": us_to_ms(row.waited_us()),
+            "error": d.error(row).map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
         })
     }
 }

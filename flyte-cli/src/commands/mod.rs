@@ -10,6 +10,7 @@ mod run;
 mod runs;
 mod show;
 mod tasks;
+mod ui;
 mod watch;
 mod worker;
 
@@ -32,6 +33,7 @@ pub(crate) fn dispatch(ctx: &Ctx, action: Action) -> Result<Exit, CliError> {
         Action::Report(args) => report::report(ctx, &args),
         Action::Export(args) => export::export(ctx, &args),
         Action::Gc(args) => gc::gc(ctx, &args),
+        Action::Ui(args) => ui::ui(ctx, &args),
         Action::Worker(args) => worker::worker(ctx, &args),
     }
 }

@@ -8,13 +8,12 @@ use crate::output::{self, print_json, print_list, Table};
 use crate::refs::{resolve, MIN_PREFIX};
 use crate::Ctx;
 use flyte_core::backend::RunStore;
-use flyte_core::record::{from_micros, ActionStatus, RunRecord};
+use flyte_core::record::{ActionStatus, RunRecord};
 use flyte_core::store::RunKey;
 use flyte_core::ActionId;
-use flyte_report::digest::us_to_ms;
 use flyte_report::{
-    action_detail, action_label, fan_out_counts, fan_out_label, status_word, Digest, Figures, Row,
-    TreeItem, TreeNode,
+    action_detail, action_label, fan_out_counts, fan_out_label, Digest, Figures, Row, TreeItem,
+    TreeNode,
 };
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -271,25 +270,6 @@ fn failures(out: &mut String, d: &Digest) {
     }
 }
 
-/// An action as JSON: the shape of `show --failed -o json` and `--action`.
-fn action_json(d: &Digest, row: &Row) -> Value {
-    json!({
-        "id": row.id.to_string(),
-        "parent": row.parent.map(|p| p.to_string()),
-        "task": d.task(row),
-        "fan_out": row.item.map(|(f, _)| d.fan_outs[f as usize].record.id.to_string()),
-        "index": row.item.map(|(_, i)| i),
-        "status": status_word(row.status),
-        "origin": format!("{:?}", row.origin).to_lowercase(),
-        "attempts": row.attempts,
-        "queued_at": output::rfc3339(from_micros(row.queued_us)),
-        "started_at": output::rfc3339(from_micros(row.start_us)),
-        "duration_ms": us_to_ms(row.duration_us()),
-        "waited_ms": us_to_ms(row.waited_us()),
-        "error": d.error(row).map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
-    })
-}
-
 fn show_failed(d: &Digest, format: Format) -> Result<Exit, CliError> {
     let failed_parents: HashSet<ActionId> = d
         .rows
@@ -305,7 +285,7 @@ fn show_failed(d: &Digest, format: Format) -> Result<Exit, CliError> {
     if leaves.is_empty() {
         eprintln!("no action of run {} failed", d.run.id);
     }
-    let items: Vec<Value> = leaves.iter().map(|r| action_json(d, r)).collect();
+    let items: Vec<Value> = leaves.iter().map(|r| d.action_json(r)).collect();
     print_list(format, &items, || {
         let mut table = Table::new(vec!["ACTION", "TASK", "ITEM", "ATTEMPTS", "ERROR"]);
         for r in &leaves {
@@ -364,7 +344,7 @@ fn show_action(
     io: bool,
     format: Format,
 ) -> Result<Exit, CliError> {
-    let mut doc = action_json(d, row);
+    let mut doc = d.action_json(row);
     if io {
         doc["output"] = action_output(store, key, row.id, d.task(row))?;
         if row.parent.is_none() {

@@ -13,7 +13,7 @@ use crate::progress::board::Board;
 use crate::progress::display::Display;
 use crate::progress::Progress;
 use crate::registry::registry;
-use crate::state::context::{RunShared, Scope};
+use crate::state::context::{keyed_run_id, RunShared, Scope};
 use crate::task::call::TaskCall;
 use flyte_core::backend::RunStore;
 use flyte_core::sync::warn_once;
@@ -119,6 +119,7 @@ pub fn run<T: Send + 'static>(call: TaskCall<T>) -> Result<T, TaskError> {
 #[must_use]
 pub struct Runner {
     name: Option<String>,
+    idempotency_key: Option<String>,
     persist: bool,
     store: StoreAt,
     report: Option<PathBuf>,
@@ -130,6 +131,7 @@ impl Default for Runner {
     fn default() -> Self {
         Runner {
             name: None,
+            idempotency_key: None,
             persist: persist_from_env(),
             store: StoreAt::Default,
             report: None,
@@ -177,6 +179,47 @@ impl Runner {
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
+    }
+
+    /// Starts at most one run for `key`, across processes and machines
+    /// that share the store: the run's id is derived from the key, so a
+    /// second start with the same key finds the run the first one made and
+    /// executes it again as [`Runner::resume`] does (what succeeded
+    /// replays, so a run that succeeded returns its output without running
+    /// anything). A retried request, a redelivered message or a double click
+    /// starts one run. The call must be the same (same root task and
+    /// inputs); another call under a used key is refused with an
+    /// [`ErrorKind::Config`](flyte_core::ErrorKind::Config) error, as is a
+    /// start while that run is going on in another process. A key needs a
+    /// recorded run: with recording off it is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flyte::prelude::*;
+    ///
+    /// #[task]
+    /// fn charge(order: u64) -> String {
+    ///     format!("charged order {order}")
+    /// }
+    ///
+    /// # let home = std::env::temp_dir().join(format!("flyte-doc-idempotency-{}", std::process::id()));
+    /// let runner = flyte::Runner::new().home(&home).idempotency_key("order-77");
+    /// let first = runner.run(charge(77));
+    /// let again = runner.run(charge(77));
+    /// assert_eq!(again.run_id(), first.run_id());
+    /// assert_eq!(again.actions().origin, flyte::Origin::Replayed);
+    /// # std::fs::remove_dir_all(&home).ok();
+    /// ```
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The id of the run [`Runner::idempotency_key`] `key` starts: known
+    /// before the run begins (an HTTP API answers with it at once).
+    pub fn run_id_for_key(key: &str) -> String {
+        keyed_run_id(key)
     }
 
     /// Whether the runs are recorded in the store (default: on, or what
@@ -441,7 +484,7 @@ impl Runner {
         watch_signals: bool,
     ) -> RunOutcome<T> {
         // Hashed once here: the inputs of a root can be large.
-        let root = ActionId::root(call.def.name(), call.body.input_hash());
+        let root = call.root_id();
         if let Err(e) = registry().check() {
             return failed(call.def.name(), root, e);
         }

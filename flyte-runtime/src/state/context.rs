@@ -160,6 +160,21 @@ pub(crate) fn new_run_id() -> String {
     format!("r{:020x}", h >> 48)
 }
 
+/// The run id an idempotency key starts: `r` and 20 hex digits of a
+/// cryptographic hash of the key, so that every process derives the same
+/// id and the store's unique id admits one run per key.
+pub(crate) fn keyed_run_id(key: &str) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"flyte idempotency key\0");
+    hasher.update(key.as_bytes());
+    let hash = hasher.finalize();
+    let hex: String = hash.as_bytes()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("r{hex}")
+}
+
 /// The scope code runs in: the run, the current action and group.
 ///
 /// One `Arc` per action: cloning it (for the task-local, for a child's

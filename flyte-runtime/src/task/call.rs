@@ -1,7 +1,7 @@
 //! [`TaskCall`]: a task applied to its inputs, not yet run.
 
 use crate::task::body::{Body, Execution, Inputs, Mapped};
-use flyte_core::{codec, Backoff, Cache, TaskDef, TaskError};
+use flyte_core::{codec, ActionId, Backoff, Cache, TaskDef, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
@@ -107,6 +107,13 @@ impl<T: Send + 'static> TaskCall<T> {
     /// The task's name, `"<env>.<fn>"`.
     pub fn task_name(&self) -> &'static str {
         self.def.name()
+    }
+
+    /// The id this call has as the root action of a run (a run records
+    /// it; the same task with the same inputs has the same id), to tell
+    /// whether a recorded run is this call.
+    pub fn root_id(&self) -> ActionId {
+        ActionId::root(self.def.name(), self.body.input_hash())
     }
 
     fn map_output<U: Send + 'static>(self, f: fn(T) -> Result<U, TaskError>) -> TaskCall<U> {

@@ -5,7 +5,7 @@
 use super::Runner;
 use crate::durability::record::Durability;
 use crate::registry::registry;
-use crate::state::context::new_run_id;
+use crate::state::context::{keyed_run_id, new_run_id};
 use crate::task::call::TaskCall;
 use flyte_core::backend::RunStore;
 use flyte_core::record::RunRecord;
@@ -75,7 +75,16 @@ impl Runner {
                 return reopen(store, key, earlier, self.no_worker_after);
             }
         }
-        let id = new_run_id();
+        let id = match &self.idempotency_key {
+            Some(key) => {
+                let id = keyed_run_id(key);
+                if let Some(found) = store.run_log().find_run(RunRef::Id(&id))? {
+                    return self.reopen_keyed(store, found, root_action);
+                }
+                id
+            }
+            None => new_run_id(),
+        };
         // Inputs that do not encode only make the run impossible to resume by
         // id; inputs that encode but never decode are refused here, rather
         // than found out on resume.
@@ -93,13 +102,21 @@ impl Runner {
                 )
             })?;
         }
-        let key = store.run_log().begin_run(&NewRun {
-                id: &id,
-                name: self.name.as_deref(),
-                root_task,
-                root_action,
-                inputs: inputs.as_deref(),
-            })
+        let begun = store.run_log().begin_run(&NewRun {
+            id: &id,
+            name: self.name.as_deref(),
+            root_task,
+            root_action,
+            inputs: inputs.as_deref(),
+        });
+        // Another process began the run of this key between the look and
+        // the start: the store's unique id made it the only one.
+        if begun.is_err() && self.idempotency_key.is_some() {
+            if let Some(found) = store.run_log().find_run(RunRef::Id(&id))? {
+                return self.reopen_keyed(store, found, root_action);
+            }
+        }
+        let key = begun
             .map_err(|e| match &self.name {
                 Some(name) => TaskError::new(
                     ErrorKind::Config,
@@ -114,6 +131,29 @@ impl Runner {
             name: self.name.clone(),
             durability,
         })
+    }
+
+    /// The run an idempotency key already started, executed again (its
+    /// successes replay), when it is the same call.
+    fn reopen_keyed(
+        &self,
+        store: Arc<dyn RunStore>,
+        (key, earlier): (RunKey, RunRecord),
+        root_action: ActionId,
+    ) -> Result<Opened, TaskError> {
+        if earlier.root_action != root_action {
+            return Err(TaskError::new(
+                ErrorKind::Config,
+                format!(
+                    "idempotency key {:?} belongs to run {} of task {} with other inputs: \
+                     a key starts one call once; pick another key for this one",
+                    self.idempotency_key.as_deref().unwrap_or_default(),
+                    earlier.id,
+                    earlier.root_task
+                ),
+            ));
+        }
+        reopen(store, key, earlier, self.no_worker_after)
     }
 
     /// The root call of recorded run `run_id`, rebuilt from the registry.
@@ -144,7 +184,7 @@ impl Runner {
             )
         })?;
         let call = registry().call_bytes(&run.root_task, &inputs)?;
-        if ActionId::root(&run.root_task, call.body.input_hash()) != run.root_action {
+        if call.root_id() != run.root_action {
             return Err(TaskError::new(
                 ErrorKind::Store,
                 format!("run {run_id}: its stored inputs no longer match its root action"),
