@@ -303,8 +303,17 @@ impl Builder {
                     .ended_at
                     .duration_since(record.started_at)
                     .unwrap_or(Duration::ZERO);
+                // The fan-out's own times are kept to the millisecond, its
+                // items' to the microsecond: the items' span (from the
+                // first queued to the last ended) is the truer wall when
+                // it is the longer, so a short fan-out is not shown
+                // running more at once than it could.
+                let first = rows.iter().map(|r| r.queued_us.min(r.start_us)).min();
+                let last = rows.iter().map(|r| r.end_us).max();
+                let span_us = first.zip(last).map_or(0, |(a, b)| (b - a).max(0));
+                let wall_us = (wall.as_micros() as i64).max(span_us);
                 let achieved_concurrency = (wall.as_millis() >= MIN_TIMED_MS as u128)
-                    .then(|| figures.busy_us as f64 / wall.as_micros() as f64);
+                    .then(|| figures.busy_us as f64 / wall_us as f64);
                 FanOutDigest {
                     record,
                     figures,

@@ -66,7 +66,19 @@ impl Series {
 /// The timeline of `digest` in `window`, as JSON for the run page.
 pub(crate) fn timeline(digest: &Digest, window: Window, now: SystemTime) -> Value {
     let run_start = micros(digest.run.started_at);
-    let run_end = digest.run.ended_at.map_or_else(|| micros(now), micros);
+    // A run's own times are kept to the millisecond, its actions' to the
+    // microsecond: the last actions may end just after the run's end.
+    let last_end = digest
+        .rows
+        .iter()
+        .map(|r| r.end_us)
+        .max()
+        .unwrap_or(run_start);
+    let run_end = digest
+        .run
+        .ended_at
+        .map_or_else(|| micros(now), micros)
+        .max(last_end);
     let from = window.from_us.unwrap_or(run_start);
     let to = window.to_us.unwrap_or(run_end).max(from + 1);
     let n = window.buckets.clamp(1, MAX_BUCKETS);
@@ -170,9 +182,16 @@ impl Span {
     }
 }
 
+/// The bucket of time `t`; the window's end belongs to its last bucket.
 fn bucket(t: i64, from: i64, width: f64, n: usize) -> Option<usize> {
     let b = ((t - from) as f64 / width).floor();
-    (b >= 0.0 && (b as usize) < n).then_some(b as usize)
+    if b >= 0.0 && (b as usize) < n {
+        Some(b as usize)
+    } else if b as usize == n && (t - from) as f64 <= width * n as f64 {
+        Some(n - 1)
+    } else {
+        None
+    }
 }
 
 /// Adds `span`'s time to the buckets it covers: its partial first and last

@@ -280,9 +280,7 @@ pub(crate) async fn action(
                 "queued_at_us": micros(record.queued_at),
                 "started_at_us": micros(record.started_at),
                 "ended_at_us": record.ended_at.map(micros),
-                "attempt_times": record.attempt_times.iter().map(|a| json!({
-                    "started_at_us": micros(a.started_at), "ended_at_us": micros(a.ended_at),
-                })).collect::<Vec<_>>(),
+                "attempt_times": attempts(&record),
                 "error": record.error.as_ref().map(|e| json!({"kind": e.kind().as_str(), "message": e.message()})),
                 "output": Value::Null,
                 "inputs": Value::Null,
@@ -332,6 +330,25 @@ pub(crate) async fn logs(
             ))
         })
         .await
+}
+
+/// Each attempt's start and end. A store keeps them for an action that
+/// needed more than one; a single attempt's are the action's own (none
+/// when it never began: cached, replayed, cancelled while it waited).
+fn attempts(record: &flyte_core::record::ActionRecord) -> Vec<Value> {
+    let span = |start, end: Option<SystemTime>| json!({"started_at_us": micros(start), "ended_at_us": end.map(micros)});
+    if !record.attempt_times.is_empty() {
+        return record
+            .attempt_times
+            .iter()
+            .map(|a| span(a.started_at, Some(a.ended_at)))
+            .collect();
+    }
+    let began = record.attempts > 0 && record.origin == flyte_core::record::Origin::Executed;
+    match began {
+        true => vec![span(record.started_at, record.ended_at)],
+        false => Vec::new(),
+    }
 }
 
 /// A log line as JSON.
