@@ -7,7 +7,9 @@
 //! several records and its latest one counts.
 
 use flyte_core::backend::RunStore;
-use flyte_core::record::{micros, ActionRecord, ActionStatus, FanOutRecord, Origin, RunRecord};
+use flyte_core::record::{
+    from_micros, micros, ActionRecord, ActionStatus, FanOutKind, FanOutRecord, Origin, RunRecord,
+};
 use flyte_core::store::{RunKey, StoreError};
 use flyte_core::{ActionId, TaskError};
 use std::collections::{HashMap, HashSet};
@@ -124,6 +126,11 @@ pub struct FanOutDigest {
     /// items' execution time over the fan-out's wall time; waits are not
     /// in it). `None` when the fan-out lasted under [`MIN_TIMED_MS`].
     pub achieved_concurrency: Option<f64>,
+    /// Still going when read (or its process died before it ended): its
+    /// items ended but its own record is not written, so its record is
+    /// made from them (times and counts) and its kind and bound are not
+    /// known.
+    pub going: bool,
 }
 
 /// Failures that share a cause: the same task, error kind and message but
@@ -192,8 +199,11 @@ pub fn digest(store: &dyn RunStore, key: RunKey, run: RunRecord) -> Result<Diges
             }
         }
     }
+    let going = vec![false; records.len()];
     let mut builder = Builder {
         fan_out_index,
+        records,
+        going,
         ..Builder::default()
     };
     store.actions(key, false, &mut |batch| {
@@ -202,12 +212,16 @@ pub fn digest(store: &dyn RunStore, key: RunKey, run: RunRecord) -> Result<Diges
         }
         ControlFlow::Continue(())
     })?;
-    Ok(builder.finish(run, records))
+    Ok(builder.finish(run))
 }
 
 #[derive(Default)]
 struct Builder {
     fan_out_index: HashMap<ActionId, u32>,
+    /// The fan-outs: those recorded, then those still going (their items
+    /// ended, their own record not written yet).
+    records: Vec<FanOutRecord>,
+    going: Vec<bool>,
     task_index: HashMap<String, u32>,
     task_names: Vec<String>,
     at: HashMap<ActionId, usize>,
@@ -217,6 +231,9 @@ struct Builder {
 
 impl Builder {
     fn add(&mut self, action: ActionRecord) {
+        let item = action
+            .item
+            .map(|(fan_out, index)| (self.fan_out_of(fan_out, &action), index));
         let task = match self.task_index.get(&action.task) {
             Some(&i) => i,
             None => {
@@ -237,9 +254,7 @@ impl Builder {
         let row = Row {
             id: action.id,
             parent: action.parent,
-            item: action
-                .item
-                .and_then(|(fan_out, index)| self.fan_out_index.get(&fan_out).map(|&f| (f, index))),
+            item,
             task,
             status: action.status,
             origin: action.origin,
@@ -258,7 +273,31 @@ impl Builder {
         }
     }
 
-    fn finish(self, run: RunRecord, records: Vec<FanOutRecord>) -> Digest {
+    /// The index of fan-out `id`, which item `action` belongs to: its
+    /// record's, or a fan-out still going, made from its items as they
+    /// come (its kind and bound are not known until it ends).
+    fn fan_out_of(&mut self, id: ActionId, action: &ActionRecord) -> u32 {
+        if let Some(&f) = self.fan_out_index.get(&id) {
+            return f;
+        }
+        let f = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
+        let mut record = FanOutRecord::new(
+            id,
+            action.parent.unwrap_or(ActionId(0)),
+            FanOutKind::Map,
+            action.queued_at,
+            action.ended_at.unwrap_or(action.started_at),
+        );
+        record.task = Some(action.task.clone());
+        record.group.clone_from(&action.group);
+        self.records.push(record);
+        self.going.push(true);
+        self.fan_out_index.insert(id, f);
+        f
+    }
+
+    fn finish(self, run: RunRecord) -> Digest {
+        let (records, going) = (self.records, self.going);
         let rows = self.rows;
         let mut per_task: Vec<Vec<&Row>> = vec![Vec::new(); self.task_names.len()];
         let mut per_fan_out: Vec<Vec<&Row>> = vec![Vec::new(); records.len()];
@@ -296,8 +335,12 @@ impl Builder {
         let fan_outs = records
             .into_iter()
             .zip(&per_fan_out)
-            .map(|(record, rows)| {
+            .zip(going)
+            .map(|((mut record, rows), going)| {
                 let mut figures = figures(rows);
+                if going {
+                    fill_going(&mut record, rows, &figures, &self.task_names);
+                }
                 figures.replayed = record.replayed;
                 let wall = record
                     .ended_at
@@ -318,6 +361,7 @@ impl Builder {
                     record,
                     figures,
                     achieved_concurrency,
+                    going,
                 }
             })
             .collect();
@@ -451,6 +495,28 @@ fn percentile(values: &[i64], p: usize) -> i64 {
     }
     let rank = (values.len() * p).div_ceil(100).max(1);
     values[rank - 1]
+}
+
+/// A fan-out still going, as far as its ended items tell: their span,
+/// their counts, their task when they share one.
+fn fill_going(record: &mut FanOutRecord, rows: &[&Row], figures: &Figures, task_names: &[String]) {
+    if let Some(first) = rows.iter().map(|r| r.queued_us).min() {
+        record.started_at = from_micros(first);
+    }
+    if let Some(last) = rows.iter().map(|r| r.end_us).max() {
+        record.ended_at = from_micros(last);
+    }
+    let mut tasks = rows.iter().map(|r| r.task);
+    let first = tasks.next();
+    record.task = match first {
+        Some(t) if tasks.all(|other| other == t) => Some(task_names[t as usize].clone()),
+        _ => None,
+    };
+    record.started = figures.actions;
+    record.succeeded = figures.succeeded;
+    record.failed = figures.failed;
+    record.cancelled = figures.cancelled;
+    record.cached = figures.cached;
 }
 
 /// Milliseconds since the Unix epoch.

@@ -80,9 +80,16 @@ pub fn action_detail(row: &Row) -> String {
     detail
 }
 
-/// `map env.task`, or `gather (several tasks)`.
+/// `map env.task`, `gather (several tasks)`, or `items of env.task (not
+/// ended)` for a fan-out that has not ended (yet, or ever: its process died).
 pub fn fan_out_label(f: &FanOutDigest) -> String {
     let r = &f.record;
+    if f.going {
+        return format!(
+            "items of {} (not ended)",
+            r.task.as_deref().unwrap_or("several tasks")
+        );
+    }
     format!(
         "{} {}",
         r.kind.as_str(),

@@ -53,7 +53,10 @@ impl Digest {
                 let mut v = Figures::to_json(&f.figures);
                 v["id"] = json!(r.id.to_string());
                 v["parent"] = json!(r.parent.to_string());
-                v["kind"] = json!(r.kind.as_str());
+                // A fan-out still going has no record yet: its kind and
+                // bound are not known.
+                v["going"] = json!(f.going);
+                v["kind"] = if f.going { Value::Null } else { json!(r.kind.as_str()) };
                 v["task"] = json!(r.task);
                 v["group"] = json!(r.group);
                 v["concurrency"] = json!(r.concurrency);

@@ -1,5 +1,5 @@
 // One run, live: its header from the event stream, its summary, timeline
-// and failures read again as actions end (at most once a second), its tree
+// and failures read again as actions end (at most twice a second), its tree
 // and actions on demand, its logs as they come.
 "use strict";
 
@@ -40,6 +40,7 @@ function showRun(view) {
 async function refresh() {
   if (refreshing) { refreshAgain = true; return; }
   refreshing = true;
+  const began = Date.now();
   try {
     const [summary, timeline] = await Promise.all([api(`/runs/${encodeURIComponent(runRef)}/summary`), loadTimeline()]);
     showSummary(summary);
@@ -49,11 +50,12 @@ async function refresh() {
   } catch (e) {
     showError(document.getElementById("message"), e);
   } finally {
-    // At most once a second while the run goes on.
+    // At most twice a second while the run goes on, and never more than
+    // half the time on it: a large run's digest takes longer to make.
     setTimeout(() => {
       refreshing = false;
       if (refreshAgain) { refreshAgain = false; refresh(); }
-    }, 1000);
+    }, Math.max(500, Date.now() - began));
   }
 }
 
@@ -65,14 +67,14 @@ function loadTimeline() {
 
 function showSummary(s) {
   const rows = s.fan_outs.map((f) => el("tr", {},
-    el("td", {}, `${f.kind} ${f.task || "(several tasks)"}` + (f.group ? ` [${f.group}]` : "")),
+    el("td", {}, (f.going ? `items of ${f.task || "several tasks"} (not ended)` : `${f.kind} ${f.task || "(several tasks)"}`) + (f.group ? ` [${f.group}]` : "")),
     el("td", {}, f.started),
     el("td", {}, f.succeeded),
     el("td", {}, f.failed),
     el("td", {}, duration(f.p50_ms)),
     el("td", {}, duration(f.wait_p50_ms)),
     el("td", {}, f.achieved_concurrency === null ? "-" : f.achieved_concurrency.toFixed(1))));
-  fill(document.getElementById("fan-outs"), rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no fan-out has ended yet")));
+  fill(document.getElementById("fan-outs"), rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no fan-out yet")));
   const t = s.totals;
   fill(document.getElementById("totals"),
     `${t.actions} actions: ${t.succeeded} succeeded, ${t.failed} failed, ${t.cancelled} cancelled, ${t.running} running` +

@@ -3,7 +3,7 @@
 //! A run page asks for its summary, its timeline and its tree at once and
 //! again as the run goes on; a digest reads every action of the run, so it
 //! is made once per change of the run (its state, its ended actions, its
-//! executions), at most once a second while the run goes on, and one at a
+//! executions), at most every 400 ms while the run goes on, and one at a
 //! time (the requests that wait for it then find it made).
 
 use flyte_core::backend::RunStore;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 const KEPT: usize = 16;
 
 /// How often a going run's digest is made again at most.
-const FRESH_FOR: Duration = Duration::from_secs(1);
+const FRESH_FOR: Duration = Duration::from_millis(400);
 
 /// What must not change for a digest to stay true.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -91,8 +91,13 @@ pub(crate) fn timeline(digest: &Digest, window: Window, now: SystemTime) -> Valu
     for row in &digest.rows {
         let (kind, site_key) = match row.item {
             Some((f, _)) => {
-                let record = &digest.fan_outs[f as usize].record;
-                (record.kind.as_str(), (1, row.task, record.group.clone()))
+                let fan_out = &digest.fan_outs[f as usize];
+                let kind = match fan_out.going {
+                    // Its kind is known when it ends.
+                    true => "items of",
+                    false => fan_out.record.kind.as_str(),
+                };
+                (kind, (1, row.task, fan_out.record.group.clone()))
             }
             None => ("call", (0, row.task, None)),
         };
