@@ -454,7 +454,9 @@ fn cause_of(message: &str) -> String {
     out
 }
 
-fn figures(rows: &[&Row]) -> Figures {
+/// The figures of `rows` (a task's, a fan-out's, or any set a tool
+/// groups them in).
+pub fn figures(rows: &[&Row]) -> Figures {
     let mut f = Figures::default();
     let mut durations = Vec::new();
     let mut waits = Vec::new();

@@ -66,15 +66,18 @@ function loadTimeline() {
 }
 
 function showSummary(s) {
-  const rows = s.fan_outs.map((f) => el("tr", {},
-    el("td", {}, (f.going ? `items of ${f.task || "several tasks"} (not ended)` : `${f.kind} ${f.task || "(several tasks)"}`) + (f.group ? ` [${f.group}]` : "")),
-    el("td", {}, f.started),
+  // One line per site, as the live progress shows them: the items of every
+  // fan-out of one task from one caller together.
+  const rows = s.sites.map((f) => el("tr", {},
+    el("td", {}, f.label + (f.kind === "items of" ? " (not ended)" : "")),
+    el("td", {}, f.fan_outs),
+    el("td", {}, f.actions),
     el("td", {}, f.succeeded),
     el("td", {}, f.failed),
     el("td", {}, duration(f.p50_ms)),
     el("td", {}, duration(f.wait_p50_ms)),
     el("td", {}, f.achieved_concurrency === null ? "-" : f.achieved_concurrency.toFixed(1))));
-  fill(document.getElementById("fan-outs"), rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no fan-out yet")));
+  fill(document.getElementById("fan-outs"), rows.length ? rows : el("tr", {}, el("td", { colspan: 8, class: "muted" }, "no fan-out yet")));
   const t = s.totals;
   fill(document.getElementById("totals"),
     `${t.actions} actions: ${t.succeeded} succeeded, ${t.failed} failed, ${t.cancelled} cancelled, ${t.running} running` +

@@ -6,6 +6,7 @@
 //! executions), at most every 400 ms while the run goes on, and one at a
 //! time (the requests that wait for it then find it made).
 
+use crate::sites::Sites;
 use flyte_core::backend::RunStore;
 use flyte_core::record::{RunRecord, RunStatus};
 use flyte_core::store::{RunKey, StoreError};
@@ -32,8 +33,14 @@ struct Stamp {
 
 struct Kept {
     stamp: Stamp,
-    digest: Arc<Digest>,
+    viewed: Arc<Viewed>,
     made: Instant,
+}
+
+/// A run digested, with its actions grouped by site.
+pub(crate) struct Viewed {
+    pub(crate) digest: Digest,
+    pub(crate) sites: Sites,
 }
 
 /// The kept digests.
@@ -50,7 +57,7 @@ impl Digests {
         store: &dyn RunStore,
         key: RunKey,
         run: RunRecord,
-    ) -> Result<Arc<Digest>, StoreError> {
+    ) -> Result<Arc<Viewed>, StoreError> {
         let stamp = Stamp {
             status: run.status,
             ended_actions: store.reader()?.ended_actions(key)?,
@@ -61,11 +68,13 @@ impl Digests {
         if let Some(kept) = lock(&self.kept).get(&run.id) {
             let going = stamp.status == RunStatus::Running;
             if kept.stamp == stamp || (going && kept.made.elapsed() < FRESH_FOR) {
-                return Ok(Arc::clone(&kept.digest));
+                return Ok(Arc::clone(&kept.viewed));
             }
         }
         let id = run.id.clone();
-        let made = Arc::new(digest(store, key, run)?);
+        let digest = digest(store, key, run)?;
+        let sites = Sites::of(&digest);
+        let made = Arc::new(Viewed { digest, sites });
         let mut kept = lock(&self.kept);
         if kept.len() >= KEPT && !kept.contains_key(&id) {
             if let Some(oldest) = kept
@@ -80,7 +89,7 @@ impl Digests {
             id,
             Kept {
                 stamp,
-                digest: Arc::clone(&made),
+                viewed: Arc::clone(&made),
                 made: Instant::now(),
             },
         );

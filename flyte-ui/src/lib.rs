@@ -48,6 +48,7 @@ pub mod api;
 mod digests;
 mod pages;
 mod security;
+mod sites;
 mod timeline;
 
 pub use security::Token;

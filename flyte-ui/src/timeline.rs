@@ -1,13 +1,13 @@
-//! A run's timeline for a page, aggregated on the server: per fan-out site
-//! (a map or gather of one task in one group, however many times its
-//! caller ran it) and per time bucket, how many actions executed and how
+//! A run's timeline for a page, aggregated on the server: per site (see
+//! [`crate::sites`]: the items of one task's fan-outs from one caller,
+//! however many times the caller ran) and per time bucket, how many actions executed and how
 //! many waited on average, and how many ended and failed. A run of a
 //! million actions is a few kilobytes here; a page never gets its rows.
 
+use crate::sites::Sites;
 use flyte_core::record::{micros, ActionStatus};
 use flyte_report::digest::Digest;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 /// Buckets when the page does not say.
@@ -64,7 +64,12 @@ impl Series {
 }
 
 /// The timeline of `digest` in `window`, as JSON for the run page.
-pub(crate) fn timeline(digest: &Digest, window: Window, now: SystemTime) -> Value {
+pub(crate) fn timeline(
+    digest: &Digest,
+    grouping: &Sites,
+    window: Window,
+    now: SystemTime,
+) -> Value {
     let run_start = micros(digest.run.started_at);
     // A run's own times are kept to the millisecond, its actions' to the
     // microsecond: the last actions may end just after the run's end.
@@ -86,32 +91,13 @@ pub(crate) fn timeline(digest: &Digest, window: Window, now: SystemTime) -> Valu
     let going = digest.run.ended_at.is_none();
     let now_us = micros(now);
 
-    let mut sites: Vec<Series> = Vec::new();
-    let mut site_of: HashMap<(u8, u32, Option<String>), usize> = HashMap::new();
-    for row in &digest.rows {
-        let (kind, site_key) = match row.item {
-            Some((f, _)) => {
-                let fan_out = &digest.fan_outs[f as usize];
-                let kind = match fan_out.going {
-                    // Its kind is known when it ends.
-                    true => "items of",
-                    false => fan_out.record.kind.as_str(),
-                };
-                (kind, (1, row.task, fan_out.record.group.clone()))
-            }
-            None => ("call", (0, row.task, None)),
-        };
-        let at = *site_of.entry(site_key.clone()).or_insert_with(|| {
-            let task = digest.task(row).to_owned();
-            let label = match (&site_key.2, kind) {
-                (Some(group), _) => format!("{kind} {task} [{group}]"),
-                (None, "call") => task.clone(),
-                (None, _) => format!("{kind} {task}"),
-            };
-            sites.push(Series::new(label, task, kind, n));
-            sites.len() - 1
-        });
-        let series = &mut sites[at];
+    let mut sites: Vec<Series> = grouping
+        .sites
+        .iter()
+        .map(|site| Series::new(site.label.clone(), site.task.clone(), site.kind, n))
+        .collect();
+    for (i, row) in digest.rows.iter().enumerate() {
+        let series = &mut sites[grouping.of_row[i]];
         series.actions += 1;
         // An action still running has no end yet: it runs until now.
         let end = if row.status == ActionStatus::Running && going {

@@ -2,6 +2,7 @@
 //! one action and its logs.
 
 use super::{ApiError, AppState, Shared};
+use crate::sites::sites_json;
 use crate::timeline::{self, Window};
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -157,9 +158,11 @@ pub(crate) async fn summary(
     state
         .blocking(move |state| {
             let (key, run) = state.find(&reference)?;
-            let digest = state.digests.get(state.store.as_ref(), key, run)?;
+            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            let digest = &viewed.digest;
             let mut summary = digest.summary_json();
             summary["actions_read"] = json!(digest.rows.len());
+            summary["sites"] = sites_json(digest, &viewed.sites);
             Ok(Json(summary))
         })
         .await
@@ -192,8 +195,13 @@ pub(crate) async fn timeline(
     state
         .blocking(move |state| {
             let (key, run) = state.find(&reference)?;
-            let digest = state.digests.get(state.store.as_ref(), key, run)?;
-            Ok(Json(timeline::timeline(&digest, window, SystemTime::now())))
+            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            Ok(Json(timeline::timeline(
+                &viewed.digest,
+                &viewed.sites,
+                window,
+                SystemTime::now(),
+            )))
         })
         .await
 }
@@ -205,8 +213,8 @@ pub(crate) async fn tree(
     state
         .blocking(move |state| {
             let (key, run) = state.find(&reference)?;
-            let digest = state.digests.get(state.store.as_ref(), key, run)?;
-            Ok(Json(digest.tree_json()))
+            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            Ok(Json(viewed.digest.tree_json()))
         })
         .await
 }
@@ -227,7 +235,8 @@ pub(crate) async fn actions(
     state
         .blocking(move |state| {
             let (key, run) = state.find(&reference)?;
-            let digest = state.digests.get(state.store.as_ref(), key, run)?;
+            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            let digest = &viewed.digest;
             let actions: Vec<Value> = digest
                 .rows
                 .iter()
