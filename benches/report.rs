@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{median, trivial, CONCURRENCY};
+use common::{chromium, median, trivial, CONCURRENCY};
 use flyte::prelude::*;
 use flyte::Runner;
 use std::path::Path;
@@ -77,17 +77,6 @@ fn main() {
         }
     }
     std::fs::remove_dir_all(&home).ok();
-}
-
-fn chromium() -> Option<String> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find_map(|name| {
-            let out = Command::new("which").arg(name).output().ok()?;
-            out.status
-                .success()
-                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        })
 }
 
 /// Launches headless Chromium on `page` until it dumps the DOM (after the

@@ -185,11 +185,12 @@ impl Ui {
             .local_addr()
             .map_err(|source| UiError::Bind { addr, source })?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = api::app(self, addr);
+        let (app, state) = api::app(self, addr);
         let thread = std::thread::Builder::new()
             .name("flyte-ui".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    tokio::spawn(api::keep_warm(state));
                     let served = axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = stopped.await;

@@ -162,8 +162,29 @@ impl AppState {
     }
 }
 
-/// The whole app: pages, API and the guard in front of both.
-pub(crate) fn app(ui: Ui, addr: SocketAddr) -> Router {
+/// How often the newest ended runs are digested ahead of requests.
+const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Digests the newest ended runs now and then, for as long as the server's
+/// runtime lives (see [`Digests::warm`]).
+pub(crate) async fn keep_warm(state: Shared) {
+    loop {
+        let warmed = state
+            .blocking(|state| Ok(state.digests.warm(state.store.as_ref())?))
+            .await;
+        if let Err(e) = warmed {
+            tracing::debug!(
+                "the UI could not digest the newest runs ahead: {}",
+                e.message()
+            );
+        }
+        tokio::time::sleep(WARM_EVERY).await;
+    }
+}
+
+/// The whole app: pages, API and the guard in front of both; and its state
+/// (for [`keep_warm`]).
+pub(crate) fn app(ui: Ui, addr: SocketAddr) -> (Router, Shared) {
     let access = Arc::new(Access {
         token: ui.token.clone(),
         loopback: addr.ip().is_loopback(),
@@ -192,12 +213,13 @@ pub(crate) fn app(ui: Ui, addr: SocketAddr) -> Router {
             ApiError::not_found("no_such_endpoint", "no such endpoint under /api/v1")
                 .hint("see the endpoints in the README's HTTP API section")
         })
-        .with_state(state);
-    Router::new()
+        .with_state(Arc::clone(&state));
+    let router = Router::new()
         .nest("/api/v1", api)
         .merge(pages::routes())
         .layer(axum::middleware::from_fn_with_state(
             access,
             security::guard,
-        ))
+        ));
+    (router, state)
 }

@@ -2,7 +2,6 @@
 //! one action and its logs.
 
 use super::{ApiError, AppState, Shared};
-use crate::sites::sites_json;
 use crate::timeline::{self, Window};
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -159,11 +158,7 @@ pub(crate) async fn summary(
         .blocking(move |state| {
             let (key, run) = state.find(&reference)?;
             let viewed = state.digests.get(state.store.as_ref(), key, run)?;
-            let digest = &viewed.digest;
-            let mut summary = digest.summary_json();
-            summary["actions_read"] = json!(digest.rows.len());
-            summary["sites"] = sites_json(digest, &viewed.sites);
-            Ok(Json(summary))
+            Ok(Json(viewed.summary().clone()))
         })
         .await
 }
