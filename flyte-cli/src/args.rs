@@ -284,6 +284,9 @@ pub(crate) enum ExportFormat {
     ChromeTrace,
     /// One JSON object per line: the run, each fan-out, each action.
     Jsonl,
+    /// OpenTelemetry spans, sent to a collector over OTLP/HTTP (--endpoint;
+    /// needs flyte's `otel` feature).
+    Otlp,
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +299,16 @@ pub(crate) struct ExportArgs {
     /// The file to write [default: stdout]
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// With `--format otlp`: the collector's OTLP/HTTP endpoint
+    /// (`/v1/traces` is added unless given). Headers come from
+    /// OTEL_EXPORTER_OTLP_HEADERS.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        default_value = "http://localhost:4318",
+        value_name = "URL"
+    )]
+    pub(crate) endpoint: String,
 }
 
 #[derive(Debug, Args)]

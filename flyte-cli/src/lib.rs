@@ -28,7 +28,7 @@
 //! | `cache ls\|clear [--task T] [--stale] [--older-than 7d] [--dry-run]` | the task cache |
 //! | `tasks` | the tasks your binary links |
 //! | `report RUN [-o FILE.html] [--open]` | one offline HTML file with a timeline |
-//! | `export RUN --format chrome-trace\|jsonl [-o FILE]` | for Perfetto, or for scripts |
+//! | `export RUN --format chrome-trace\|jsonl\|otlp [-o FILE] [--endpoint URL]` | for Perfetto, for scripts, or to an OpenTelemetry collector |
 //! | `gc [--older-than 30d] [--keep N] [--dry-run] [--vacuum]` | deletes old runs |
 //! | `ui [--port 8233] [--bind 127.0.0.1] [--token T]` | the web UI and HTTP API, live, on the store |
 //!
@@ -43,8 +43,12 @@
 mod args;
 mod commands;
 mod error;
+#[cfg(feature = "otel")]
+mod otlp;
 mod output;
 mod refs;
+#[cfg(feature = "otel")]
+mod telemetry;
 
 pub use args::{Cli, Command, Format};
 pub use error::{CliError, Exit};
@@ -72,9 +76,16 @@ pub enum Mode {
 /// at `FLYTE_LOG` (default `info`) and above go to stderr, above the
 /// progress display, and those inside a recorded run's tasks are kept in
 /// the store for `flyte logs`.
+///
+/// With flyte's `otel` feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set, the
+/// spans of runs (a run, its fan-outs, its actions) are also sent to that
+/// OpenTelemetry collector as they end, over OTLP/HTTP.
 pub fn main() -> ExitCode {
     install_tracing();
-    main_from(std::env::args_os(), Mode::Tasks)
+    let code = main_from(std::env::args_os(), Mode::Tasks);
+    #[cfg(feature = "otel")]
+    telemetry::shutdown();
+    code
 }
 
 /// The command line's subscriber: stderr above the progress bar, and the
@@ -103,10 +114,12 @@ fn install_tracing() {
         .with_writer(flyte_runtime::progress::stderr)
         .with_ansi(output::color_stderr())
         .with_filter(level);
-    let _ = tracing_subscriber::registry()
+    let registry = tracing_subscriber::registry()
         .with(stderr)
-        .with(flyte_runtime::logs::layer().with_filter(level))
-        .try_init();
+        .with(flyte_runtime::logs::layer().with_filter(level));
+    #[cfg(feature = "otel")]
+    let registry = registry.with(telemetry::layer());
+    let _ = registry.try_init();
 }
 
 /// The command line of `cargo flyte`: the commands that need only the

@@ -1,9 +1,10 @@
-//! `flyte export RUN --format chrome-trace|jsonl`.
+//! `flyte export RUN --format chrome-trace|jsonl|otlp`.
 //!
 //! Trace Event JSON puts each action on a row (`tid`) of its own while it
 //! runs, so no two overlap on a row (what Perfetto needs of complete
 //! events); JSON lines give the run, each fan-out and each action as one
-//! object, with a `type` field.
+//! object, with a `type` field; OTLP sends the run's spans to a collector
+//! (see `crate::otlp`).
 
 use crate::args::{ExportArgs, ExportFormat};
 use crate::error::{CliError, Exit};
@@ -19,6 +20,9 @@ pub(crate) fn export(ctx: &Ctx, args: &ExportArgs) -> Result<Exit, CliError> {
     let store = ctx.store()?;
     let (key, run) = resolve(store.as_ref(), &args.run.run)?;
     let digest = flyte_report::digest(store.as_ref(), key, run)?;
+    if args.format == ExportFormat::Otlp {
+        return otlp(store.as_ref(), key, &digest, &args.endpoint);
+    }
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(std::fs::File::create(path).map_err(
             |e| CliError::usage(format!("cannot create {}: {e}", path.display())),
@@ -28,6 +32,7 @@ pub(crate) fn export(ctx: &Ctx, args: &ExportArgs) -> Result<Exit, CliError> {
     match args.format {
         ExportFormat::ChromeTrace => chrome_trace(&digest, &mut out)?,
         ExportFormat::Jsonl => jsonl(&digest, &mut out)?,
+        ExportFormat::Otlp => unreachable!("sent above"),
     }
     out.flush()?;
     Ok(Exit::Ok)
@@ -116,4 +121,72 @@ fn jsonl(d: &Digest, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// Sends the run's spans to the collector at `endpoint`.
+#[cfg(feature = "otel")]
+fn otlp(
+    store: &dyn flyte_core::backend::RunStore,
+    key: flyte_core::store::RunKey,
+    digest: &Digest,
+    endpoint: &str,
+) -> Result<Exit, CliError> {
+    use prost::Message;
+    // The attempts of the actions that needed more than one (the latest
+    // record of each).
+    let mut attempts = std::collections::HashMap::new();
+    store.reader()?.actions(key, false, &mut |batch| {
+        for action in batch {
+            if action.attempt_times.len() > 1 {
+                attempts.insert(action.id, action.attempt_times);
+            } else {
+                attempts.remove(&action.id);
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "flyte".into());
+    let spans = crate::otlp::spans(digest, &attempts);
+    let count = spans.len();
+    let url = crate::otlp::traces_url(endpoint);
+    let shown = flyte_core::redact::url(&url);
+    let headers = crate::otlp::headers_from_env();
+    for request in crate::otlp::requests(spans, &service) {
+        let body = request.encode_to_vec();
+        let mut post = ureq::post(&url).header("Content-Type", "application/x-protobuf");
+        for (name, value) in &headers {
+            post = post.header(name.as_str(), value.as_str());
+        }
+        post.send(&body[..]).map_err(|e| {
+            let why = match e {
+                ureq::Error::StatusCode(code) => format!("the collector answered HTTP {code}"),
+                other => flyte_core::redact::url(&other.to_string()),
+            };
+            CliError::new(Exit::Store, format!("cannot send spans to {shown}: {why}"))
+                .hint("check --endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) names a collector's OTLP/HTTP port (4318 by default), and OTEL_EXPORTER_OTLP_HEADERS its credentials")
+        })?;
+    }
+    eprintln!(
+        "sent {count} spans of run {} to {shown} (trace {})",
+        digest.run.id,
+        crate::otlp::trace_id(&digest.run.id)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    Ok(Exit::Ok)
+}
+
+/// Without the `otel` feature: says how to get it.
+#[cfg(not(feature = "otel"))]
+fn otlp(
+    _: &dyn flyte_core::backend::RunStore,
+    _: flyte_core::store::RunKey,
+    _: &Digest,
+    _: &str,
+) -> Result<Exit, CliError> {
+    Err(CliError::usage(
+        "this binary was built without OpenTelemetry, so it cannot export as otlp",
+    )
+    .hint("build it with flyte's `otel` feature: flyte = { ..., features = [\"cli\", \"otel\"] }"))
 }
