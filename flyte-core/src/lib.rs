@@ -30,5 +30,5 @@ pub use env::{
     is_valid_env_name, InvalidEnvName, RateLimit, TaskEnvironment, DEFAULT_ENV, MAX_CONCURRENCY,
 };
 pub use error::{panic_message, ErrorKind, TaskError};
-pub use hash::{ActionId, InputHash};
+pub use hash::{ActionId, IdMap, IdSet, InputHash};
 pub use task::TaskDef;

@@ -11,8 +11,8 @@ use flyte_core::record::{
     from_micros, micros, ActionRecord, ActionStatus, FanOutKind, FanOutRecord, Origin, RunRecord,
 };
 use flyte_core::store::{RunKey, StoreError};
-use flyte_core::{ActionId, TaskError};
-use std::collections::{HashMap, HashSet};
+use flyte_core::{ActionId, IdMap, IdSet, TaskError};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -189,7 +189,7 @@ pub fn digest(store: &dyn RunStore, key: RunKey, run: RunRecord) -> Result<Diges
     // A resumed run stores its fan-outs once per execution, under the same
     // (deterministic) ids: the latest execution's record is the fan-out.
     let mut records: Vec<FanOutRecord> = Vec::new();
-    let mut fan_out_index: HashMap<ActionId, u32> = HashMap::new();
+    let mut fan_out_index: IdMap<u32> = IdMap::default();
     for record in store.fan_outs(key)? {
         match fan_out_index.get(&record.id) {
             Some(&i) => records[i as usize] = record,
@@ -217,14 +217,14 @@ pub fn digest(store: &dyn RunStore, key: RunKey, run: RunRecord) -> Result<Diges
 
 #[derive(Default)]
 struct Builder {
-    fan_out_index: HashMap<ActionId, u32>,
+    fan_out_index: IdMap<u32>,
     /// The fan-outs: those recorded, then those still going (their items
     /// ended, their own record not written yet).
     records: Vec<FanOutRecord>,
     going: Vec<bool>,
     task_index: HashMap<String, u32>,
     task_names: Vec<String>,
-    at: HashMap<ActionId, usize>,
+    at: IdMap<usize>,
     rows: Vec<Row>,
     errors: Vec<TaskError>,
 }
@@ -301,8 +301,8 @@ impl Builder {
         let rows = self.rows;
         let mut per_task: Vec<Vec<&Row>> = vec![Vec::new(); self.task_names.len()];
         let mut per_fan_out: Vec<Vec<&Row>> = vec![Vec::new(); records.len()];
-        let mut parents = HashSet::new();
-        let mut failed_parents = HashSet::new();
+        let mut parents = IdSet::default();
+        let mut failed_parents = IdSet::default();
         for row in &rows {
             per_task[row.task as usize].push(row);
             if let Some((f, _)) = row.item {

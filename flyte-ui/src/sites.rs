@@ -5,7 +5,7 @@
 //! its own kind. The run page's table and its timeline share the grouping.
 
 use flyte_core::record::from_micros;
-use flyte_core::ActionId;
+use flyte_core::IdMap;
 use flyte_report::digest::{figures, Digest, Figures, Row};
 use flyte_report::json::rfc3339;
 use serde_json::{json, Value};
@@ -61,8 +61,7 @@ impl Sites {
                 names.len() - 1
             }
         };
-        let mut task_of: HashMap<ActionId, u32> =
-            digest.rows.iter().map(|r| (r.id, r.task)).collect();
+        let mut task_of: IdMap<u32> = digest.rows.iter().map(|r| (r.id, r.task)).collect();
         task_of.insert(digest.run.root_action, root as u32);
         let mut index: HashMap<Key, usize> = HashMap::new();
         let mut fan_outs: Vec<HashSet<u32>> = Vec::new();
