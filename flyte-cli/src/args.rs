@@ -198,6 +198,11 @@ pub(crate) struct RunArgs {
     /// Names the run; a name already in the store resumes that run.
     #[arg(long)]
     pub(crate) name: Option<String>,
+    /// Starts one run for this key, across processes and machines sharing
+    /// the store: a second start with it finds that run and replays what
+    /// succeeded (another call under a used key is refused).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,7 @@
 //! | `show RUN [--failed] [--action ID] [--io]` | header, error, tree, failures grouped by cause |
 //! | `logs RUN [ACTION] [--follow]` | what the run's tasks logged, by action |
 //! | `watch RUN` | the live progress of a run of another process |
-//! | `run TASK [-i JSON\|@file\|-] [-a key=text] [-a key:=json] [--name N]` | runs a task, prints its output |
+//! | `run TASK [-i JSON\|@file\|-] [-a key=text] [-a key:=json] [--name N] [--idempotency-key K]` | runs a task, prints its output |
 //! | `resume RUN` / `rerun RUN` | executes a run again (replaying what succeeded) / anew |
 //! | `abort RUN [--no-wait]` | cancels a run going on in another process |
 //! | `cache ls\|clear [--task T] [--stale] [--older-than 7d] [--dry-run]` | the task cache |

@@ -25,6 +25,9 @@ pub(crate) fn run(ctx: &Ctx, args: &RunArgs) -> Result<Exit, CliError> {
     if let Some(name) = &args.name {
         runner = runner.name(name.clone());
     }
+    if let Some(key) = &args.idempotency_key {
+        runner = runner.idempotency_key(key.clone());
+    }
     let started = Instant::now();
     finish(runner.run(call), started)
 }
@@ -75,16 +78,15 @@ fn finish(outcome: RunOutcome<Value>, started: Instant) -> Result<Exit, CliError
             eprintln!("run {id} succeeded in {took}{}", see(&id, recorded));
             Ok(Exit::Ok)
         }
+        // A run that never started (unknown run, busy, a used name or key,
+        // a bad store) is not a failed run: its error is the command's.
+        Err(e) if id.is_empty() => Err(CliError::from(e.clone())),
         Err(e) => {
             eprintln!(
                 "run {id} failed in {took}: {}{}",
                 output::printable(&e.to_string()),
                 see(&id, recorded)
             );
-            // A run that never started (unknown run, busy, bad store) is not a failed run.
-            if id.is_empty() {
-                return Err(CliError::from(e.clone()));
-            }
             Ok(Exit::RunFailed)
         }
     }
