@@ -224,6 +224,8 @@ struct Builder {
     going: Vec<bool>,
     task_index: HashMap<String, u32>,
     task_names: Vec<String>,
+    /// The task of the action added last (an index into `task_names`).
+    last_task: u32,
     at: IdMap<usize>,
     rows: Vec<Row>,
     errors: Vec<TaskError>,
@@ -234,15 +236,23 @@ impl Builder {
         let item = action
             .item
             .map(|(fan_out, index)| (self.fan_out_of(fan_out, &action), index));
-        let task = match self.task_index.get(&action.task) {
-            Some(&i) => i,
-            None => {
-                let i = u32::try_from(self.task_names.len()).unwrap_or(u32::MAX);
-                self.task_index.insert(action.task.clone(), i);
-                self.task_names.push(action.task);
-                i
+        // Actions of one task come in runs (a map's items): the last task
+        // seen is compared before any hashing.
+        let last = self.task_names.get(self.last_task as usize);
+        let task = if last.is_some_and(|name| *name == action.task) {
+            self.last_task
+        } else {
+            match self.task_index.get(&action.task) {
+                Some(&i) => i,
+                None => {
+                    let i = u32::try_from(self.task_names.len()).unwrap_or(u32::MAX);
+                    self.task_index.insert(action.task.clone(), i);
+                    self.task_names.push(action.task);
+                    i
+                }
             }
         };
+        self.last_task = task;
         let error = match action.error {
             Some(e) => {
                 self.errors.push(e);

@@ -67,6 +67,7 @@ impl Sites {
         let mut fan_outs: Vec<HashSet<u32>> = Vec::new();
         let mut sites: Vec<Site> = Vec::new();
         let mut of_row = Vec::with_capacity(digest.rows.len());
+        let mut last: Option<(Key, usize)> = None;
         for (i, row) in digest.rows.iter().enumerate() {
             let (kind, group) = match row.item {
                 Some((f, _)) => {
@@ -86,11 +87,20 @@ impl Sites {
                 task: row.task,
                 group,
             };
-            let at = *index.entry(key.clone()).or_insert_with(|| {
-                sites.push(site(&names, &key));
-                fan_outs.push(HashSet::new());
-                sites.len() - 1
-            });
+            // Rows of one site come in runs (a map's items): the last key
+            // is compared before any hashing.
+            let at = match &last {
+                Some((last_key, at)) if *last_key == key => *at,
+                _ => {
+                    let at = *index.entry(key.clone()).or_insert_with(|| {
+                        sites.push(site(&names, &key));
+                        fan_outs.push(HashSet::new());
+                        sites.len() - 1
+                    });
+                    last = Some((key, at));
+                    at
+                }
+            };
             if let Some((f, _)) = row.item {
                 fan_outs[at].insert(f);
             }
