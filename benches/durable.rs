@@ -12,19 +12,13 @@
 
 mod common;
 
-use common::{median, trivial, CONCURRENCY};
+use common::{map_trivial, median, CONCURRENCY};
 use flyte::prelude::*;
 use flyte::Runner;
 use std::time::{Duration, Instant};
 
 const ITEMS: u64 = 100_000;
 const CALLS: u64 = 20_000;
-
-#[task]
-async fn map_trivial(n: u64) -> Result<u64, TaskError> {
-    let out = flyte::map(trivial, 0..n).concurrency(CONCURRENCY).await?;
-    Ok(out.len() as u64)
-}
 
 /// Stands in for a call to a service: 1 ms of waiting.
 #[task]

@@ -11,27 +11,17 @@
 
 mod common;
 
-use common::{chromium, median, trivial, CONCURRENCY};
-use flyte::prelude::*;
+use common::{chromium, items_from_env, map_trivial, median};
 use flyte::Runner;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[task]
-async fn map_trivial(n: u64) -> Result<u64, TaskError> {
-    let out = flyte::map(trivial, 0..n).concurrency(CONCURRENCY).await?;
-    Ok(out.len() as u64)
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for the list of benchmarks
     }
-    let items: u64 = std::env::var("FLYTE_REPORT_ITEMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let items = items_from_env("FLYTE_REPORT_ITEMS", 1_000_000);
     let home = std::env::temp_dir().join(format!("flyte-bench-report-{}", std::process::id()));
     let runner = Runner::new().home(&home);
     let started = Instant::now();

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{chromium, median, trivial, CONCURRENCY};
+use common::{chromium, items_from_env, map_trivial, median, CONCURRENCY};
 use flyte::prelude::*;
 use flyte::store::RunStore;
 use flyte::Runner;
@@ -29,12 +29,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-#[task]
-async fn map_trivial(n: u64) -> Result<u64, TaskError> {
-    let out = flyte::map(trivial, 0..n).concurrency(CONCURRENCY).await?;
-    Ok(out.len() as u64)
-}
 
 /// Sleeps long enough that 64 at once end about 10,000 a second.
 #[task]
@@ -53,10 +47,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for the list of benchmarks
     }
-    let items: u64 = std::env::var("FLYTE_UI_ITEMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let items = items_from_env("FLYTE_UI_ITEMS", 1_000_000);
     let root = std::env::temp_dir().join(format!("flyte-bench-ui-{}", std::process::id()));
     runs_list(&root.join("runs"));
     big_run(&root.join("big"), items);

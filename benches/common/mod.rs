@@ -15,6 +15,22 @@ pub(crate) async fn trivial(x: u64) -> u64 {
     x.wrapping_mul(2)
 }
 
+/// A map of `n` [`trivial`] items at [`CONCURRENCY`]: the run every
+/// benchmark of a big recorded run records.
+#[task]
+pub(crate) async fn map_trivial(n: u64) -> Result<u64, TaskError> {
+    let out = flyte::map(trivial, 0..n).concurrency(CONCURRENCY).await?;
+    Ok(out.len() as u64)
+}
+
+/// How many items a benchmark runs: the number in `var`, else `default`.
+pub(crate) fn items_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The median of `xs` (the machine is noisy: medians, not means).
 pub(crate) fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();

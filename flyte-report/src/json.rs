@@ -15,6 +15,20 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// A time as people give one to filter runs: a duration back from now
+/// (`90m`, `2h`, `3d`) or a time (`2026-12-01T09:00:00Z`); `None` when it
+/// is neither.
+pub fn since(text: &str) -> Option<SystemTime> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return Some(
+            SystemTime::now()
+                .checked_sub(ago)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+    }
+    humantime::parse_rfc3339_weak(text).ok()
+}
+
 /// How long a run took (or has run so far).
 pub fn run_duration(run: &RunRecord) -> Option<Duration> {
     run.ended_at?.duration_since(run.started_at).ok()

@@ -2,9 +2,9 @@
 //! loopback host check, the same-origin check of requests that change
 //! something, and the headers that keep store text from becoming markup.
 
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::sync::Arc;
@@ -99,7 +99,7 @@ fn admit(access: &Access, request: &Request) -> Result<Admit, ApiError> {
         .hint("open it as http://127.0.0.1:PORT; to serve other hosts, bind elsewhere with a --token"));
     }
     if let Some(token) = &access.token {
-        let query_token = request.uri().query().and_then(query_token);
+        let query_token = query_token(request.uri());
         let given = bearer(headers)
             .or_else(|| cookie(headers))
             .or(query_token.clone());
@@ -205,35 +205,13 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn query_token(query: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        (name == "token").then(|| percent_decode(value))
-    })
-}
-
-/// `%XX` and `+` decoded (a token is usually plain hex; be kind to others).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    let hex = |b: u8| char::from(b).to_digit(16);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push((hi * 16 + lo) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
+/// `?token=` of a page's address, decoded as forms are.
+fn query_token(uri: &Uri) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct TokenQuery {
+        token: Option<String>,
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Query::<TokenQuery>::try_from_uri(uri).ok()?.0.token
 }
 
 /// Sets the token's cookie and sends the browser to the same page without
@@ -314,8 +292,9 @@ mod tests {
 
     #[test]
     fn query_tokens_decode() {
-        assert_eq!(query_token("a=1&token=ab%2Fc+d").as_deref(), Some("ab/c d"));
-        assert_eq!(query_token("a=1"), None);
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        let token = |q: &str| query_token(&format!("/runs/x?{q}").parse().unwrap());
+        assert_eq!(token("a=1&token=ab%2Fc+d").as_deref(), Some("ab/c d"));
+        assert_eq!(token("a=1"), None);
+        assert_eq!(token("token=%zz%4").as_deref(), Some("%zz%4"));
     }
 }

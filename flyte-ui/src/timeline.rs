@@ -70,6 +70,7 @@ pub(crate) fn timeline(
     window: Window,
     now: SystemTime,
 ) -> Value {
+    let now_us = micros(now);
     let run_start = micros(digest.run.started_at);
     // A run's own times are kept to the millisecond, its actions' to the
     // microsecond: the last actions may end just after the run's end.
@@ -79,17 +80,12 @@ pub(crate) fn timeline(
         .map(|r| r.end_us)
         .max()
         .unwrap_or(run_start);
-    let run_end = digest
-        .run
-        .ended_at
-        .map_or_else(|| micros(now), micros)
-        .max(last_end);
+    let run_end = digest.run.ended_at.map_or(now_us, micros).max(last_end);
     let from = window.from_us.unwrap_or(run_start);
     let to = window.to_us.unwrap_or(run_end).max(from + 1);
     let n = window.buckets.clamp(1, MAX_BUCKETS);
     let width = ((to - from) as f64 / n as f64).max(1.0);
     let going = digest.run.ended_at.is_none();
-    let now_us = micros(now);
 
     let mut sites: Vec<Series> = grouping
         .sites

@@ -54,12 +54,7 @@ pub(crate) fn runs(ctx: &Ctx, args: &RunsArgs) -> Result<Exit, CliError> {
 
 /// `2h` (that long ago) or an RFC 3339 time.
 fn parse_since(text: &str) -> Result<SystemTime, CliError> {
-    if let Ok(ago) = humantime::parse_duration(text) {
-        return Ok(SystemTime::now()
-            .checked_sub(ago)
-            .unwrap_or(SystemTime::UNIX_EPOCH));
-    }
-    humantime::parse_rfc3339_weak(text).map_err(|_| {
+    flyte_report::json::since(text).ok_or_else(|| {
         CliError::usage(format!("--since {text:?} is neither a duration nor a time"))
             .hint("write a duration back (`90m`, `2h`, `3d`) or a time (`2026-12-01T09:00:00Z`)")
     })

@@ -28,7 +28,7 @@ mod events;
 mod operate;
 mod runs;
 
-use crate::digests::Digests;
+use crate::digests::{Digests, Viewed};
 use crate::security::{self, Access};
 use crate::{pages, Ui};
 use axum::http::StatusCode;
@@ -143,6 +143,12 @@ impl AppState {
                     format!("a request's work failed: {e}"),
                 )
             })?
+    }
+
+    /// The run `reference` names, digested (see [`Digests`]).
+    pub(crate) fn viewed(&self, reference: &str) -> Result<Arc<Viewed>, ApiError> {
+        let (key, run) = self.find(reference)?;
+        Ok(self.digests.get(self.store.as_ref(), key, run)?)
     }
 
     /// The run `reference` names: its id, or its name.

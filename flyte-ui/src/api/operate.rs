@@ -215,15 +215,23 @@ fn appeared(
                     return Ok(found);
                 }
             }
-            let message = error.map_or_else(
-                || "the run ended without being recorded".to_owned(),
-                |e| e.message().to_owned(),
-            );
-            let kind_conflict = message.contains("going on in another process");
-            return Err(if kind_conflict {
-                ApiError::conflict("run_busy", message)
-            } else {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "not_started", message)
+            // A run refused as it opened (going on elsewhere, its name or
+            // key taken by another call) is a conflict; anything else a
+            // failure to start.
+            return Err(match error {
+                Some(e) if e.kind() == ErrorKind::Config => {
+                    ApiError::conflict("conflict", e.message().to_owned())
+                }
+                Some(e) => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "not_started",
+                    e.message().to_owned(),
+                ),
+                None => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "not_started",
+                    "the run ended without being recorded",
+                ),
             });
         }
         if Instant::now() > deadline {

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use flyte_core::record::{micros, RunRecord, RunStatus};
 use flyte_core::store::{RunFilter, RunKey};
-use flyte_report::json::{rfc3339, run_json};
+use flyte_report::json::{rfc3339, run_json, since};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::ops::ControlFlow;
@@ -104,12 +104,7 @@ fn matches_search(run: &RunRecord, q: &str) -> bool {
 }
 
 fn parse_since(text: &str) -> Result<SystemTime, ApiError> {
-    if let Ok(ago) = humantime::parse_duration(text) {
-        return Ok(SystemTime::now()
-            .checked_sub(ago)
-            .unwrap_or(SystemTime::UNIX_EPOCH));
-    }
-    humantime::parse_rfc3339_weak(text).map_err(|_| {
+    since(text).ok_or_else(|| {
         ApiError::bad_request(format!("since={text:?} is neither a duration nor a time"))
             .hint("give a duration back (90m, 2h, 3d) or a time (2026-12-01T09:00:00Z)")
     })
@@ -156,8 +151,7 @@ pub(crate) async fn summary(
 ) -> Result<Json<Value>, ApiError> {
     state
         .blocking(move |state| {
-            let (key, run) = state.find(&reference)?;
-            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            let viewed = state.viewed(&reference)?;
             Ok(Json(viewed.summary().clone()))
         })
         .await
@@ -189,8 +183,7 @@ pub(crate) async fn timeline(
     };
     state
         .blocking(move |state| {
-            let (key, run) = state.find(&reference)?;
-            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            let viewed = state.viewed(&reference)?;
             Ok(Json(timeline::timeline(
                 &viewed.digest,
                 &viewed.sites,
@@ -207,8 +200,7 @@ pub(crate) async fn tree(
 ) -> Result<Json<Value>, ApiError> {
     state
         .blocking(move |state| {
-            let (key, run) = state.find(&reference)?;
-            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            let viewed = state.viewed(&reference)?;
             Ok(Json(viewed.digest.tree_json()))
         })
         .await
@@ -229,8 +221,7 @@ pub(crate) async fn actions(
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
     state
         .blocking(move |state| {
-            let (key, run) = state.find(&reference)?;
-            let viewed = state.digests.get(state.store.as_ref(), key, run)?;
+            let viewed = state.viewed(&reference)?;
             let digest = &viewed.digest;
             let actions: Vec<Value> = digest
                 .rows
